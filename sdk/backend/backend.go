@@ -1,0 +1,66 @@
+// Package backend is the contract for sandbox backend plugins (container
+// runtimes). A backend author implements Backend and calls Serve from main.
+package backend
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/enclave-sandbox/enclave/sdk"
+	pb "github.com/enclave-sandbox/enclave/sdk/proto/enclave/plugin/v1"
+)
+
+// Backend runs sandboxes. ref is a container id or name. Errors should wrap
+// the sdk sentinels (sdk.ErrSandboxNotFound, ...) so they keep their meaning
+// across the plugin boundary.
+type Backend interface {
+	Info(ctx context.Context) (sdk.Info, error)
+	// Create creates and starts a container and returns once it runs (at most
+	// startTimeout). On failure it removes what it created.
+	Create(ctx context.Context, spec sdk.Spec, startTimeout time.Duration) (sdk.State, error)
+	Inspect(ctx context.Context, ref string) (sdk.State, error)
+	// List returns the containers carrying every given label.
+	List(ctx context.Context, labels map[string]string) ([]sdk.State, error)
+	// Stop sends SIGTERM, then SIGKILL after grace.
+	Stop(ctx context.Context, ref string, grace time.Duration) error
+	// Remove force-removes; a missing container is not an error.
+	Remove(ctx context.Context, ref string) error
+	Exec(ctx context.Context, ref string, req sdk.ExecRequest) (sdk.ExecResult, error)
+	// Session starts a long-lived process; it ends when ctx ends or Close.
+	Session(ctx context.Context, ref string, req sdk.ExecRequest) (sdk.Session, error)
+	// PutArchive extracts the tar stream r into dir (which must exist).
+	PutArchive(ctx context.Context, ref, dir string, r io.Reader) error
+	// GetArchive writes a tar of path to w; sdk.ErrPathNotFound if absent.
+	GetArchive(ctx context.Context, ref, path string, w io.Writer) error
+	Stats(ctx context.Context, ref string) (sdk.Stats, error)
+}
+
+// Plugin is the go-plugin glue for backends.
+type Plugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	Impl Backend
+}
+
+// GRPCServer registers the backend on the plugin's gRPC server.
+func (p *Plugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pb.RegisterBackendServer(s, &server{impl: p.Impl})
+	return nil
+}
+
+// GRPCClient returns a *Client for the host.
+func (p *Plugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return &Client{c: pb.NewBackendClient(c)}, nil
+}
+
+// Serve runs impl as a backend plugin; call it from the plugin's main.
+func Serve(impl Backend) {
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: sdk.Handshake,
+		Plugins:         plugin.PluginSet{sdk.KindBackend: &Plugin{Impl: impl}},
+		GRPCServer:      plugin.DefaultGRPCServer,
+	})
+}

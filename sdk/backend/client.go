@@ -1,0 +1,121 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/enclave-sandbox/enclave/sdk"
+	"github.com/enclave-sandbox/enclave/sdk/internal/wire"
+	pb "github.com/enclave-sandbox/enclave/sdk/proto/enclave/plugin/v1"
+)
+
+// Client is the host's view of a backend plugin; it implements Backend.
+type Client struct{ c pb.BackendClient }
+
+var _ Backend = (*Client)(nil)
+
+// Info asks the plugin who it is.
+func (c *Client) Info(ctx context.Context) (sdk.Info, error) {
+	r, err := c.c.Info(ctx, &pb.InfoRequest{})
+	if err != nil {
+		return sdk.Info{}, sdk.FromStatus(err)
+	}
+	return wire.InfoFromPB(r), nil
+}
+
+func (c *Client) Create(ctx context.Context, spec sdk.Spec, startTimeout time.Duration) (sdk.State, error) {
+	r, err := c.c.Create(ctx, &pb.CreateRequest{Spec: wire.SpecToPB(spec), StartTimeoutSeconds: startTimeout.Seconds()})
+	if err != nil {
+		return sdk.State{}, sdk.FromStatus(err)
+	}
+	return wire.StateFromPB(r), nil
+}
+
+func (c *Client) Inspect(ctx context.Context, ref string) (sdk.State, error) {
+	r, err := c.c.Inspect(ctx, &pb.Ref{Ref: ref})
+	if err != nil {
+		return sdk.State{}, sdk.FromStatus(err)
+	}
+	return wire.StateFromPB(r), nil
+}
+
+func (c *Client) List(ctx context.Context, labels map[string]string) ([]sdk.State, error) {
+	r, err := c.c.List(ctx, &pb.ListRequest{Labels: labels})
+	if err != nil {
+		return nil, sdk.FromStatus(err)
+	}
+	out := make([]sdk.State, 0, len(r.GetSandboxes()))
+	for _, s := range r.GetSandboxes() {
+		out = append(out, wire.StateFromPB(s))
+	}
+	return out, nil
+}
+
+func (c *Client) Stop(ctx context.Context, ref string, grace time.Duration) error {
+	_, err := c.c.Stop(ctx, &pb.StopRequest{Ref: ref, TimeoutSeconds: grace.Seconds()})
+	return sdk.FromStatus(err)
+}
+
+func (c *Client) Remove(ctx context.Context, ref string) error {
+	_, err := c.c.Remove(ctx, &pb.RemoveRequest{Ref: ref})
+	return sdk.FromStatus(err)
+}
+
+func (c *Client) Exec(ctx context.Context, ref string, req sdk.ExecRequest) (sdk.ExecResult, error) {
+	r, err := c.c.Exec(ctx, wire.ExecToPB(ref, req))
+	if err != nil {
+		return sdk.ExecResult{}, sdk.FromStatus(err)
+	}
+	return wire.ResultFromPB(r), nil
+}
+
+func (c *Client) Session(ctx context.Context, ref string, req sdk.ExecRequest) (sdk.Session, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	stream, err := c.c.Session(ctx)
+	if err != nil {
+		cancel()
+		return nil, sdk.FromStatus(err)
+	}
+	return wire.NewClientSession(stream, cancel, ref, req)
+}
+
+func (c *Client) PutArchive(ctx context.Context, ref, dir string, r io.Reader) error {
+	stream, err := c.c.PutArchive(ctx)
+	if err != nil {
+		return sdk.FromStatus(err)
+	}
+	if err := wire.SendArchive(stream, ref, dir, r); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	_, err = stream.CloseAndRecv()
+	return sdk.FromStatus(err)
+}
+
+func (c *Client) GetArchive(ctx context.Context, ref, path string, w io.Writer) error {
+	stream, err := c.c.GetArchive(ctx, &pb.GetArchiveRequest{Ref: ref, Path: path})
+	if err != nil {
+		return sdk.FromStatus(err)
+	}
+	for {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return sdk.FromStatus(err)
+		}
+		if _, err := w.Write(m.GetData()); err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Client) Stats(ctx context.Context, ref string) (sdk.Stats, error) {
+	r, err := c.c.Stats(ctx, &pb.Ref{Ref: ref})
+	if err != nil {
+		return sdk.Stats{}, sdk.FromStatus(err)
+	}
+	return sdk.Stats{MemoryBytes: r.GetMemoryBytes(), CPUPercent: r.GetCpuPercent(), Pids: r.GetPids()}, nil
+}

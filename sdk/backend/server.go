@@ -1,0 +1,94 @@
+package backend
+
+import (
+	"context"
+	"time"
+
+	"github.com/enclave-sandbox/enclave/sdk"
+	"github.com/enclave-sandbox/enclave/sdk/internal/wire"
+	pb "github.com/enclave-sandbox/enclave/sdk/proto/enclave/plugin/v1"
+)
+
+type server struct {
+	pb.UnimplementedBackendServer
+	impl Backend
+}
+
+func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+func (s *server) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.PluginInfo, error) {
+	i, err := s.impl.Info(ctx)
+	return wire.InfoToPB(i), sdk.ToStatus(err)
+}
+
+func (s *server) Create(ctx context.Context, r *pb.CreateRequest) (*pb.SandboxState, error) {
+	st, err := s.impl.Create(ctx, wire.SpecFromPB(r.GetSpec()), secs(r.GetStartTimeoutSeconds()))
+	if err != nil {
+		return nil, sdk.ToStatus(err)
+	}
+	return wire.StateToPB(st), nil
+}
+
+func (s *server) Inspect(ctx context.Context, r *pb.Ref) (*pb.SandboxState, error) {
+	st, err := s.impl.Inspect(ctx, r.GetRef())
+	if err != nil {
+		return nil, sdk.ToStatus(err)
+	}
+	return wire.StateToPB(st), nil
+}
+
+func (s *server) List(ctx context.Context, r *pb.ListRequest) (*pb.ListResponse, error) {
+	sts, err := s.impl.List(ctx, r.GetLabels())
+	if err != nil {
+		return nil, sdk.ToStatus(err)
+	}
+	out := &pb.ListResponse{}
+	for _, st := range sts {
+		out.Sandboxes = append(out.Sandboxes, wire.StateToPB(st))
+	}
+	return out, nil
+}
+
+func (s *server) Stop(ctx context.Context, r *pb.StopRequest) (*pb.Empty, error) {
+	return &pb.Empty{}, sdk.ToStatus(s.impl.Stop(ctx, r.GetRef(), secs(r.GetTimeoutSeconds())))
+}
+
+func (s *server) Remove(ctx context.Context, r *pb.RemoveRequest) (*pb.Empty, error) {
+	return &pb.Empty{}, sdk.ToStatus(s.impl.Remove(ctx, r.GetRef()))
+}
+
+func (s *server) Exec(ctx context.Context, r *pb.ExecRequest) (*pb.ExecResult, error) {
+	res, err := s.impl.Exec(ctx, r.GetRef(), wire.ExecFromPB(r))
+	if err != nil {
+		return nil, sdk.ToStatus(err)
+	}
+	return wire.ResultToPB(res), nil
+}
+
+func (s *server) Session(stream pb.Backend_SessionServer) error {
+	return sdk.ToStatus(wire.ServeSession(stream, s.impl.Session))
+}
+
+func (s *server) PutArchive(stream pb.Backend_PutArchiveServer) error {
+	r := &wire.ChunkReader{R: stream}
+	h, err := r.Header()
+	if err != nil {
+		return err
+	}
+	if err := s.impl.PutArchive(stream.Context(), h.GetRef(), h.GetPath(), r); err != nil {
+		return sdk.ToStatus(err)
+	}
+	return stream.SendAndClose(&pb.Empty{})
+}
+
+func (s *server) GetArchive(r *pb.GetArchiveRequest, stream pb.Backend_GetArchiveServer) error {
+	return sdk.ToStatus(s.impl.GetArchive(stream.Context(), r.GetRef(), r.GetPath(), wire.ChunkWriter{S: stream}))
+}
+
+func (s *server) Stats(ctx context.Context, r *pb.Ref) (*pb.StatsResponse, error) {
+	st, err := s.impl.Stats(ctx, r.GetRef())
+	if err != nil {
+		return nil, sdk.ToStatus(err)
+	}
+	return &pb.StatsResponse{MemoryBytes: st.MemoryBytes, CpuPercent: st.CPUPercent, Pids: st.Pids}, nil
+}

@@ -1,0 +1,149 @@
+// Package sdk is enclave's public plugin contract: the go-plugin handshake,
+// the types that cross the plugin boundary, and the typed errors. Backend
+// authors use package sdk/backend, tool authors package sdk/tool.
+package sdk
+
+import (
+	"encoding/json"
+	"io"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+)
+
+// APIVersion is the plugin API version this SDK speaks (proto package v1).
+const APIVersion uint32 = 1
+
+// Plugin kinds, also the go-plugin plugin-map keys.
+const (
+	KindBackend = "backend"
+	KindTool    = "tool"
+)
+
+// Executable name prefixes the host discovers in its plugin directory.
+const (
+	BackendPrefix = "enclave-backend-"
+	ToolPrefix    = "enclave-tool-"
+)
+
+// Handshake is shared by the host and every plugin. The cookie only keeps a
+// user from running a plugin binary by hand; it is not a security measure.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  1,
+	MagicCookieKey:   "ENCLAVE_PLUGIN",
+	MagicCookieValue: "b7e1a4c2-enclave-plugin-v1",
+}
+
+// Info describes a plugin; every plugin answers it.
+type Info struct {
+	Name        string
+	Kind        string
+	Version     string
+	Description string
+	APIVersions []uint32
+	// Tools: the OpenAI function schema, compact JSON, served byte-for-byte.
+	Schema json.RawMessage
+	// Tools: sandbox types supported (empty = all). Backends: types served.
+	SandboxTypes []string
+}
+
+// Supports reports whether the plugin speaks API version v.
+func (i Info) Supports(v uint32) bool {
+	for _, x := range i.APIVersions {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// ExecRequest is a one-shot process run inside a sandbox.
+type ExecRequest struct {
+	Argv       []string
+	Env        map[string]string
+	WorkingDir string
+	// Stdin is delivered, then EOF. Nil: stdin is at EOF at once.
+	Stdin []byte
+	// Timeout is the deadline; 0 = none. At the deadline the process group
+	// gets SIGTERM, and SIGKILL KillGrace later (default 5 s).
+	Timeout   time.Duration
+	KillGrace time.Duration
+	// MaxOutputBytes caps each stream; 0 = no cap.
+	MaxOutputBytes int64
+}
+
+// ExecResult is the outcome of an ExecRequest.
+type ExecResult struct {
+	Stdout, Stderr []byte
+	// ExitCode is 128+N for a process killed by signal N, -1 when unknown.
+	ExitCode        int
+	TimedOut        bool
+	StdoutTruncated bool
+	StderrTruncated bool
+	Killed          bool
+	OOMKilled       bool
+}
+
+// Session is a long-lived process in a sandbox with streamed stdio.
+type Session interface {
+	// Stdin feeds the process; Close sends EOF.
+	Stdin() io.WriteCloser
+	Stdout() io.Reader
+	Stderr() io.Reader
+	// Wait blocks until the process exits and returns its exit code.
+	Wait() (int, error)
+	// Close ends the session, killing the process if it still runs.
+	Close() error
+}
+
+// Spec describes a sandbox container to create.
+type Spec struct {
+	Name           string
+	Image          string
+	Command        []string
+	Env            map[string]string
+	WorkingDir     string
+	MemoryBytes    int64
+	CPUs           float64
+	PidsLimit      int64
+	NetworkEnabled bool
+	Network        string
+	Labels         map[string]string
+	Privileged     bool
+	Mounts         []Mount
+	Ports          []Port
+	ExtraHosts     map[string]string
+	Platform       string
+}
+
+// Mount is a host path bound into a sandbox.
+type Mount struct {
+	HostPath, ContainerPath string
+	ReadOnly                bool
+}
+
+// Port publishes a container port ("8888/tcp") on the host.
+type Port struct {
+	ContainerPort string
+	HostIP        string
+	HostPort      uint32
+}
+
+// State is what a backend knows of a sandbox container.
+type State struct {
+	ContainerID string
+	Name        string
+	// Status: created, running, exited, stopped, paused or unknown.
+	Status    string
+	Labels    map[string]string
+	ExitCode  int
+	OOMKilled bool
+	Image     string
+}
+
+// Stats is a container's resource usage.
+type Stats struct {
+	MemoryBytes int64
+	CPUPercent  float64
+	Pids        int64
+}
