@@ -1,0 +1,405 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	nettypes "github.com/containers/common/libnetwork/types"
+	"github.com/containers/podman/v4/pkg/bindings"
+	"github.com/containers/podman/v4/pkg/bindings/containers"
+	"github.com/containers/podman/v4/pkg/bindings/images"
+	"github.com/containers/podman/v4/pkg/errorhandling"
+	"github.com/containers/podman/v4/pkg/specgen"
+	spec "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/enclave-sandbox/enclave/sdk"
+)
+
+// version is set by the Makefile (-ldflags -X main.version=...).
+var version = "dev"
+
+// Capabilities kept in every non-privileged container (DESIGN.md, Security).
+var keptCaps = []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+	"CAP_SETGID", "CAP_SETUID", "CAP_NET_BIND_SERVICE"}
+
+// Config configures the backend.
+type Config struct {
+	// URL of the Podman service; empty = discover or start one.
+	URL string
+}
+
+// Podman is the Podman backend.
+type Podman struct {
+	cfg Config
+
+	mu    sync.Mutex
+	conn  context.Context // bindings connection, established lazily
+	uri   string
+	dial  func(ctx context.Context) (net.Conn, error)
+	child *exec.Cmd
+}
+
+// New returns a backend; it connects on first use so Info never waits.
+func New(cfg Config) *Podman { return &Podman{cfg: cfg} }
+
+// Shutdown stops a Podman service this plugin started.
+func (p *Podman) Shutdown() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.child != nil && p.child.Process != nil {
+		p.child.Process.Kill()
+		p.child.Wait()
+	}
+}
+
+// withConn returns ctx carrying the bindings connection. The bindings look
+// the connection up as a context value; merging keeps ctx's cancellation.
+func (p *Podman) withConn(ctx context.Context) (context.Context, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.conn == nil {
+		conn, uri, child, err := connect(ctx, p.cfg.URL)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", sdk.ErrUnavailable, err)
+		}
+		d, err := dialer(uri)
+		if err != nil {
+			return nil, err
+		}
+		p.conn, p.uri, p.child, p.dial = conn, uri, child, d
+		slog.Info("connected to podman", "uri", uri)
+	}
+	return valueCtx{Context: ctx, values: p.conn}, nil
+}
+
+type valueCtx struct {
+	context.Context
+	values context.Context
+}
+
+func (c valueCtx) Value(k any) any {
+	if v := c.Context.Value(k); v != nil {
+		return v
+	}
+	return c.values.Value(k)
+}
+
+// mapErr turns a bindings error into a typed sdk error.
+func mapErr(err error, what string) error {
+	if err == nil {
+		return nil
+	}
+	var em *errorhandling.ErrorModel
+	if errors.As(err, &em) && em.ResponseCode == 404 {
+		return fmt.Errorf("%s: %w", em.Error(), sdk.ErrSandboxNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// Info implements backend.Backend.
+func (p *Podman) Info(context.Context) (sdk.Info, error) {
+	return sdk.Info{Name: "podman", Kind: sdk.KindBackend, Version: version, APIVersions: []uint32{sdk.APIVersion},
+		Description:  "Podman containers (rootful or rootless) through the Podman REST API",
+		SandboxTypes: []string{"docker", "docker_notebook", "podman"}}, nil
+}
+
+func (p *Podman) ensureImage(ctx context.Context, image, platform string) error {
+	ok, err := images.Exists(ctx, image, nil)
+	if err != nil {
+		return fmt.Errorf("look up image %s: %w", image, err)
+	}
+	if ok {
+		return nil
+	}
+	opts := new(images.PullOptions).WithQuiet(true)
+	if platform != "" {
+		parts := strings.Split(platform, "/")
+		opts = opts.WithOS(parts[0])
+		if len(parts) > 1 {
+			opts = opts.WithArch(parts[1])
+		}
+	}
+	if _, err := images.Pull(ctx, image, opts); err != nil {
+		return fmt.Errorf("%s: %w", err.Error(), sdk.ErrImageNotFound)
+	}
+	return nil
+}
+
+// Create implements backend.Backend.
+func (p *Podman) Create(ctx context.Context, s sdk.Spec, startTimeout time.Duration) (sdk.State, error) {
+	ctx, err := p.withConn(ctx)
+	if err != nil {
+		return sdk.State{}, err
+	}
+	if err := p.ensureImage(ctx, s.Image, s.Platform); err != nil {
+		return sdk.State{}, err
+	}
+	g := specgen.NewSpecGenerator(s.Image, false)
+	g.Name = s.Name
+	g.Labels = s.Labels
+	g.Env = s.Env
+	g.WorkDir = s.WorkingDir
+	if len(s.Command) > 0 {
+		g.Command = s.Command
+	} else {
+		// The image's default command with a TTY and open stdin, so a REPL or
+		// shell stays alive until the sandbox is stopped.
+		g.Terminal, g.Stdin = true, true
+	}
+	g.Init = true
+	g.NoNewPrivileges = true
+	if s.Privileged {
+		g.Privileged = true
+	} else {
+		g.CapDrop = []string{"ALL"}
+		g.CapAdd = keptCaps
+	}
+	res := &spec.LinuxResources{}
+	if s.MemoryBytes > 0 {
+		m := s.MemoryBytes
+		res.Memory = &spec.LinuxMemory{Limit: &m, Swap: &m}
+	}
+	if s.CPUs > 0 {
+		period := uint64(100000)
+		quota := int64(s.CPUs * float64(period))
+		res.CPU = &spec.LinuxCPU{Period: &period, Quota: &quota}
+	}
+	if s.PidsLimit > 0 {
+		res.Pids = &spec.LinuxPids{Limit: s.PidsLimit}
+	}
+	g.ResourceLimits = res
+	// Podman's default ulimits can exceed what an unprivileged host allows.
+	g.Rlimits = []spec.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 1024}}
+	if !s.NetworkEnabled {
+		g.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
+	} else if s.Network != "" && s.Network != "bridge" && s.Network != "default" {
+		g.NetNS = specgen.Namespace{NSMode: specgen.Bridge}
+		g.Networks = map[string]nettypes.PerNetworkOptions{s.Network: {}}
+	}
+	for _, m := range s.Mounts {
+		opt := "rw"
+		if m.ReadOnly {
+			opt = "ro"
+		}
+		g.Mounts = append(g.Mounts, spec.Mount{Type: "bind", Source: m.HostPath, Destination: m.ContainerPath, Options: []string{"rbind", opt}})
+	}
+	for _, pt := range s.Ports {
+		num, proto, _ := strings.Cut(pt.ContainerPort, "/")
+		cp, err := strconv.ParseUint(num, 10, 16)
+		if err != nil {
+			return sdk.State{}, fmt.Errorf("port %q: %w", pt.ContainerPort, sdk.ErrInvalidArgument)
+		}
+		if proto == "" {
+			proto = "tcp"
+		}
+		g.PortMappings = append(g.PortMappings, nettypes.PortMapping{ContainerPort: uint16(cp), HostPort: uint16(pt.HostPort), HostIP: pt.HostIP, Protocol: proto})
+	}
+	hosts := make([]string, 0, len(s.ExtraHosts))
+	for h, ip := range s.ExtraHosts {
+		hosts = append(hosts, h+":"+ip)
+	}
+	sort.Strings(hosts)
+	g.HostAdd = hosts
+	if s.Platform != "" {
+		parts := strings.Split(s.Platform, "/")
+		g.ImageOS = parts[0]
+		if len(parts) > 1 {
+			g.ImageArch = parts[1]
+		}
+	}
+
+	created, err := containers.CreateWithSpec(ctx, g, nil)
+	if err != nil {
+		return sdk.State{}, fmt.Errorf("%s: %w", err.Error(), sdk.ErrStartFailed)
+	}
+	fail := func(err error) (sdk.State, error) {
+		// A failed create leaves no container behind.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if rerr := p.remove(rctx, created.ID); rerr != nil {
+			slog.Warn("remove after failed start", "container", created.ID, "err", rerr)
+		}
+		return sdk.State{}, err
+	}
+	if err := containers.Start(ctx, created.ID, nil); err != nil {
+		return fail(fmt.Errorf("%s: %w", err.Error(), sdk.ErrStartFailed))
+	}
+	if startTimeout <= 0 {
+		startTimeout = 30 * time.Second
+	}
+	deadline := time.Now().Add(startTimeout)
+	for {
+		st, err := p.inspect(ctx, created.ID)
+		if err != nil {
+			return fail(fmt.Errorf("%s: %w", err.Error(), sdk.ErrStartFailed))
+		}
+		if st.Status == "running" {
+			return st, nil
+		}
+		if st.Status == "exited" || st.Status == "stopped" {
+			return fail(fmt.Errorf("container exited at start with code %d: %w", st.ExitCode, sdk.ErrStartFailed))
+		}
+		if time.Now().After(deadline) {
+			return fail(fmt.Errorf("container not running after %s (status %s): %w", startTimeout, st.Status, sdk.ErrStartFailed))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p *Podman) inspect(ctx context.Context, ref string) (sdk.State, error) {
+	d, err := containers.Inspect(ctx, ref, nil)
+	if err != nil {
+		return sdk.State{}, mapErr(err, "inspect container")
+	}
+	st := sdk.State{ContainerID: d.ID, Name: d.Name, Image: d.ImageName}
+	if d.Config != nil {
+		st.Labels = d.Config.Labels
+	}
+	if d.State != nil {
+		st.Status = d.State.Status
+		st.ExitCode = int(d.State.ExitCode)
+		st.OOMKilled = d.State.OOMKilled
+	}
+	return st, nil
+}
+
+// Inspect implements backend.Backend.
+func (p *Podman) Inspect(ctx context.Context, ref string) (sdk.State, error) {
+	ctx, err := p.withConn(ctx)
+	if err != nil {
+		return sdk.State{}, err
+	}
+	return p.inspect(ctx, ref)
+}
+
+// List implements backend.Backend.
+func (p *Podman) List(ctx context.Context, labels map[string]string) ([]sdk.State, error) {
+	ctx, err := p.withConn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var filters []string
+	for k, v := range labels {
+		filters = append(filters, k+"="+v)
+	}
+	opts := new(containers.ListOptions).WithAll(true).WithFilters(map[string][]string{"label": filters})
+	list, err := containers.List(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("list containers: %w", err)
+	}
+	out := make([]sdk.State, 0, len(list))
+	for _, c := range list {
+		name := ""
+		if len(c.Names) > 0 {
+			name = c.Names[0]
+		}
+		out = append(out, sdk.State{ContainerID: c.ID, Name: name, Status: c.State, Labels: c.Labels, ExitCode: int(c.ExitCode), Image: c.Image})
+	}
+	return out, nil
+}
+
+// Stop implements backend.Backend.
+func (p *Podman) Stop(ctx context.Context, ref string, grace time.Duration) error {
+	ctx, err := p.withConn(ctx)
+	if err != nil {
+		return err
+	}
+	t := uint(grace.Round(time.Second) / time.Second)
+	return mapErr(containers.Stop(ctx, ref, new(containers.StopOptions).WithTimeout(t)), "stop container")
+}
+
+func (p *Podman) remove(ctx context.Context, ref string) error {
+	reports, err := containers.Remove(ctx, ref, new(containers.RemoveOptions).WithForce(true).WithVolumes(true).WithTimeout(0))
+	if err = mapErr(err, "remove container"); errors.Is(err, sdk.ErrSandboxNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	for _, r := range reports {
+		if r.Err != nil {
+			if err := mapErr(r.Err, "remove container"); !errors.Is(err, sdk.ErrSandboxNotFound) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Remove implements backend.Backend.
+func (p *Podman) Remove(ctx context.Context, ref string) error {
+	ctx, err := p.withConn(ctx)
+	if err != nil {
+		return err
+	}
+	return p.remove(ctx, ref)
+}
+
+// PutArchive implements backend.Backend.
+func (p *Podman) PutArchive(ctx context.Context, ref, dir string, r io.Reader) error {
+	ctx, err := p.withConn(ctx)
+	if err != nil {
+		return err
+	}
+	copyFn, err := containers.CopyFromArchive(ctx, ref, dir, r)
+	if err != nil {
+		return mapErr(err, "copy into container")
+	}
+	return mapErr(copyFn(), "copy into container")
+}
+
+// GetArchive implements backend.Backend.
+func (p *Podman) GetArchive(ctx context.Context, ref, path string, w io.Writer) error {
+	ctx, err := p.withConn(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := containers.Stat(ctx, ref, path); err != nil {
+		if e := mapErr(err, "stat"); errors.Is(e, sdk.ErrSandboxNotFound) {
+			// Stat answers 404 for a missing path as well as a missing container.
+			if _, ierr := containers.Inspect(ctx, ref, nil); ierr != nil {
+				return mapErr(ierr, "inspect container")
+			}
+			return fmt.Errorf("%s: %w", path, sdk.ErrPathNotFound)
+		}
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	copyFn, err := containers.CopyToArchive(ctx, ref, path, w)
+	if err != nil {
+		return mapErr(err, "copy from container")
+	}
+	return mapErr(copyFn(), "copy from container")
+}
+
+// Stats implements backend.Backend.
+func (p *Podman) Stats(ctx context.Context, ref string) (sdk.Stats, error) {
+	ctx, err := p.withConn(ctx)
+	if err != nil {
+		return sdk.Stats{}, err
+	}
+	ch, err := containers.Stats(ctx, []string{ref}, new(containers.StatsOptions).WithStream(false))
+	if err != nil {
+		return sdk.Stats{}, mapErr(err, "stats")
+	}
+	for rep := range ch {
+		if rep.Error != nil {
+			return sdk.Stats{}, mapErr(rep.Error, "stats")
+		}
+		for _, s := range rep.Stats {
+			return sdk.Stats{MemoryBytes: int64(s.MemUsage), CPUPercent: s.CPU, Pids: int64(s.PIDs)}, nil
+		}
+	}
+	return sdk.Stats{}, fmt.Errorf("no stats for %s: %w", ref, sdk.ErrSandboxNotFound)
+}
+
+// ensure the bindings package stays linked for its connection type.
+var _ = bindings.NewConnection

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds the sandbox image localhost/enclave-python:3.11 from Debian packages
+# (no registry needed): debootstrap a minimal bookworm with python3, bash and
+# coreutils, add the `python` name ms-enclave-style tools call, and import it.
+# Does nothing when the image already exists (FORCE=1 rebuilds).
+set -euo pipefail
+IMAGE=${IMAGE:-localhost/enclave-python:3.11}
+PODMAN=${PODMAN:-podman}
+
+if [ "${FORCE:-0}" != 1 ] && $PODMAN image exists "$IMAGE" 2>/dev/null; then
+  echo "image $IMAGE exists"
+  exit 0
+fi
+command -v debootstrap >/dev/null || { echo "debootstrap is not installed (apt-get install debootstrap)" >&2; exit 1; }
+
+work=$(mktemp -d /var/tmp/enclave-rootfs.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+rootfs="$work/rootfs"
+mirror=${DEBIAN_MIRROR:-$(awk '/^deb / && /bookworm/ {print $2; exit}' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)}
+if [ -z "$mirror" ] && [ -f /etc/apt/sources.list.d/debian.sources ]; then
+  mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
+fi
+mirror=${mirror:-http://deb.debian.org/debian}
+echo "debootstrap bookworm from $mirror"
+debootstrap --variant=minbase --include=python3-minimal,python3,bash,coreutils,procps bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
+  || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
+ln -sf python3 "$rootfs/usr/bin/python"
+mkdir -p "$rootfs/sandbox"
+rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+tar -C "$rootfs" -c . | $PODMAN import \
+  --change 'CMD ["/bin/bash"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change 'ENV LANG=C.UTF-8' --change 'WORKDIR /' - "$IMAGE" >/dev/null
+echo "built $IMAGE"
