@@ -372,7 +372,14 @@ func (p *Podman) Session(ctx context.Context, ref string, req sdk.ExecRequest) (
 	if err != nil {
 		return nil, err
 	}
-	s.conn, s.done = conn, done
+	s.conn = conn
+	s.attached = make(chan struct{})
+	go func() {
+		s.attachErr = <-done
+		s.outW.Close()
+		s.errW.Close()
+		close(s.attached)
+	}()
 	go func() {
 		select {
 		case <-ctx.Done():
@@ -388,7 +395,8 @@ type session struct {
 	ctx        context.Context
 	ref, id    string
 	conn       net.Conn
-	done       <-chan error
+	attached   chan struct{}
+	attachErr  error
 	stdinW     *io.PipeWriter
 	outR, errR *io.PipeReader
 	outW, errW *io.PipeWriter
@@ -416,12 +424,10 @@ func (s *session) Stderr() io.Reader     { return s.errR }
 
 func (s *session) Wait() (int, error) {
 	s.waitOnce.Do(func() {
-		err := <-s.done
-		s.outW.Close()
-		s.errW.Close()
+		<-s.attached
 		s.code = -1
-		if err != nil {
-			s.err = err
+		if s.attachErr != nil {
+			s.err = s.attachErr
 			return
 		}
 		ictx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), 10*time.Second)

@@ -12,12 +12,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	nettypes "github.com/containers/common/libnetwork/types"
 	"github.com/containers/podman/v4/pkg/bindings"
 	"github.com/containers/podman/v4/pkg/bindings/containers"
 	"github.com/containers/podman/v4/pkg/bindings/images"
+	"github.com/containers/podman/v4/pkg/copy"
 	"github.com/containers/podman/v4/pkg/errorhandling"
 	"github.com/containers/podman/v4/pkg/specgen"
 	spec "github.com/opencontainers/runtime-spec/specs-go"
@@ -106,6 +108,23 @@ func mapErr(err error, what string) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
+// rlimits are set explicitly: Podman otherwise raises nofile and nproc to
+// values a host without CAP_SYS_RESOURCE cannot grant. nproc stays at this
+// process's hard limit (the pids limit is the real bound); nofile gets 1024.
+func rlimits() []spec.POSIXRlimit {
+	nofile := uint64(1024)
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Max < nofile {
+		nofile = lim.Max
+	}
+	nproc := uint64(1 << 20)
+	const rlimitNproc = 6
+	if syscall.Getrlimit(rlimitNproc, &lim) == nil {
+		nproc = lim.Max
+	}
+	return []spec.POSIXRlimit{{Type: "nofile", Hard: nofile, Soft: nofile}, {Type: "nproc", Hard: nproc, Soft: nproc}}
+}
+
 // Info implements backend.Backend.
 func (p *Podman) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{Name: "podman", Kind: sdk.KindBackend, Version: version, APIVersions: []uint32{sdk.APIVersion},
@@ -178,8 +197,7 @@ func (p *Podman) Create(ctx context.Context, s sdk.Spec, startTimeout time.Durat
 		res.Pids = &spec.LinuxPids{Limit: s.PidsLimit}
 	}
 	g.ResourceLimits = res
-	// Podman's default ulimits can exceed what an unprivileged host allows.
-	g.Rlimits = []spec.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 1024}}
+	g.Rlimits = rlimits()
 	if !s.NetworkEnabled {
 		g.NetNS = specgen.Namespace{NSMode: specgen.NoNetwork}
 	} else if s.Network != "" && s.Network != "bridge" && s.Network != "default" {
@@ -364,8 +382,8 @@ func (p *Podman) GetArchive(ctx context.Context, ref, path string, w io.Writer) 
 		return err
 	}
 	if _, err := containers.Stat(ctx, ref, path); err != nil {
-		if e := mapErr(err, "stat"); errors.Is(e, sdk.ErrSandboxNotFound) {
-			// Stat answers 404 for a missing path as well as a missing container.
+		// Stat answers 404 for a missing path and for a missing container.
+		if errors.Is(err, copy.ErrENOENT) {
 			if _, ierr := containers.Inspect(ctx, ref, nil); ierr != nil {
 				return mapErr(ierr, "inspect container")
 			}
