@@ -1,0 +1,842 @@
+// Package manager is enclave's runtime-agnostic core: the sandbox registry,
+// lifecycle states, security policy, tool dispatch and cleanup. It talks to
+// backends and tools through narrow interfaces; it knows no HTTP and no gRPC.
+package manager
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/enclave-sandbox/enclave/internal/schema"
+	"github.com/enclave-sandbox/enclave/sdk"
+	"github.com/enclave-sandbox/enclave/sdk/backend"
+	"github.com/enclave-sandbox/enclave/sdk/tool"
+)
+
+// Status is a sandbox status (http-api.md §5).
+type Status string
+
+// Statuses.
+const (
+	StatusInitializing Status = "initializing"
+	StatusRunning      Status = "running"
+	StatusIdle         Status = "idle"
+	StatusBusy         Status = "busy"
+	StatusStopping     Status = "stopping"
+	StatusStopped      Status = "stopped"
+	StatusError        Status = "error"
+)
+
+// Statuses lists every status, in the contract's order.
+var Statuses = []Status{StatusInitializing, StatusRunning, StatusIdle, StatusBusy, StatusStopping, StatusStopped, StatusError}
+
+func (s Status) active() bool { return s == StatusRunning || s == StatusIdle || s == StatusBusy }
+
+// Labels carried by every container (http-api.md §7.3).
+const (
+	LabelMSEnclave = "ms-enclave"
+	LabelInstance  = "enclave.instance"
+	LabelID        = "enclave.id"
+	LabelType      = "enclave.type"
+	LabelConfig    = "enclave.config"
+	LabelCreatedAt = "enclave.created_at"
+	LabelPool      = "enclave.pool"
+)
+
+// Tool is a tool as the manager sees it (a plugin client, or a fake).
+type Tool interface {
+	Info() sdk.Info
+	Execute(ctx context.Context, sb tool.SandboxInfo, call tool.Call) (tool.Result, error)
+}
+
+// Plugins gives the manager its backends and tools.
+type Plugins interface {
+	// Backend returns the backend serving a sandbox type.
+	Backend(sandboxType string) (backend.Backend, bool)
+	// Tool returns the tool registered under name.
+	Tool(name string) (Tool, bool)
+	// Healthy reports whether at least one backend is up and answering.
+	Healthy(ctx context.Context) bool
+}
+
+// Options are the operator's settings.
+type Options struct {
+	Instance        string
+	CleanupInterval time.Duration
+	PoolSize        int
+	// Policy.
+	AllowPrivileged bool
+	AllowVolumes    []string
+	AllowNetwork    bool
+	ImageAllow      []string
+	ImageAliases    map[string]string
+	MaxSandboxes    int
+	MaxMemory       int64
+	MaxMemoryText   string
+	MaxCPUs         float64
+	PidsLimit       int64
+	// Execution bounds.
+	MaxOutputBytes  int64
+	ExecMaxDuration time.Duration
+	StartTimeout    time.Duration
+	StopGrace       time.Duration
+}
+
+// DefaultOptions are the contract's defaults (http-api.md §9).
+func DefaultOptions() Options {
+	return Options{Instance: "default", CleanupInterval: 300 * time.Second, AllowNetwork: true,
+		MaxMemory: 8 << 30, MaxMemoryText: "8g", MaxCPUs: 4, PidsLimit: 1024, MaxOutputBytes: 1 << 20,
+		ExecMaxDuration: time.Hour, StartTimeout: 30 * time.Second, StopGrace: 10 * time.Second,
+		ImageAliases: map[string]string{"jupyter-kernel-gateway": "python:3.11-slim"}}
+}
+
+type boundTool struct {
+	name      string // as called
+	tool      Tool
+	schema    json.RawMessage // advertised
+	validator *schema.Validator
+	options   json.RawMessage
+}
+
+type sandbox struct {
+	id          string
+	typ         string
+	cfg         *Config
+	cfgJSON     json.RawMessage
+	backend     backend.Backend
+	containerID string
+	image       string // resolved reference
+	tools       []boundTool
+	created     time.Time
+
+	// Guarded by Manager.mu.
+	status       Status
+	updated      time.Time
+	lastActivity time.Time
+	inflight     int
+	pool         bool
+	errMsg       string
+}
+
+// Info is a snapshot of a sandbox (SandboxInfo).
+type Info struct {
+	ID          string
+	Status      Status
+	Type        string
+	Config      json.RawMessage
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	ContainerID string
+	Image       string
+	Pool        bool
+	Error       string
+	Tools       Ordered
+}
+
+// Stats is the /stats object.
+type Stats struct {
+	Total           int
+	StatusCounts    Ordered
+	SandboxTypes    Ordered
+	Running         bool
+	CleanupInterval int
+	PoolSize        int
+	PoolEnabled     bool
+	PoolInitialized bool
+}
+
+// Manager owns every sandbox of this server.
+type Manager struct {
+	opts    Options
+	plugins Plugins
+
+	mu        sync.Mutex
+	sandboxes map[string]*sandbox
+	order     []string
+	reserved  map[string]bool
+	running   bool
+	creating  int
+
+	stopSweep chan struct{}
+	sweepDone chan struct{}
+}
+
+// New returns a manager; Start begins its work.
+func New(opts Options, plugins Plugins) *Manager {
+	return &Manager{opts: opts, plugins: plugins, sandboxes: map[string]*sandbox{}, reserved: map[string]bool{}}
+}
+
+// Start marks the manager running and starts the cleanup sweep (once now,
+// then every CleanupInterval).
+func (m *Manager) Start(ctx context.Context) {
+	m.mu.Lock()
+	m.running = true
+	m.stopSweep, m.sweepDone = make(chan struct{}), make(chan struct{})
+	m.mu.Unlock()
+	go m.sweepLoop(context.WithoutCancel(ctx))
+}
+
+// Shutdown stops the sweep; with deleteAll it deletes every sandbox.
+func (m *Manager) Shutdown(ctx context.Context, deleteAll bool) {
+	m.mu.Lock()
+	wasRunning := m.running
+	m.running = false
+	ids := append([]string(nil), m.order...)
+	m.mu.Unlock()
+	if wasRunning {
+		close(m.stopSweep)
+		<-m.sweepDone
+	}
+	if deleteAll {
+		for _, id := range ids {
+			if err := m.Delete(ctx, id); err != nil {
+				slog.Warn("delete on shutdown", "sandbox_id", id, "err", err)
+			}
+		}
+	}
+}
+
+const idAlphabet = "23456789abcdefghijkmnopqrstuvwxyz"
+
+// newID draws an unused 8-character id and reserves it.
+func (m *Manager) newID() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for {
+		var b [8]byte
+		rand.Read(b[:])
+		id := make([]byte, 8)
+		for i, x := range b {
+			// 256 is not a multiple of 33: reject the tail for uniformity.
+			for int(x) >= 256-256%len(idAlphabet) {
+				var r [1]byte
+				rand.Read(r[:])
+				x = r[0]
+			}
+			id[i] = idAlphabet[int(x)%len(idAlphabet)]
+		}
+		s := string(id)
+		if _, taken := m.sandboxes[s]; !taken && !m.reserved[s] {
+			m.reserved[s] = true
+			return s
+		}
+	}
+}
+
+func (m *Manager) unreserve(id string) {
+	m.mu.Lock()
+	delete(m.reserved, id)
+	m.mu.Unlock()
+}
+
+// NormalizeType maps podman to docker.
+func NormalizeType(t string) string {
+	if t == "podman" {
+		return "docker"
+	}
+	return t
+}
+
+// resolveImage applies aliases (chains allowed, loops cut).
+func (m *Manager) resolveImage(image string) string {
+	seen := map[string]bool{}
+	for !seen[image] {
+		seen[image] = true
+		to, ok := m.opts.ImageAliases[image]
+		if !ok {
+			break
+		}
+		image = to
+	}
+	return image
+}
+
+func matchImage(pattern, image string) bool {
+	if ok, _ := path.Match(pattern, image); ok {
+		return true
+	}
+	return pattern == image
+}
+
+// policy applies the operator's policy to a config (http-api.md §8.1).
+func (m *Manager) policy(cfg *Config) error {
+	if cfg.Privileged && !m.opts.AllowPrivileged {
+		return errors.New("privileged sandboxes are not allowed on this server (enable with --allow-privileged)")
+	}
+	for _, v := range cfg.Volumes {
+		if !underAny(v.Key, m.opts.AllowVolumes) {
+			return fmt.Errorf("host volume %s is not allowed on this server (allow with --allow-volume)", v.Key)
+		}
+	}
+	if cfg.NetworkEnabled && !m.opts.AllowNetwork {
+		return errors.New("network access is not allowed on this server (enable with --allow-network)")
+	}
+	if len(m.opts.ImageAllow) > 0 {
+		resolved := m.resolveImage(cfg.Image)
+		ok := false
+		for _, p := range m.opts.ImageAllow {
+			ok = ok || matchImage(p, cfg.Image) || matchImage(p, resolved)
+		}
+		if !ok {
+			return fmt.Errorf("image %s is not allowed on this server (allow with --image-allow)", cfg.Image)
+		}
+	}
+	return nil
+}
+
+func underAny(p string, prefixes []string) bool {
+	clean := path.Clean(p)
+	if !path.IsAbs(clean) {
+		return false
+	}
+	for _, pre := range prefixes {
+		pre = path.Clean(pre)
+		if clean == pre || strings.HasPrefix(clean, strings.TrimSuffix(pre, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func createErr(format string, args ...any) *Error {
+	return errorf(KindCreateFailed, "Failed to create sandbox: "+format, args...)
+}
+
+// Create creates, starts and registers a sandbox (http-api.md §3.4).
+func (m *Manager) Create(ctx context.Context, sandboxType string, body json.RawMessage) (string, error) {
+	typ := NormalizeType(sandboxType)
+	be, ok := m.plugins.Backend(typ)
+	if !ok || typ == "volcengine" || typ == "dummy" {
+		return "", createErr("sandbox type %s is not available", sandboxType)
+	}
+	cfg, err := ParseConfig(typ, body)
+	if err != nil {
+		return "", createErr("%s", err.Error())
+	}
+	if err := m.policy(cfg); err != nil {
+		return "", createErr("%s", err.Error())
+	}
+	// Caps: the applied (capped) value is what the sandbox shows.
+	mem, _ := ParseMemory(cfg.MemoryLimit)
+	if m.opts.MaxMemory > 0 && mem > m.opts.MaxMemory {
+		mem, cfg.MemoryLimit = m.opts.MaxMemory, m.opts.MaxMemoryText
+	}
+	if m.opts.MaxCPUs > 0 && float64(cfg.CPULimit) > m.opts.MaxCPUs {
+		cfg.CPULimit = Float(m.opts.MaxCPUs)
+	}
+
+	m.mu.Lock()
+	if !m.running {
+		m.mu.Unlock()
+		return "", errorf(KindNotStarted, "Sandbox manager not started")
+	}
+	if m.opts.MaxSandboxes > 0 && len(m.sandboxes)+m.creating >= m.opts.MaxSandboxes {
+		m.mu.Unlock()
+		return "", createErr("sandbox limit reached (%d; raise with --max-sandboxes)", m.opts.MaxSandboxes)
+	}
+	m.creating++
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.creating--
+		m.mu.Unlock()
+	}()
+
+	id := m.newID()
+	defer m.unreserve(id)
+	sb, err := m.start(ctx, id, typ, cfg, be, false)
+	if err != nil {
+		return "", err
+	}
+	m.register(sb)
+	return id, nil
+}
+
+// start creates the container and binds the tools; the sandbox is not yet
+// registered.
+func (m *Manager) start(ctx context.Context, id, typ string, cfg *Config, be backend.Backend, pool bool) (*sandbox, error) {
+	cfgJSON, err := marshal(cfg)
+	if err != nil {
+		return nil, errorf(KindInternal, "encode config: %v", err)
+	}
+	now := time.Now().UTC()
+	mem, _ := ParseMemory(cfg.MemoryLimit)
+	spec := sdk.Spec{
+		Name: "sandbox-" + id, Image: m.resolveImage(cfg.Image), Command: cfg.Argv(), WorkingDir: cfg.WorkingDir,
+		Env: map[string]string{}, MemoryBytes: mem, CPUs: float64(cfg.CPULimit), PidsLimit: m.opts.PidsLimit,
+		NetworkEnabled: cfg.NetworkEnabled, Network: cfg.Network, Privileged: cfg.Privileged, ExtraHosts: map[string]string{},
+		Labels: map[string]string{LabelMSEnclave: "true", LabelInstance: m.opts.Instance, LabelID: id, LabelType: typ,
+			LabelConfig: string(cfgJSON), LabelCreatedAt: FormatTime(now), LabelPool: fmt.Sprint(pool)},
+	}
+	if cfg.Platform != nil {
+		spec.Platform = *cfg.Platform
+	}
+	for _, kv := range cfg.EnvVars {
+		s, _ := stringValue(kv.Value)
+		spec.Env[kv.Key] = s
+	}
+	for _, kv := range cfg.ExtraHosts {
+		s, _ := stringValue(kv.Value)
+		spec.ExtraHosts[kv.Key] = s
+	}
+	for _, kv := range cfg.Volumes {
+		var v Volume
+		json.Unmarshal(kv.Value, &v)
+		spec.Mounts = append(spec.Mounts, sdk.Mount{HostPath: kv.Key, ContainerPath: v.Bind, ReadOnly: v.Mode == "ro"})
+	}
+	for _, kv := range cfg.Ports {
+		ip, port, _ := parsePort(kv.Value)
+		spec.Ports = append(spec.Ports, sdk.Port{ContainerPort: kv.Key, HostIP: ip, HostPort: port})
+	}
+	st, err := be.Create(ctx, spec, m.opts.StartTimeout)
+	if err != nil {
+		switch {
+		case errors.Is(err, sdk.ErrImageNotFound):
+			return nil, createErr("Failed to pull image %s: %v", cfg.Image, err)
+		case errors.Is(err, sdk.ErrInvalidArgument):
+			return nil, createErr("invalid config: %v", err)
+		default:
+			return nil, createErr("Failed to start sandbox: %v", err)
+		}
+	}
+	sb := &sandbox{id: id, typ: typ, cfg: cfg, cfgJSON: cfgJSON, backend: be, containerID: st.ContainerID,
+		image: spec.Image, created: now, updated: now, lastActivity: now, status: StatusRunning, pool: pool}
+	sb.tools = m.bindTools(id, typ, cfg)
+	return sb, nil
+}
+
+// bindTools resolves tools_config (tools.md §1.1): unknown, disabled or
+// unsupported tools are skipped and logged.
+func (m *Manager) bindTools(id, typ string, cfg *Config) []boundTool {
+	var out []boundTool
+	for _, kv := range cfg.ToolsConfig {
+		var opts struct {
+			Name        *string         `json:"name"`
+			Description *string         `json:"description"`
+			Parameters  json.RawMessage `json:"parameters"`
+			Enabled     *bool           `json:"enabled"`
+		}
+		json.Unmarshal(kv.Value, &opts)
+		if opts.Enabled != nil && !*opts.Enabled {
+			continue
+		}
+		t, ok := m.plugins.Tool(kv.Key)
+		if !ok {
+			slog.Warn("tool not available, skipped", "sandbox_id", id, "tool", kv.Key)
+			continue
+		}
+		info := t.Info()
+		if len(info.SandboxTypes) > 0 && !contains(info.SandboxTypes, typ) {
+			slog.Warn("tool does not support sandbox type, skipped", "sandbox_id", id, "tool", kv.Key, "type", typ)
+			continue
+		}
+		v, err := schema.Compile(info.Schema)
+		if err != nil {
+			slog.Warn("tool schema invalid, skipped", "tool", kv.Key, "err", err)
+			continue
+		}
+		name := kv.Key
+		if opts.Name != nil && *opts.Name != "" {
+			name = *opts.Name
+		}
+		advertised, err := overrideSchema(info.Schema, name, kv.Key, opts.Description, opts.Parameters)
+		if err != nil {
+			slog.Warn("tool schema override failed, skipped", "tool", kv.Key, "err", err)
+			continue
+		}
+		out = append(out, boundTool{name: name, tool: t, schema: advertised, validator: v, options: kv.Value})
+	}
+	return out
+}
+
+// overrideSchema applies name/description/parameters overrides to the
+// schema, keeping its byte form when nothing changes.
+func overrideSchema(s json.RawMessage, name, orig string, desc *string, params json.RawMessage) (json.RawMessage, error) {
+	if name == orig && desc == nil && len(params) == 0 {
+		return s, nil
+	}
+	top, err := ParseOrdered(s)
+	if err != nil {
+		return nil, err
+	}
+	for i, kv := range top {
+		if kv.Key != "function" {
+			continue
+		}
+		fn, err := ParseOrdered(kv.Value)
+		if err != nil {
+			return nil, err
+		}
+		for j := range fn {
+			switch fn[j].Key {
+			case "name":
+				fn[j].Value, _ = marshal(name)
+			case "description":
+				if desc != nil {
+					fn[j].Value, _ = marshal(*desc)
+				}
+			case "parameters":
+				if len(params) > 0 && string(params) != "null" {
+					fn[j].Value = compact(params)
+				}
+			}
+		}
+		top[i].Value, _ = fn.MarshalJSON()
+	}
+	return top.MarshalJSON()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Manager) register(sb *sandbox) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.sandboxes[sb.id] = sb
+	m.order = append(m.order, sb.id)
+}
+
+func (m *Manager) unregister(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.sandboxes, id)
+	for i, x := range m.order {
+		if x == id {
+			m.order = append(m.order[:i], m.order[i+1:]...)
+			break
+		}
+	}
+}
+
+// setStatus changes a status and bumps updated_at. Caller holds m.mu.
+func (sb *sandbox) setStatus(s Status) {
+	sb.status = s
+	sb.updated = time.Now().UTC()
+}
+
+func (m *Manager) info(sb *sandbox) Info {
+	tools := Ordered{}
+	for _, t := range sb.tools {
+		tools = append(tools, KV{t.name, t.schema})
+	}
+	return Info{ID: sb.id, Status: sb.status, Type: sb.typ, Config: sb.cfgJSON, CreatedAt: sb.created, UpdatedAt: sb.updated,
+		ContainerID: sb.containerID, Image: sb.image, Pool: sb.pool, Error: sb.errMsg, Tools: tools}
+}
+
+// Get returns a sandbox snapshot.
+func (m *Manager) Get(id string) (Info, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sb, ok := m.sandboxes[id]
+	if !ok {
+		return Info{}, false
+	}
+	return m.info(sb), true
+}
+
+// List returns snapshots in creation order, optionally filtered by status.
+func (m *Manager) List(status Status) []Info {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := []Info{}
+	for _, id := range m.order {
+		sb := m.sandboxes[id]
+		if status == "" || sb.status == status {
+			out = append(out, m.info(sb))
+		}
+	}
+	return out
+}
+
+// Stats returns the /stats numbers.
+func (m *Manager) Stats() Stats {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	st := Stats{Total: len(m.sandboxes), Running: m.running, CleanupInterval: int(m.opts.CleanupInterval / time.Second),
+		PoolEnabled: m.opts.PoolSize > 0, StatusCounts: Ordered{}, SandboxTypes: Ordered{}}
+	counts, types := map[string]int{}, map[string]int{}
+	var typeOrder []string
+	for _, id := range m.order {
+		sb := m.sandboxes[id]
+		counts[string(sb.status)]++
+		if types[sb.typ] == 0 {
+			typeOrder = append(typeOrder, sb.typ)
+		}
+		types[sb.typ]++
+		if sb.pool && (sb.status == StatusIdle || sb.status == StatusBusy) {
+			st.PoolSize++
+		}
+	}
+	for _, s := range Statuses {
+		if n := counts[string(s)]; n > 0 {
+			v, _ := marshal(n)
+			st.StatusCounts = append(st.StatusCounts, KV{string(s), v})
+		}
+	}
+	for _, t := range typeOrder {
+		v, _ := marshal(types[t])
+		st.SandboxTypes = append(st.SandboxTypes, KV{t, v})
+	}
+	return st
+}
+
+// Healthy reports whether a backend answers.
+func (m *Manager) Healthy(ctx context.Context) bool { return m.plugins.Healthy(ctx) }
+
+// Stop stops a sandbox and keeps it registered (http-api.md §3.7).
+func (m *Manager) Stop(ctx context.Context, id string) error {
+	m.mu.Lock()
+	sb, ok := m.sandboxes[id]
+	if !ok {
+		m.mu.Unlock()
+		return errorf(KindNotFound, "Sandbox not found")
+	}
+	if sb.status == StatusStopped {
+		m.mu.Unlock()
+		return nil
+	}
+	sb.setStatus(StatusStopping)
+	m.mu.Unlock()
+
+	err := sb.backend.Stop(ctx, sb.containerID, m.opts.StopGrace)
+	if err == nil && sb.cfg.RemoveOnExit {
+		err = sb.backend.Remove(ctx, sb.containerID)
+	}
+	if errors.Is(err, sdk.ErrSandboxNotFound) {
+		err = nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		sb.setStatus(StatusError)
+		sb.errMsg = err.Error()
+		return &Error{Kind: KindStopFailed, Msg: "Failed to stop sandbox: " + err.Error(), Err: err}
+	}
+	sb.setStatus(StatusStopped)
+	return nil
+}
+
+// Delete removes the container and unregisters the sandbox (§3.8).
+func (m *Manager) Delete(ctx context.Context, id string) error {
+	m.mu.Lock()
+	sb, ok := m.sandboxes[id]
+	if !ok {
+		m.mu.Unlock()
+		return errorf(KindNotFound, "Sandbox not found")
+	}
+	if sb.status != StatusStopped {
+		sb.setStatus(StatusStopping)
+	}
+	m.mu.Unlock()
+
+	// Force-remove kills at once: no grace is owed to a sandbox being deleted.
+	if err := sb.backend.Remove(ctx, sb.containerID); err != nil && !errors.Is(err, sdk.ErrSandboxNotFound) {
+		m.mu.Lock()
+		sb.setStatus(StatusError)
+		sb.errMsg = err.Error()
+		m.mu.Unlock()
+		return &Error{Kind: KindDeleteFailed, Msg: "Failed to delete sandbox: " + err.Error(), Err: err}
+	}
+	m.unregister(id)
+	return nil
+}
+
+// Tools returns the advertised tool schemas of a sandbox.
+func (m *Manager) Tools(id string) (Ordered, error) {
+	info, ok := m.Get(id)
+	if !ok {
+		return nil, errorf(KindNotFound, "Sandbox %s not found", id)
+	}
+	return info.Tools, nil
+}
+
+// Result is a tool call's outcome plus timing.
+type Result struct {
+	tool.Result
+	ToolName string
+	Duration time.Duration
+	Finished time.Time
+}
+
+// activeSandbox looks up an active sandbox for a tool call or archive
+// operation and counts the operation in flight. release must be called.
+func (m *Manager) activeSandbox(id string, notActive Kind) (*sandbox, func(), error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.running {
+		return nil, nil, errorf(KindNotStarted, "Sandbox manager not started")
+	}
+	sb, ok := m.sandboxes[id]
+	if !ok {
+		return nil, nil, errorf(KindNotFound, "Sandbox %s not found", id)
+	}
+	if !sb.status.active() {
+		return nil, nil, errorf(notActive, "Sandbox %s is not active (status: %s)", id, sb.status)
+	}
+	sb.inflight++
+	sb.lastActivity = time.Now().UTC()
+	return sb, func() {
+		m.mu.Lock()
+		sb.inflight--
+		sb.lastActivity = time.Now().UTC()
+		m.mu.Unlock()
+	}, nil
+}
+
+// Execute runs a tool in a sandbox (http-api.md §3.9).
+func (m *Manager) Execute(ctx context.Context, id, toolName string, params json.RawMessage) (Result, error) {
+	sb, release, err := m.activeSandbox(id, KindNotActive)
+	if err != nil {
+		return Result{}, err
+	}
+	defer release()
+	return m.runTool(ctx, sb, toolName, params)
+}
+
+func (m *Manager) runTool(ctx context.Context, sb *sandbox, toolName string, params json.RawMessage) (Result, error) {
+	var bt *boundTool
+	for i := range sb.tools {
+		if sb.tools[i].name == toolName {
+			bt = &sb.tools[i]
+		}
+	}
+	if bt == nil {
+		return Result{}, errorf(KindToolUnavailable, "Tool %s is not available", toolName)
+	}
+	if len(params) == 0 || string(params) == "null" {
+		params = json.RawMessage("{}")
+	}
+	if problems := bt.validator.Validate(params); problems != "" {
+		return Result{}, errorf(KindInvalidParams, "Invalid parameters for tool %s: %s", toolName, problems)
+	}
+	env := map[string]string{}
+	for _, kv := range sb.cfg.EnvVars {
+		s, _ := stringValue(kv.Value)
+		env[kv.Key] = s
+	}
+	start := time.Now()
+	res, err := bt.tool.Execute(ctx, tool.SandboxInfo{ID: sb.id, Type: sb.typ, WorkingDir: sb.cfg.WorkingDir, Image: sb.image, Env: env},
+		tool.Call{Name: toolName, Params: params, Options: bt.options, MaxDuration: m.opts.ExecMaxDuration, MaxOutputBytes: m.opts.MaxOutputBytes})
+	if err != nil {
+		res = tool.Failed("Execution failed: " + err.Error())
+		if ctx.Err() != nil {
+			res.Verdict = tool.VerdictKilled
+		}
+	}
+	if res.Status != tool.StatusSuccess && res.Error == nil {
+		res.Error = tool.ErrorText("Execution failed: tool reported " + res.Status + " without a message")
+	}
+	return Result{Result: res, ToolName: toolName, Duration: time.Since(start), Finished: time.Now().UTC()}, nil
+}
+
+// resolvePath resolves a relative path against the sandbox's working dir.
+func resolvePath(sb *sandbox, p string) string {
+	if path.IsAbs(p) {
+		return p
+	}
+	return path.Join(sb.cfg.WorkingDir, p)
+}
+
+// PutArchive extracts a tar into target_dir (http-api.md §3.11).
+func (m *Manager) PutArchive(ctx context.Context, id, targetDir string, r io.Reader) error {
+	sb, release, err := m.activeSandbox(id, KindBadRequest)
+	if err != nil {
+		return err
+	}
+	defer release()
+	dir := resolvePath(sb, targetDir)
+	res, err := sb.backend.Exec(ctx, sb.containerID, sdk.ExecRequest{Argv: []string{"mkdir", "-p", "--", dir}, Timeout: time.Minute})
+	if err == nil && res.ExitCode != 0 {
+		err = errors.New(strings.TrimSpace(string(res.Stderr)))
+	}
+	if err != nil {
+		return &Error{Kind: KindArchiveFailed, Msg: fmt.Sprintf("Failed to create target directory %s: %v", targetDir, err), Err: err}
+	}
+	if err := sb.backend.PutArchive(ctx, sb.containerID, dir, r); err != nil {
+		return &Error{Kind: KindArchiveFailed, Msg: "Failed to extract archive: " + err.Error(), Err: err}
+	}
+	return nil
+}
+
+// GetArchive writes a tar of path to w (http-api.md §3.12).
+func (m *Manager) GetArchive(ctx context.Context, id, p string, w io.Writer) error {
+	sb, release, err := m.activeSandbox(id, KindBadRequest)
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := sb.backend.GetArchive(ctx, sb.containerID, resolvePath(sb, p), w); err != nil {
+		if errors.Is(err, sdk.ErrPathNotFound) {
+			return errorf(KindPathNotFound, "Path %s not found", p)
+		}
+		return &Error{Kind: KindArchiveFailed, Msg: "Failed to read archive: " + err.Error(), Err: err}
+	}
+	return nil
+}
+
+// FormatTime renders naive UTC with 6 fractional digits (§1.6).
+func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000") }
+
+// sweepLoop runs the cleanup sweep at start and every CleanupInterval.
+func (m *Manager) sweepLoop(ctx context.Context) {
+	defer close(m.sweepDone)
+	m.sweep(ctx)
+	if m.opts.CleanupInterval <= 0 {
+		<-m.stopSweep
+		return
+	}
+	t := time.NewTicker(m.opts.CleanupInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stopSweep:
+			return
+		case <-t.C:
+			m.sweep(ctx)
+		}
+	}
+}
+
+// sweep deletes dead sandboxes (stopped/error for over 1 h) and old ones
+// (created over 48 h ago); never one with a call in flight (§7.1).
+func (m *Manager) sweep(ctx context.Context) {
+	now := time.Now().UTC()
+	var victims []string
+	m.mu.Lock()
+	for _, id := range m.order {
+		sb := m.sandboxes[id]
+		if sb.inflight > 0 {
+			continue
+		}
+		dead := (sb.status == StatusStopped || sb.status == StatusError) && now.Sub(sb.updated) > time.Hour
+		old := sb.status != StatusStopped && sb.status != StatusError && now.Sub(sb.created) > 48*time.Hour
+		if dead || old {
+			victims = append(victims, id)
+		}
+	}
+	m.mu.Unlock()
+	sort.Strings(victims)
+	for _, id := range victims {
+		if err := m.Delete(ctx, id); err != nil {
+			slog.Warn("cleanup: delete failed", "sandbox_id", id, "err", err)
+		} else {
+			slog.Info("cleanup: deleted", "sandbox_id", id)
+		}
+	}
+}

@@ -1,0 +1,335 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/enclave-sandbox/enclave/internal/manager"
+)
+
+// Response shapes; field order is the contract's key order.
+
+type statsJSON struct {
+	ManagerType     string          `json:"manager_type"`
+	TotalSandboxes  int             `json:"total_sandboxes"`
+	StatusCounts    manager.Ordered `json:"status_counts"`
+	SandboxTypes    manager.Ordered `json:"sandbox_types"`
+	Running         bool            `json:"running"`
+	CleanupInterval int             `json:"cleanup_interval"`
+	PoolSize        int             `json:"pool_size"`
+	PoolEnabled     bool            `json:"pool_enabled"`
+	PoolInitialized bool            `json:"pool_initialized"`
+}
+
+type healthJSON struct {
+	Healthy         bool          `json:"healthy"`
+	Version         string        `json:"version"`
+	Uptime          manager.Float `json:"uptime"`
+	ActiveSandboxes int           `json:"active_sandboxes"`
+	SystemInfo      statsJSON     `json:"system_info"`
+}
+
+type metadataJSON struct {
+	ContainerID string `json:"container_id"`
+	Image       string `json:"image,omitempty"`
+	Pool        bool   `json:"pool,omitempty"`
+	Error       string `json:"error,omitempty"`
+}
+
+type sandboxJSON struct {
+	ID             string          `json:"id"`
+	Status         string          `json:"status"`
+	Type           string          `json:"type"`
+	Config         any             `json:"config"`
+	CreatedAt      string          `json:"created_at"`
+	UpdatedAt      string          `json:"updated_at"`
+	Metadata       metadataJSON    `json:"metadata"`
+	AvailableTools manager.Ordered `json:"available_tools"`
+}
+
+type toolMetaJSON struct {
+	ExitCode   int    `json:"exit_code"`
+	DurationMS int64  `json:"duration_ms"`
+	Verdict    string `json:"verdict,omitempty"`
+}
+
+type toolResultJSON struct {
+	Status        string        `json:"status"`
+	ExecutionTime manager.Float `json:"execution_time"`
+	Timestamp     string        `json:"timestamp"`
+	ToolName      string        `json:"tool_name"`
+	Output        string        `json:"output"`
+	Metadata      toolMetaJSON  `json:"metadata"`
+	Error         *string       `json:"error"`
+}
+
+type messageJSON struct {
+	Message string `json:"message"`
+}
+
+type okJSON struct {
+	OK bool `json:"ok"`
+}
+
+func statsOf(st manager.Stats) statsJSON {
+	return statsJSON{ManagerType: "local", TotalSandboxes: st.Total, StatusCounts: st.StatusCounts, SandboxTypes: st.SandboxTypes,
+		Running: st.Running, CleanupInterval: st.CleanupInterval, PoolSize: st.PoolSize, PoolEnabled: st.PoolEnabled,
+		PoolInitialized: st.PoolInitialized}
+}
+
+func sandboxOf(in manager.Info) sandboxJSON {
+	return sandboxJSON{ID: in.ID, Status: string(in.Status), Type: in.Type, Config: in.Config,
+		CreatedAt: manager.FormatTime(in.CreatedAt), UpdatedAt: manager.FormatTime(in.UpdatedAt),
+		Metadata:       metadataJSON{ContainerID: in.ContainerID, Image: in.Image, Pool: in.Pool, Error: in.Error},
+		AvailableTools: in.Tools}
+}
+
+func (s *Server) toolResult(res manager.Result) toolResultJSON {
+	out := toolResultJSON{Status: res.Status, ExecutionTime: manager.Float(res.Duration.Seconds()),
+		Timestamp: manager.FormatTime(res.Finished), ToolName: res.ToolName, Output: res.Output,
+		Metadata: toolMetaJSON{ExitCode: res.ExitCode, DurationMS: res.Duration.Milliseconds(), Verdict: res.Verdict},
+		Error:    res.Error}
+	if s.opts.Observer != nil {
+		s.opts.Observer.Tool(res.ToolName, res.Status, res.Verdict, res.Duration, len(res.Output))
+	}
+	return out
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
+	st := s.m.Stats()
+	writeJSON(w, http.StatusOK, healthJSON{Healthy: s.m.Healthy(r.Context()), Version: s.opts.Version,
+		Uptime: manager.Float(time.Since(s.started).Seconds()), ActiveSandboxes: st.Total, SystemInfo: statsOf(st)})
+	return nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
+	writeJSON(w, http.StatusOK, okJSON{OK: true})
+	return nil
+}
+
+func (s *Server) stats(w http.ResponseWriter, _ *http.Request) error {
+	writeJSON(w, http.StatusOK, statsOf(s.m.Stats()))
+	return nil
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
+	s.opts.Metrics.ServeHTTP(w, r)
+	return nil
+}
+
+// sandboxType reads and checks the sandbox_type query parameter.
+func (s *Server) sandboxType(r *http.Request, required bool) (string, error) {
+	if !r.URL.Query().Has("sandbox_type") && !required {
+		return "docker", nil
+	}
+	t, herr := requiredQuery(r, "sandbox_type")
+	if herr != nil {
+		return "", herr
+	}
+	allowed := []string{"docker", "docker_notebook", "podman", "volcengine", "dummy"}
+	if s.opts.SandboxTypes != nil {
+		for _, x := range s.opts.SandboxTypes() {
+			dup := false
+			for _, a := range allowed {
+				dup = dup || a == x
+			}
+			if !dup {
+				allowed = append(allowed, x)
+			}
+		}
+	}
+	if herr := enumQuery("sandbox_type", t, allowed); herr != nil {
+		return "", herr
+	}
+	return t, nil
+}
+
+func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
+	typ, err := s.sandboxType(r, true)
+	if err != nil {
+		return err
+	}
+	raw, err := readJSON(r)
+	if err != nil {
+		return err
+	}
+	body, err := objectBody(raw, true)
+	if err != nil {
+		return err
+	}
+	id, err := s.m.Create(r.Context(), typ, body)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"sandbox_id": id})
+	return nil
+}
+
+func (s *Server) listSandboxes(w http.ResponseWriter, r *http.Request) error {
+	var status manager.Status
+	if r.URL.Query().Has("status") {
+		v := r.URL.Query().Get("status")
+		names := make([]string, len(manager.Statuses))
+		for i, st := range manager.Statuses {
+			names[i] = string(st)
+		}
+		if herr := enumQuery("status", v, names); herr != nil {
+			return herr
+		}
+		status = manager.Status(v)
+	}
+	list := s.m.List(status)
+	out := make([]sandboxJSON, len(list))
+	for i, in := range list {
+		out[i] = sandboxOf(in)
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (s *Server) getSandbox(w http.ResponseWriter, r *http.Request) error {
+	in, ok := s.m.Get(r.PathValue("sandbox_id"))
+	if !ok {
+		return errStatus(http.StatusNotFound, "Sandbox not found")
+	}
+	writeJSON(w, http.StatusOK, sandboxOf(in))
+	return nil
+}
+
+func (s *Server) stopSandbox(w http.ResponseWriter, r *http.Request) error {
+	if err := s.m.Stop(r.Context(), r.PathValue("sandbox_id")); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, messageJSON{"Sandbox stopped successfully"})
+	return nil
+}
+
+func (s *Server) deleteSandbox(w http.ResponseWriter, r *http.Request) error {
+	if err := s.m.Delete(r.Context(), r.PathValue("sandbox_id")); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, messageJSON{"Sandbox deleted successfully"})
+	return nil
+}
+
+func (s *Server) executeTool(w http.ResponseWriter, r *http.Request) error {
+	raw, err := readJSON(r)
+	if err != nil {
+		return err
+	}
+	req, err := parseToolRequest(raw)
+	if err != nil {
+		return err
+	}
+	res, err := s.m.Execute(r.Context(), req.SandboxID, req.ToolName, req.Parameters)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.toolResult(res))
+	return nil
+}
+
+func (s *Server) sandboxTools(w http.ResponseWriter, r *http.Request) error {
+	tools, err := s.m.Tools(r.PathValue("sandbox_id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, tools)
+	return nil
+}
+
+// limitTracker remembers that the body limit was hit, so a failure deep in
+// the backend still answers 413.
+type limitTracker struct {
+	r   io.Reader
+	hit bool
+}
+
+func (l *limitTracker) Read(p []byte) (int, error) {
+	n, err := l.r.Read(p)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		l.hit = true
+	}
+	return n, err
+}
+
+func (s *Server) putArchive(w http.ResponseWriter, r *http.Request) error {
+	dir, herr := requiredQuery(r, "target_dir")
+	if herr != nil {
+		return herr
+	}
+	if r.ContentLength > s.opts.MaxArchive {
+		return errStatus(http.StatusRequestEntityTooLarge, "Request body too large")
+	}
+	br := bufio.NewReaderSize(r.Body, 64<<10)
+	if _, err := br.Peek(1); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errStatus(http.StatusRequestEntityTooLarge, "Request body too large")
+		}
+		return errStatus(http.StatusBadRequest, "Archive body must not be empty")
+	}
+	if dir == "" {
+		return errStatus(http.StatusBadRequest, "target_dir must not be empty")
+	}
+	lt := &limitTracker{r: br}
+	if err := s.m.PutArchive(r.Context(), r.PathValue("sandbox_id"), dir, lt); err != nil {
+		if lt.hit {
+			return errStatus(http.StatusRequestEntityTooLarge, "Request body too large")
+		}
+		return err
+	}
+	writeJSON(w, http.StatusOK, okJSON{OK: true})
+	return nil
+}
+
+// lazyTar sets the tar headers on the first byte, so an error that comes
+// before any data can still be a JSON error.
+type lazyTar struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (l *lazyTar) Write(p []byte) (int, error) {
+	if !l.started {
+		l.started = true
+		l.w.Header().Set("Content-Type", "application/x-tar")
+		l.w.WriteHeader(http.StatusOK)
+	}
+	return l.w.Write(p)
+}
+
+func (s *Server) getArchive(w http.ResponseWriter, r *http.Request) error {
+	p, herr := requiredQuery(r, "path")
+	if herr != nil {
+		return herr
+	}
+	if p == "" {
+		return errStatus(http.StatusBadRequest, "path must not be empty")
+	}
+	lt := &lazyTar{w: w}
+	if err := s.m.GetArchive(r.Context(), r.PathValue("sandbox_id"), p, lt); err != nil {
+		if lt.started {
+			// Headers are gone: cut the connection so the client sees a
+			// truncated transfer, not a silently short tar.
+			panic(http.ErrAbortHandler)
+		}
+		return err
+	}
+	if !lt.started {
+		lt.Write(nil)
+	}
+	return nil
+}
+
+func (s *Server) poolInitialize(http.ResponseWriter, *http.Request) error {
+	return errStatus(http.StatusNotImplemented, "The sandbox pool is not available in this version")
+}
+
+func (s *Server) poolExecute(http.ResponseWriter, *http.Request) error {
+	return errStatus(http.StatusNotImplemented, "The sandbox pool is not available in this version")
+}
