@@ -1,3 +1,5 @@
+//go:build remote
+
 // Command enclave-backend-podman is enclave's Podman backend plugin: it serves
 // the docker, docker_notebook and podman sandbox types with Podman containers,
 // driven through Podman's REST API. The enclave host starts it; it is not run

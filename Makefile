@@ -1,0 +1,81 @@
+# enclave: `make run` sets everything up and serves; `make test` sets up and
+# runs every test. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+BIN := $(CURDIR)/bin
+PLUGINS := $(BIN)/plugins
+IMAGE := localhost/enclave-python:3.11
+PODMAN_TAGS := remote containers_image_openpgp exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver_devicemapper
+LDFLAGS := -s -w -X main.version=$(VERSION)
+TOOLS := $(notdir $(wildcard tools-plugins/*))
+
+# Podman runs with the project's settings (runc, cgroupfs, ulimits).
+export CONTAINERS_CONF := $(CURDIR)/deploy/containers.conf
+PODMAN_SOCK ?= /run/enclave/podman.sock
+ENCLAVE_HOST ?= 0.0.0.0
+ENCLAVE_PORT ?= 8000
+export ENCLAVE_HOST ENCLAVE_PORT
+
+PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
+
+.PHONY: help deps image podman-service build run test test-unit test-integration test-e2e vet fmt generate clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## install Podman, runc and friends (apt, as root)
+	@scripts/deps.sh
+
+image: deps ## build the sandbox image localhost/enclave-python:3.11 (only when missing)
+	@IMAGE=$(IMAGE) scripts/build-image.sh
+
+podman-service: deps ## start a Podman API service on $(PODMAN_SOCK) (if none answers)
+	@SOCK=$(PODMAN_SOCK) scripts/podman-service.sh
+
+build: ## build bin/enclave and the plugins into bin/plugins
+	@mkdir -p $(PLUGINS)
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/enclave ./cmd/enclave
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -tags '$(PODMAN_TAGS)' -o $(PLUGINS)/enclave-backend-podman ./backends/podman
+	@for t in $(TOOLS); do \
+	  echo "build tool $$t"; \
+	  CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(PLUGINS)/enclave-tool-$$t ./tools-plugins/$$t || exit 1; \
+	done
+
+run: deps image podman-service build ## set up everything and serve on $(ENCLAVE_HOST):$(ENCLAVE_PORT)
+	$(BIN)/enclave server --plugin-dir $(PLUGINS) --podman-url unix://$(PODMAN_SOCK) \
+	  --image-alias python:3.11-slim=$(IMAGE)
+
+test: deps image podman-service build test-unit test-integration test-e2e ## set up and run unit, contract, integration and end-to-end tests
+	@echo "all tests passed"
+
+test-unit: ## unit and contract tests with -race, plus go vet
+	go vet ./...
+	go vet -tags '$(PODMAN_TAGS)' ./backends/podman
+	CGO_ENABLED=1 go test -race -count=1 $$(go list ./... | grep -v -e /backends/podman -e /e2e)
+
+test-integration: ## the Podman backend against the real Podman service
+	ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) \
+	  CGO_ENABLED=0 go test -count=1 -timeout 15m -tags '$(PODMAN_TAGS)' ./backends/podman
+
+test-e2e: ## the built server and plugins over real HTTP with real containers
+	ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) ENCLAVE_BIN_DIR=$(BIN) \
+	  go test -count=1 -timeout 20m ./e2e/...
+
+vet: ## go vet, with and without the Podman build tags
+	go vet ./...
+	go vet -tags '$(PODMAN_TAGS)' ./backends/podman
+
+fmt: ## gofmt every Go file
+	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')
+
+generate: ## regenerate the plugin protobuf code with pinned generators (needs protoc)
+	GOBIN=$(CURDIR)/.cache/bin go install $(PROTOC_GEN_GO)
+	GOBIN=$(CURDIR)/.cache/bin go install $(PROTOC_GEN_GO_GRPC)
+	PATH=$(CURDIR)/.cache/bin:$$PATH protoc -I sdk/proto --go_out=sdk/proto --go_opt=paths=source_relative \
+	  --go-grpc_out=sdk/proto --go-grpc_opt=paths=source_relative sdk/proto/enclave/plugin/v1/plugin.proto
+
+clean: ## remove build outputs
+	rm -rf $(BIN) .cache

@@ -1,0 +1,338 @@
+// Command enclave is a sandbox server for AI agents and evaluation harnesses,
+// wire-compatible with ms-enclave's HTTP API.
+//
+//	enclave server [flags]   serve the HTTP API
+//	enclave plugins [flags]  list the plugins found in the plugin directory
+//	enclave version          print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/enclave-sandbox/enclave/internal/manager"
+	"github.com/enclave-sandbox/enclave/internal/pluginhost"
+	"github.com/enclave-sandbox/enclave/metrics"
+	"github.com/enclave-sandbox/enclave/server"
+)
+
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "0.1.0-dev"
+
+const usage = `enclave: isolated sandboxes for AI agents, over an ms-enclave-compatible HTTP API
+
+Usage:
+  enclave server [flags]    serve the HTTP API (enclave server --help lists the flags)
+  enclave plugins [flags]   list the plugins in the plugin directory and check them
+  enclave version           print the version
+
+Every flag can also be set as ENCLAVE_<NAME> (upper case, '-' -> '_'); repeatable
+flags take a comma-separated list there. Flags win over the environment.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "server":
+		err = runServer(os.Args[2:])
+	case "plugins":
+		err = runPlugins(os.Args[2:])
+	case "version", "--version", "-v":
+		fmt.Printf("enclave %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "enclave: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "enclave:", err)
+		os.Exit(1)
+	}
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+type config struct {
+	host, port, apiKey, metricsAddr         string
+	cors, allowVolume, imageAllow, aliases  listFlag
+	cleanupInterval, execMax, shutdownGrace float64
+	cleanupOnExit, allowPrivileged          bool
+	allowNetwork                            bool
+	instance, pluginDir, podmanURL          string
+	poolSize, maxSandboxes                  int
+	maxMemory                               string
+	maxCPUs                                 float64
+	pidsLimit, maxOutput, maxBody, maxArch  int64
+	logFormat, logLevel                     string
+}
+
+func defaultPluginDir() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return "plugins"
+	}
+	if real, err := filepath.EvalSymlinks(exe); err == nil {
+		exe = real
+	}
+	return filepath.Join(filepath.Dir(exe), "plugins")
+}
+
+func commonFlags(fs *flag.FlagSet, c *config) {
+	fs.StringVar(&c.pluginDir, "plugin-dir", defaultPluginDir(), "directory holding enclave-backend-* and enclave-tool-* plugin executables")
+	fs.StringVar(&c.podmanURL, "podman-url", "", "Podman service URL (unix:///run/podman/podman.sock, tcp://host:port); empty: the default socket of this uid, else a private `podman system service` started on demand")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+func serverFlags(c *config) *flag.FlagSet {
+	fs := flag.NewFlagSet("enclave server", flag.ContinueOnError)
+	fs.StringVar(&c.host, "host", "127.0.0.1", "listen address of the API")
+	fs.StringVar(&c.port, "port", "8000", "listen port of the API")
+	fs.StringVar(&c.apiKey, "api-key", "", "require this key in X-API-Key (or ?api_key=) on every route but /healthz; empty: no auth")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics without auth on this address (host:port) instead of the main listener")
+	fs.Var(&c.cors, "cors-origin", "allow CORS from this origin (repeatable; * for any); off by default")
+	fs.Float64Var(&c.cleanupInterval, "cleanup-interval", 300, "seconds between cleanup sweeps (stopped/error sandboxes after 1 h, any after 48 h)")
+	fs.BoolVar(&c.cleanupOnExit, "cleanup-on-exit", false, "delete every sandbox on shutdown (default: keep them)")
+	fs.StringVar(&c.instance, "instance", "default", "instance label scoping this server's containers")
+	fs.IntVar(&c.poolSize, "pool-size", 0, "default size for /pool/initialize (reported as pool_enabled)")
+	fs.BoolVar(&c.allowPrivileged, "allow-privileged", false, "allow privileged sandboxes")
+	fs.Var(&c.allowVolume, "allow-volume", "allow host volumes under this path prefix (repeatable); none by default")
+	fs.BoolVar(&c.allowNetwork, "allow-network", true, "honour network_enabled: true in sandbox configs (sandboxes have no network unless they ask)")
+	fs.Var(&c.imageAllow, "image-allow", "allow only images matching this pattern (path.Match syntax; repeatable); default: all")
+	fs.Var(&c.aliases, "image-alias", "map an image name to another reference, FROM=TO (repeatable), e.g. python:3.11-slim=localhost/enclave-python:3.11")
+	fs.IntVar(&c.maxSandboxes, "max-sandboxes", 0, "maximum registered sandboxes (0: unlimited)")
+	fs.StringVar(&c.maxMemory, "max-memory", "8g", "cap on a sandbox's memory_limit")
+	fs.Float64Var(&c.maxCPUs, "max-cpus", 4, "cap on a sandbox's cpu_limit")
+	fs.Int64Var(&c.pidsLimit, "pids-limit", 1024, "pids limit of every sandbox")
+	fs.Int64Var(&c.maxOutput, "max-output-bytes", 1<<20, "cap per output stream of a tool call (verdict output_truncated)")
+	fs.Float64Var(&c.execMax, "exec-max-duration", 3600, "bound in seconds of any tool call, even one without a timeout")
+	fs.Int64Var(&c.maxBody, "max-body-bytes", 64<<20, "largest JSON request body (413 beyond)")
+	fs.Int64Var(&c.maxArch, "max-archive-bytes", 1<<30, "largest archive upload (413 beyond)")
+	fs.Float64Var(&c.shutdownGrace, "shutdown-timeout", 30, "seconds to drain in-flight requests on SIGTERM/SIGINT")
+	commonFlags(fs, c)
+	return fs
+}
+
+// parse applies ENCLAVE_* environment variables, then the arguments.
+func parse(fs *flag.FlagSet, args []string) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		env := "ENCLAVE_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		v, ok := os.LookupEnv(env)
+		if !ok || err != nil {
+			return
+		}
+		vals := []string{v}
+		if _, repeat := f.Value.(*listFlag); repeat {
+			vals = strings.Split(v, ",")
+		}
+		for _, x := range vals {
+			if x = strings.TrimSpace(x); x == "" {
+				continue
+			}
+			if serr := f.Value.Set(x); serr != nil {
+				err = fmt.Errorf("%s=%q: %w", env, v, serr)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return fs.Parse(args)
+}
+
+func setupLogging(c *config) error {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch c.logFormat {
+	case "text":
+		slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, opts)))
+	case "json":
+		slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, opts)))
+	default:
+		return fmt.Errorf("--log-format must be text or json, not %q", c.logFormat)
+	}
+	return nil
+}
+
+func pluginEnv(c *config) []string {
+	if c.podmanURL == "" {
+		return nil
+	}
+	return []string{"ENCLAVE_PODMAN_URL=" + c.podmanURL}
+}
+
+func runServer(args []string) error {
+	var c config
+	fs := serverFlags(&c)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := setupLogging(&c); err != nil {
+		return err
+	}
+	opts := manager.DefaultOptions()
+	opts.Instance = c.instance
+	opts.CleanupInterval = time.Duration(c.cleanupInterval * float64(time.Second))
+	opts.PoolSize = c.poolSize
+	opts.AllowPrivileged, opts.AllowNetwork = c.allowPrivileged, c.allowNetwork
+	opts.AllowVolumes, opts.ImageAllow = c.allowVolume, c.imageAllow
+	opts.MaxSandboxes, opts.MaxCPUs, opts.PidsLimit = c.maxSandboxes, c.maxCPUs, c.pidsLimit
+	opts.MaxOutputBytes = c.maxOutput
+	opts.ExecMaxDuration = time.Duration(c.execMax * float64(time.Second))
+	mem, err := manager.ParseMemory(c.maxMemory)
+	if err != nil {
+		return fmt.Errorf("--max-memory %q: %w", c.maxMemory, err)
+	}
+	opts.MaxMemory, opts.MaxMemoryText = mem, c.maxMemory
+	for _, a := range c.aliases {
+		from, to, ok := strings.Cut(a, "=")
+		if !ok || from == "" || to == "" {
+			return fmt.Errorf("--image-alias %q: want FROM=TO", a)
+		}
+		opts.ImageAliases[from] = to
+	}
+
+	reg := prometheus.NewRegistry()
+	met := metrics.New(reg, version)
+	host := pluginhost.New(pluginhost.Options{Dir: c.pluginDir, Env: pluginEnv(&c),
+		OnRestart: met.PluginRestarted, OnUp: met.PluginState})
+	defer host.Kill()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := host.Load(ctx); err != nil {
+		return err
+	}
+	_, tools := host.Names()
+	met.InitTools(tools)
+
+	mgr := manager.New(opts, host)
+	host.SetSandboxHost(mgr.SandboxHost())
+	reg.MustRegister(metrics.NewSandboxCollector(func() map[[2]string]int {
+		out := map[[2]string]int{}
+		for _, in := range mgr.List("") {
+			out[[2]string{in.Type, string(in.Status)}]++
+		}
+		return out
+	}))
+	mgr.Start(ctx)
+
+	sopts := server.Options{Version: version, APIKey: c.apiKey, MaxBodyBytes: c.maxBody, MaxArchive: c.maxArch,
+		SandboxTypes: host.SandboxTypes, CORSOrigins: c.cors, Observer: met}
+	if c.metricsAddr == "" {
+		sopts.Metrics = met.Handler()
+	}
+	api := &http.Server{Addr: net.JoinHostPort(c.host, c.port), Handler: server.New(mgr, sopts),
+		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	ln, err := net.Listen("tcp", api.Addr)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- api.Serve(ln) }()
+	var metricsSrv *http.Server
+	if c.metricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", met.Handler())
+		metricsSrv = &http.Server{Addr: c.metricsAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- metricsSrv.ListenAndServe() }()
+	}
+	slog.Info("enclave serving", "addr", ln.Addr().String(), "version", version, "auth", c.apiKey != "",
+		"plugin_dir", c.pluginDir, "sandbox_types", host.SandboxTypes(), "tools", tools)
+
+	select {
+	case <-ctx.Done():
+		slog.Info("shutting down: draining requests", "timeout_s", c.shutdownGrace)
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.shutdownGrace*float64(time.Second)))
+	defer cancel()
+	if err := api.Shutdown(sctx); err != nil {
+		slog.Warn("drain incomplete", "err", err)
+	}
+	if metricsSrv != nil {
+		metricsSrv.Shutdown(sctx)
+	}
+	mgr.Shutdown(sctx, c.cleanupOnExit)
+	return nil
+}
+
+func runPlugins(args []string) error {
+	var c config
+	fs := flag.NewFlagSet("enclave plugins", flag.ContinueOnError)
+	commonFlags(fs, &c)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if err := setupLogging(&c); err != nil {
+		return err
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	host := pluginhost.New(pluginhost.Options{Dir: c.pluginDir, Env: pluginEnv(&c)})
+	defer host.Kill()
+	if err := host.Load(context.Background()); err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "KIND\tNAME\tVERSION\tSANDBOX TYPES\tFILE\tSTATUS")
+	for _, s := range host.Statuses() {
+		status := "ok"
+		if s.Problem != "" {
+			status = "rejected: " + s.Problem
+		}
+		types := strings.Join(s.Types, ",")
+		if types == "" {
+			types = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Kind, orDash(s.Name), orDash(s.Version), types, filepath.Base(s.Path), status)
+	}
+	tw.Flush()
+	if len(host.Statuses()) == 0 {
+		fmt.Printf("no plugins in %s\n", c.pluginDir)
+	}
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+var _ = strconv.Itoa
