@@ -99,7 +99,9 @@ func (m *Metrics) Tool(tool, status, verdict string, d time.Duration, outputByte
 }
 
 // PluginRestarted records a restart.
-func (m *Metrics) PluginRestarted(kind, name string) { m.PluginRestarts.WithLabelValues(kind, name).Inc() }
+func (m *Metrics) PluginRestarted(kind, name string) {
+	m.PluginRestarts.WithLabelValues(kind, name).Inc()
+}
 
 // PluginState records whether a plugin is up.
 func (m *Metrics) PluginState(kind, name string, up bool) {

@@ -18,16 +18,13 @@ var version = "dev"
 // Schema is served byte-for-byte (tools.md §3).
 const Schema = `{"type":"function","function":{"name":"python_executor","description":"Execute Python code in an isolated environment using IPython","parameters":{"type":"object","properties":{"code":{"type":"string","description":"Python code to execute"},"timeout":{"type":"integer","description":"Execution timeout in seconds","default":30}},"required":["code"],"additionalProperties":false}}}`
 
-// runScript writes the code (stdin) to the script path ($0), runs it with
-// `python` (or `python3` when the image has no `python`), removes the file,
-// and keeps the interpreter's exit status. The path is an argument, never
-// part of the shell text.
+// runScript writes the code (stdin) to the script path ($0) and replaces the
+// shell with `python` (or `python3` when the image has no `python`): no shell
+// stays in between to add its own messages ("Terminated") to stderr. The
+// path is an argument, never part of the shell text.
 const runScript = `cat >"$0" || exit 1
-trap 'rm -f "$0"' TERM
-if command -v python >/dev/null 2>&1; then python "$0"; else python3 "$0"; fi
-rc=$?
-rm -f "$0"
-exit $rc`
+command -v python >/dev/null 2>&1 && exec python "$0"
+exec python3 "$0"`
 
 type params struct {
 	Code    string          `json:"code"`
@@ -62,8 +59,10 @@ func (*Python) Execute(ctx context.Context, sb tool.Sandbox, call tool.Call) (to
 		return tool.Failed("No code provided"), nil
 	}
 	d := tool.ParseDeadline(p.Timeout, tool.DeadlineRule{Default: 30 * time.Second, DefaultText: "30", NoneOnNull: true}, call.MaxDuration)
+	script := scriptPath()
+	defer removeScript(ctx, sb, script)
 	res, err := sb.Exec(ctx, sdk.ExecRequest{
-		Argv:           []string{"sh", "-c", runScript, scriptPath()},
+		Argv:           []string{"sh", "-c", runScript, script},
 		Env:            sb.Env(),
 		WorkingDir:     sb.WorkingDir(),
 		Stdin:          []byte(p.Code),
@@ -74,4 +73,12 @@ func (*Python) Execute(ctx context.Context, sb tool.Sandbox, call tool.Call) (to
 		return tool.Failed(fmt.Sprintf("Execution failed: %v", err)), nil
 	}
 	return tool.FromExec(res, d), nil
+}
+
+// removeScript deletes the script after the call, bounded and detached from
+// the call's cancellation (the file should go even if the client left).
+func removeScript(ctx context.Context, sb tool.Sandbox, path string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	sb.Exec(ctx, sdk.ExecRequest{Argv: []string{"rm", "-f", "--", path}, Timeout: 10 * time.Second})
 }

@@ -1,0 +1,214 @@
+// Package e2e runs the built enclave binary and plugins against a real Podman
+// service over real HTTP. make test-e2e builds what it needs and sets
+// ENCLAVE_BIN_DIR, ENCLAVE_PODMAN_URL and ENCLAVE_REQUIRE_PODMAN=1.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/enclave-sandbox/enclave/client"
+)
+
+type server struct {
+	URL      string
+	Instance string
+	C        *client.Client
+	cmd      *exec.Cmd
+	log      *bytes.Buffer
+}
+
+func requireEnv(t *testing.T) (binDir, podmanURL string) {
+	t.Helper()
+	binDir, podmanURL = os.Getenv("ENCLAVE_BIN_DIR"), os.Getenv("ENCLAVE_PODMAN_URL")
+	_, err := os.Stat(filepath.Join(binDir, "enclave"))
+	if binDir == "" || podmanURL == "" || err != nil {
+		if os.Getenv("ENCLAVE_REQUIRE_PODMAN") == "1" {
+			t.Fatalf("end-to-end tests need ENCLAVE_BIN_DIR (built binaries) and ENCLAVE_PODMAN_URL; got %q, %q", binDir, podmanURL)
+		}
+		t.Skip("set ENCLAVE_BIN_DIR and ENCLAVE_PODMAN_URL (make test-e2e does)")
+	}
+	return binDir, podmanURL
+}
+
+func testImage() string {
+	if v := os.Getenv("ENCLAVE_TEST_IMAGE"); v != "" {
+		return v
+	}
+	return "localhost/enclave-python:3.11"
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// startServer runs bin/enclave server on a free loopback port with its own
+// instance label, and stops it (SIGTERM) when the test ends.
+func startServer(t *testing.T, apiKey string, extra ...string) *server {
+	t.Helper()
+	binDir, podmanURL := requireEnv(t)
+	port := freePort(t)
+	inst := "e2e-" + randHex(4)
+	args := append([]string{"server", "--host", "127.0.0.1", "--port", port, "--plugin-dir", filepath.Join(binDir, "plugins"),
+		"--podman-url", podmanURL, "--instance", inst, "--image-alias", "python:3.11-slim=" + testImage()}, extra...)
+	if apiKey != "" {
+		args = append(args, "--api-key", apiKey)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "enclave"), args...)
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &log, &log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s := &server{URL: "http://127.0.0.1:" + port, Instance: inst, C: client.New("http://127.0.0.1:"+port, apiKey), cmd: cmd, log: &log}
+	t.Cleanup(func() {
+		// Delete what is left, then stop the server and its plugins.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if list, err := s.C.ListSandboxes(ctx, ""); err == nil {
+			for _, sb := range list {
+				s.C.DeleteSandbox(ctx, sb.ID)
+			}
+		}
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("server log:\n%s", tail(log.String(), 60))
+		}
+		if left := s.containers(t); len(left) > 0 {
+			t.Errorf("containers left behind by instance %s: %v", inst, left)
+		}
+	})
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(s.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not answer /healthz within 30s; log:\n%s", log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func tail(s string, lines int) string {
+	parts := strings.Split(s, "\n")
+	if len(parts) > lines {
+		parts = parts[len(parts)-lines:]
+	}
+	return strings.Join(parts, "\n")
+}
+
+// containers lists this instance's containers straight from Podman.
+func (s *server) containers(t *testing.T) []string {
+	out, err := exec.Command("podman", "--url", os.Getenv("ENCLAVE_PODMAN_URL"), "ps", "-a", "-q",
+		"--filter", "label=enclave.instance="+s.Instance).CombinedOutput()
+	if err != nil {
+		t.Logf("podman ps: %v: %s", err, out)
+		return nil
+	}
+	return strings.Fields(string(out))
+}
+
+// raw sends a request and returns status, headers and body.
+func (s *server) raw(t *testing.T, method, path string, body string, headers ...string) (int, http.Header, string) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequest(method, s.URL+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+var allTools = json.RawMessage(`{"python_executor":{},"shell_executor":{},"file_operation":{}}`)
+
+// sandbox creates a sandbox with the three tools and deletes it at the end.
+func (s *server) sandbox(t *testing.T, cfg map[string]any) string {
+	t.Helper()
+	if cfg == nil {
+		cfg = map[string]any{}
+	}
+	if _, ok := cfg["tools_config"]; !ok {
+		cfg["tools_config"] = allTools
+	}
+	id, err := s.C.CreateSandbox(context.Background(), "docker", cfg)
+	if err != nil {
+		t.Fatalf("create sandbox: %v", err)
+	}
+	t.Cleanup(func() { s.C.DeleteSandbox(context.Background(), id) })
+	return id
+}
+
+func (s *server) exec(t *testing.T, id, tool string, params map[string]any) *client.ToolResult {
+	t.Helper()
+	r, err := s.C.ExecuteTool(context.Background(), id, tool, params)
+	if err != nil {
+		t.Fatalf("%s %v: %v", tool, params, err)
+	}
+	return r
+}
+
+func errText(r *client.ToolResult) string {
+	if r.Error == nil {
+		return "<nil>"
+	}
+	return *r.Error
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+var _ = fmt.Sprint
