@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/enclave-sandbox/enclave/sdk"
+	"github.com/enclave-sandbox/enclave/sdk/sdktest"
 )
 
 // testBackend connects to the Podman socket of ENCLAVE_PODMAN_URL (or the
@@ -269,4 +270,10 @@ func TestLifecycle(t *testing.T) {
 	if _, err := p.Inspect(ctx, st.ContainerID); !errors.Is(err, sdk.ErrSandboxNotFound) {
 		t.Errorf("Inspect(removed) = %v, want ErrSandboxNotFound", err)
 	}
+}
+
+func TestContract(t *testing.T) {
+	p := testBackend(t)
+	sdktest.RunBackend(t, p, sdk.Spec{Name: fmt.Sprintf("enclave-contract-%d", time.Now().UnixNano()), Image: testImage(),
+		WorkingDir: "/sandbox", MemoryBytes: 256 << 20, CPUs: 1, PidsLimit: 256, Labels: map[string]string{"enclave.test": "contract"}})
 }
