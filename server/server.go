@@ -97,7 +97,7 @@ func (s *Server) handle(rt route) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		if err := rt.h(w, r); err != nil {
 			status, detail := toHTTP(err)
-			if status >= 500 {
+			if status >= 500 && status != http.StatusNotImplemented {
 				s.opts.Logger.Error("request failed", "route", rt.pattern, "err", err)
 			}
 			writeJSON(w, status, map[string]any{"detail": detail})

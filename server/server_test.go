@@ -1,0 +1,101 @@
+package server_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/enclave-sandbox/enclave/backends/fake"
+	"github.com/enclave-sandbox/enclave/internal/manager"
+	"github.com/enclave-sandbox/enclave/sdk/backend"
+	"github.com/enclave-sandbox/enclave/server"
+)
+
+type plugins struct{ b *fake.Backend }
+
+func (p plugins) Backend(t string) (backend.Backend, bool) { return p.b, t == "docker" }
+func (p plugins) Tool(name string) (manager.Tool, bool)    { return fake.Echo{}, name == "echo" }
+func (p plugins) Healthy(context.Context) bool             { return true }
+
+func newServer(t *testing.T, opts server.Options) *httptest.Server {
+	m := manager.New(manager.DefaultOptions(), plugins{fake.NewBackend()})
+	m.Start(context.Background())
+	t.Cleanup(func() { m.Shutdown(context.Background(), false) })
+	if opts.Version == "" {
+		opts.Version = "test"
+	}
+	ts := httptest.NewServer(server.New(m, opts))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func do(t *testing.T, ts *httptest.Server, method, path, body string, hdr ...string) (int, http.Header, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, ts.URL+path, strings.NewReader(body))
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+func TestErrorsAreJSON(t *testing.T) {
+	ts := newServer(t, server.Options{MaxBodyBytes: 256})
+	_, _, body := do(t, ts, "POST", "/sandbox/create?sandbox_type=docker", `{"tools_config":["echo"]}`)
+	id := strings.TrimSuffix(strings.TrimPrefix(body, `{"sandbox_id":"`), `"}`)
+	tests := []struct {
+		name, method, path, body string
+		code                     int
+		want                     string
+	}{
+		{"unknown route", "GET", "/x/y", "", 404, `{"detail":"Not Found"}`},
+		{"wrong method", "PUT", "/stats", "", 405, `{"detail":"Method Not Allowed"}`},
+		{"panic in a tool", "POST", "/sandbox/tool/execute", `{"sandbox_id":"` + id + `","tool_name":"echo","parameters":{"text":"panic"}}`, 500, `{"detail":"Internal Server Error"}`},
+		{"body too large", "POST", "/sandbox/create?sandbox_type=docker", `{"image":"` + strings.Repeat("a", 300) + `"}`, 413, `{"detail":"Request body too large"}`},
+		{"html not escaped", "POST", "/sandbox/tool/execute", `{"sandbox_id":"` + id + `","tool_name":"echo","parameters":{"text":"<a&b>"}}`, 200, `"output":"<a&b>"`},
+		{"pool not yet", "POST", "/pool/initialize", "", 501, `{"detail":"The sandbox pool is not available in this version"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, h, body := do(t, ts, tt.method, tt.path, tt.body)
+			if code != tt.code || !strings.Contains(body, tt.want) || h.Get("Content-Type") != "application/json" {
+				t.Errorf("%d %s (%s), want %d %s", code, body, h.Get("Content-Type"), tt.code, tt.want)
+			}
+		})
+	}
+}
+
+func TestToolResultShape(t *testing.T) {
+	ts := newServer(t, server.Options{})
+	_, _, body := do(t, ts, "POST", "/sandbox/create?sandbox_type=docker", `{"tools_config":["echo"]}`)
+	id := strings.TrimSuffix(strings.TrimPrefix(body, `{"sandbox_id":"`), `"}`)
+	_, _, body = do(t, ts, "POST", "/sandbox/tool/execute", `{"sandbox_id":"`+id+`","tool_name":"echo","parameters":{"text":"hé"},"timeout":5.0,"extra":1}`)
+	for _, part := range []string{`{"status":"success","execution_time":`, `,"timestamp":"`, `","tool_name":"echo","output":"hé","metadata":{"exit_code":0,"duration_ms":`, `},"error":null}`} {
+		if !strings.Contains(body, part) {
+			t.Errorf("result %s lacks %s", body, part)
+		}
+	}
+}
+
+func TestCORS(t *testing.T) {
+	ts := newServer(t, server.Options{CORSOrigins: []string{"https://app.example"}, APIKey: "k"})
+	code, h, _ := do(t, ts, "OPTIONS", "/stats", "", "Origin", "https://app.example", "Access-Control-Request-Method", "GET", "X-API-Key", "k")
+	if code != 204 || h.Get("Access-Control-Allow-Origin") != "https://app.example" {
+		t.Errorf("preflight = %d %v", code, h)
+	}
+	code, h, _ = do(t, ts, "GET", "/stats", "", "Origin", "https://evil.example", "X-API-Key", "k")
+	if code != 200 || h.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("other origin = %d, allow-origin %q", code, h.Get("Access-Control-Allow-Origin"))
+	}
+	if code, _, _ := do(t, ts, "OPTIONS", "/stats", "", "Origin", "https://app.example", "Access-Control-Request-Method", "GET"); code != 401 {
+		t.Errorf("preflight without key = %d, want 401", code)
+	}
+}
