@@ -108,7 +108,7 @@ func defaultPluginDir() string {
 
 func commonFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.pluginDir, "plugin-dir", defaultPluginDir(), "directory holding enclave-backend-* and enclave-tool-* plugin executables")
-	fs.StringVar(&c.podmanURL, "podman-url", "", "Podman service URL (unix:///run/podman/podman.sock, tcp://host:port); empty: the default socket of this uid, else a private `podman system service` started on demand")
+	fs.StringVar(&c.podmanURL, "podman-url", "", "Podman service URL (unix:///run/podman/podman.sock, tcp://host:port); empty: the default socket of this uid, else a private Podman service started on demand")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
@@ -139,6 +139,10 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.Int64Var(&c.maxArch, "max-archive-bytes", 1<<30, "largest archive upload (413 beyond)")
 	fs.Float64Var(&c.shutdownGrace, "shutdown-timeout", 30, "seconds to drain in-flight requests on SIGTERM/SIGINT")
 	commonFlags(fs, c)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: enclave server [flags]\n\nServes the ms-enclave-compatible HTTP API. Every flag can also be set as\nENCLAVE_<NAME> (e.g. ENCLAVE_API_KEY, ENCLAVE_PORT); repeatable flags take a\ncomma-separated list there. Flags win over the environment.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	return fs
 }
 
