@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
 	"net"
 	"os/exec"
 	"sort"
@@ -63,6 +66,9 @@ func (p *Podman) Shutdown() {
 	if p.child != nil && p.child.Process != nil {
 		p.child.Process.Kill()
 		p.child.Wait()
+		if u, err := url.Parse(p.uri); err == nil {
+			os.RemoveAll(filepath.Dir(u.Path))
+		}
 	}
 }
 

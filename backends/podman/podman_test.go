@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -276,4 +277,33 @@ func TestContract(t *testing.T) {
 	p := testBackend(t)
 	sdktest.RunBackend(t, p, sdk.Spec{Name: fmt.Sprintf("enclave-contract-%d", time.Now().UnixNano()), Image: testImage(),
 		WorkingDir: "/sandbox", MemoryBytes: 256 << 20, CPUs: 1, PidsLimit: 256, Labels: map[string]string{"enclave.test": "contract"}})
+}
+
+// TestStartsOwnService: with no socket answering, the backend starts
+// `podman system service` as its child on a private socket.
+func TestStartsOwnService(t *testing.T) {
+	if _, err := exec.LookPath("podman"); err != nil {
+		if os.Getenv("ENCLAVE_REQUIRE_PODMAN") == "1" {
+			t.Fatal("podman is not installed and ENCLAVE_REQUIRE_PODMAN=1")
+		}
+		t.Skip("podman is not installed")
+	}
+	for _, c := range socketCandidates("") {
+		if dialable(c) {
+			t.Skipf("a default Podman socket answers (%s); nothing to start", c)
+		}
+	}
+	p := New(Config{})
+	defer p.Shutdown()
+	st := newSandbox(t, p, nil)
+	r, err := p.Exec(context.Background(), st.ContainerID, sdk.ExecRequest{Argv: []string{"echo", "own service"}})
+	if err != nil || string(r.Stdout) != "own service\n" {
+		t.Fatalf("exec through our own service: %q, %v", r.Stdout, err)
+	}
+	if p.child == nil || !strings.HasPrefix(p.uri, "unix://") || strings.Contains(p.uri, "/run/podman/") {
+		t.Errorf("uri %s, child %v: want a private socket served by our child", p.uri, p.child)
+	}
+	if err := p.Remove(context.Background(), st.ContainerID); err != nil {
+		t.Errorf("remove: %v", err)
+	}
 }
