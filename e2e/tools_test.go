@@ -107,7 +107,7 @@ func TestPythonExecutor(t *testing.T) {
 		{name: "subprocess grandchild", tool: "python_executor", params: map[string]any{"code": fmt.Sprintf("import subprocess; subprocess.run(['sh','-c','sleep 2; touch %s'])", m2), "timeout": 0.3},
 			status: "timeout", output: "", verdict: "timeout", checkAfter: markerAbsentLater(m2)},
 		{name: "script exists while running", tool: "python_executor", params: map[string]any{"code": "import os; print(os.path.exists(__file__))"}, status: "success", output: "True\n"},
-		{name: "scripts removed after the calls", tool: "shell_executor", params: map[string]any{"command": "ls /tmp | grep -c exec_script_ || true"}, status: "success", output: "0\n"},
+		{name: "scripts removed after the calls", tool: "shell_executor", params: map[string]any{"command": "for i in $(seq 100); do n=$(ls /tmp | grep -c exec_script_); [ $n = 0 ] && break; sleep 0.1; done; echo $n"}, status: "success", output: "0\n"},
 		{name: "atexit and threads", tool: "python_executor", params: map[string]any{"code": "import atexit, threading, time\natexit.register(lambda: print('bye'))\nthreading.Thread(target=lambda: (time.sleep(0.2), print('thread'))).start()"},
 			status: "success", output: "thread\nbye\n"},
 	})

@@ -19,9 +19,10 @@ var version = "dev"
 const Schema = `{"type":"function","function":{"name":"python_executor","description":"Execute Python code in an isolated environment using IPython","parameters":{"type":"object","properties":{"code":{"type":"string","description":"Python code to execute"},"timeout":{"type":"integer","description":"Execution timeout in seconds","default":30}},"required":["code"],"additionalProperties":false}}}`
 
 // runScript writes the code (stdin) to the script path ($0) and replaces the
-// shell with `python` (or `python3` when the image has no `python`): no shell
-// stays in between to add its own messages ("Terminated") to stderr. The
-// path is an argument, never part of the shell text.
+// shell with `python` (or `python3` when the image has no `python`). No shell
+// stays in between: it would add its own job messages ("Terminated",
+// "Killed") to the program's stderr. The path is an argument, never shell
+// text.
 const runScript = `cat >"$0" || exit 1
 command -v python >/dev/null 2>&1 && exec python "$0"
 exec python3 "$0"`
@@ -60,7 +61,7 @@ func (*Python) Execute(ctx context.Context, sb tool.Sandbox, call tool.Call) (to
 	}
 	d := tool.ParseDeadline(p.Timeout, tool.DeadlineRule{Default: 30 * time.Second, DefaultText: "30", NoneOnNull: true}, call.MaxDuration)
 	script := scriptPath()
-	defer removeScript(ctx, sb, script)
+	defer func() { go removeScript(ctx, sb, script) }()
 	res, err := sb.Exec(ctx, sdk.ExecRequest{
 		Argv:           []string{"sh", "-c", runScript, script},
 		Env:            sb.Env(),
@@ -75,10 +76,11 @@ func (*Python) Execute(ctx context.Context, sb tool.Sandbox, call tool.Call) (to
 	return tool.FromExec(res, d), nil
 }
 
-// removeScript deletes the script after the call, bounded and detached from
-// the call's cancellation (the file should go even if the client left).
+// removeScript deletes the script after the call. It runs after the result
+// is returned (no latency), bounded and detached from the call's
+// cancellation, so the file goes even when the client left.
 func removeScript(ctx context.Context, sb tool.Sandbox, path string) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	sb.Exec(ctx, sdk.ExecRequest{Argv: []string{"rm", "-f", "--", path}, Timeout: 10 * time.Second})
+	sb.Exec(ctx, sdk.ExecRequest{Argv: []string{"rm", "-f", "--", path}, Timeout: 30 * time.Second})
 }
