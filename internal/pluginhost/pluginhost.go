@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -311,6 +312,9 @@ func (p *proc) pluginSet() plugin.PluginSet {
 func (p *proc) start(ctx context.Context) error {
 	cmd := exec.Command(p.path)
 	cmd.Env = append(os.Environ(), p.h.opts.Env...)
+	// A plugin must not outlive a server that was killed (kill -9 skips
+	// our shutdown): the kernel kills it when the server dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		Plugins:          p.pluginSet(),

@@ -58,6 +58,7 @@ func (p *Plugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.Cli
 
 // Serve runs impl as a backend plugin; call it from the plugin's main.
 func Serve(impl Backend) {
+	sdk.WatchParent()
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: sdk.Handshake,
 		Plugins:         plugin.PluginSet{sdk.KindBackend: &Plugin{Impl: impl}},

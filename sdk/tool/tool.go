@@ -116,6 +116,7 @@ func (p *Plugin) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, c *grp
 
 // Serve runs impl as a tool plugin; call it from the plugin's main.
 func Serve(impl Tool) {
+	sdk.WatchParent()
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: sdk.Handshake,
 		Plugins:         plugin.PluginSet{sdk.KindTool: &Plugin{Impl: impl}},
