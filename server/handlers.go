@@ -326,10 +326,59 @@ func (s *Server) getArchive(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (s *Server) poolInitialize(http.ResponseWriter, *http.Request) error {
-	return errStatus(http.StatusNotImplemented, "The sandbox pool is not available in this version")
+type poolInitJSON struct {
+	Message    string   `json:"message"`
+	PoolSize   int      `json:"pool_size"`
+	SandboxIDs []string `json:"sandbox_ids"`
+	Errors     []string `json:"errors,omitempty"`
 }
 
-func (s *Server) poolExecute(http.ResponseWriter, *http.Request) error {
-	return errStatus(http.StatusNotImplemented, "The sandbox pool is not available in this version")
+func (s *Server) poolInitialize(w http.ResponseWriter, r *http.Request) error {
+	n, _, herr := intQuery(r, "pool_size")
+	if herr != nil {
+		return herr
+	}
+	typ, err := s.sandboxType(r, false)
+	if err != nil {
+		return err
+	}
+	raw, err := readJSON(r)
+	if err != nil {
+		return err
+	}
+	body, err := objectBody(raw, true)
+	if err != nil {
+		return err
+	}
+	res, err := s.m.InitializePool(r.Context(), typ, n, body)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, poolInitJSON{Message: "Pool initialized successfully", PoolSize: len(res.IDs), SandboxIDs: res.IDs, Errors: res.Errors})
+	return nil
+}
+
+func (s *Server) poolExecute(w http.ResponseWriter, r *http.Request) error {
+	toolName, herr := requiredQuery(r, "tool_name")
+	if herr != nil {
+		return herr
+	}
+	wait, _, herr := floatQuery(r, "timeout")
+	if herr != nil {
+		return herr
+	}
+	raw, err := readJSON(r)
+	if err != nil {
+		return err
+	}
+	body, err := objectBody(raw, false)
+	if err != nil {
+		return err
+	}
+	res, err := s.m.PoolExecute(r.Context(), toolName, body, wait)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, s.toolResult(res))
+	return nil
 }

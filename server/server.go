@@ -33,6 +33,8 @@ type Manager interface {
 	GetArchive(ctx context.Context, id, path string, w io.Writer) error
 	Stats() manager.Stats
 	Healthy(ctx context.Context) bool
+	InitializePool(ctx context.Context, sandboxType string, n int, body json.RawMessage) (manager.PoolInit, error)
+	PoolExecute(ctx context.Context, toolName string, params json.RawMessage, waitSeconds float64) (manager.Result, error)
 }
 
 // Observer receives request and tool-call measurements (metrics).

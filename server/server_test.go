@@ -18,6 +18,7 @@ type plugins struct{ b *fake.Backend }
 
 func (p plugins) Backend(t string) (backend.Backend, bool) { return p.b, t == "docker" }
 func (p plugins) Tool(name string) (manager.Tool, bool)    { return fake.Echo{}, name == "echo" }
+func (p plugins) Backends() []backend.Backend              { return []backend.Backend{p.b} }
 func (p plugins) Healthy(context.Context) bool             { return true }
 
 func newServer(t *testing.T, opts server.Options) *httptest.Server {
@@ -61,7 +62,7 @@ func TestErrorsAreJSON(t *testing.T) {
 		{"panic in a tool", "POST", "/sandbox/tool/execute", `{"sandbox_id":"` + id + `","tool_name":"echo","parameters":{"text":"panic"}}`, 500, `{"detail":"Internal Server Error"}`},
 		{"body too large", "POST", "/sandbox/create?sandbox_type=docker", `{"image":"` + strings.Repeat("a", 300) + `"}`, 413, `{"detail":"Request body too large"}`},
 		{"html not escaped", "POST", "/sandbox/tool/execute", `{"sandbox_id":"` + id + `","tool_name":"echo","parameters":{"text":"<a&b>"}}`, 200, `"output":"<a&b>"`},
-		{"pool not yet", "POST", "/pool/initialize", "", 501, `{"detail":"The sandbox pool is not available in this version"}`},
+		{"pool before initialize", "POST", "/pool/execute?tool_name=echo", `{"text":"x"}`, 400, `{"detail":"Sandbox pool is empty, call initialize_pool first"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

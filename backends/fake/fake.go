@@ -226,3 +226,12 @@ func (Echo) Execute(ctx context.Context, _ tool.SandboxInfo, call tool.Call) (to
 	}
 	return tool.Result{Status: tool.StatusSuccess, Output: p.Text}, nil
 }
+
+// SetStatus changes a container's status (for tests of re-adoption).
+func (b *Backend) SetStatus(id, status string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if c, ok := b.containers[id]; ok {
+		c.Status = status
+	}
+}

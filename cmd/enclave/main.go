@@ -85,6 +85,8 @@ type config struct {
 	host, port, apiKey, metricsAddr         string
 	cors, allowVolume, imageAllow, aliases  listFlag
 	cleanupInterval, execMax, shutdownGrace float64
+	poolWait, idleTTL, healthInterval       float64
+	poolReset                               bool
 	cleanupOnExit, allowPrivileged          bool
 	allowNetwork                            bool
 	instance, pluginDir, podmanURL          string
@@ -124,6 +126,10 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.BoolVar(&c.cleanupOnExit, "cleanup-on-exit", false, "delete every sandbox on shutdown (default: keep them)")
 	fs.StringVar(&c.instance, "instance", "default", "instance label scoping this server's containers")
 	fs.IntVar(&c.poolSize, "pool-size", 0, "default size for /pool/initialize (reported as pool_enabled)")
+	fs.Float64Var(&c.poolWait, "pool-wait-timeout", 60, "seconds a /pool/execute call waits for a free sandbox (the timeout query parameter overrides)")
+	fs.BoolVar(&c.poolReset, "pool-reset", false, "give every pool borrower a fresh container (no files, processes or state from earlier calls)")
+	fs.Float64Var(&c.idleTTL, "idle-ttl", 0, "delete non-pool sandboxes idle (no tool call, archive operation or creation) for longer than this many seconds; 0: off")
+	fs.Float64Var(&c.healthInterval, "health-interval", 3, "seconds between checks for containers that died or were removed outside enclave; 0: off")
 	fs.BoolVar(&c.allowPrivileged, "allow-privileged", false, "allow privileged sandboxes")
 	fs.Var(&c.allowVolume, "allow-volume", "allow host volumes under this path prefix (repeatable); none by default")
 	fs.BoolVar(&c.allowNetwork, "allow-network", true, "honour network_enabled: true in sandbox configs (sandboxes have no network unless they ask)")
@@ -211,6 +217,11 @@ func runServer(args []string) error {
 	opts.Instance = c.instance
 	opts.CleanupInterval = time.Duration(c.cleanupInterval * float64(time.Second))
 	opts.PoolSize = c.poolSize
+	opts.PoolWait = time.Duration(c.poolWait * float64(time.Second))
+	opts.PoolWaitText = strconv.FormatFloat(c.poolWait, 'f', -1, 64)
+	opts.PoolReset = c.poolReset
+	opts.IdleTTL = time.Duration(c.idleTTL * float64(time.Second))
+	opts.HealthInterval = time.Duration(c.healthInterval * float64(time.Second))
 	opts.AllowPrivileged, opts.AllowNetwork = c.allowPrivileged, c.allowNetwork
 	opts.AllowVolumes, opts.ImageAllow = c.allowVolume, c.imageAllow
 	opts.MaxSandboxes, opts.MaxCPUs, opts.PidsLimit = c.maxSandboxes, c.maxCPUs, c.pidsLimit
@@ -286,6 +297,7 @@ func runServer(args []string) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(c.shutdownGrace*float64(time.Second)))
 	defer cancel()
+	mgr.BeginShutdown() // waiting pool calls end now; running calls drain
 	if err := api.Shutdown(sctx); err != nil {
 		slog.Warn("drain incomplete", "err", err)
 	}
@@ -338,5 +350,3 @@ func orDash(s string) string {
 	}
 	return s
 }
-
-var _ = strconv.Itoa

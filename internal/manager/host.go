@@ -2,6 +2,7 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"io"
 
 	"github.com/enclave-sandbox/enclave/sdk"
@@ -35,15 +36,21 @@ func (h hostAdapter) Exec(ctx context.Context, id string, req sdk.ExecRequest) (
 	if req.MaxOutputBytes <= 0 || req.MaxOutputBytes > h.m.opts.MaxOutputBytes {
 		req.MaxOutputBytes = h.m.opts.MaxOutputBytes
 	}
-	return sb.backend.Exec(ctx, sb.containerID, req)
+	res, err := sb.backend.Exec(ctx, h.container(sb), req)
+	if errors.Is(err, sdk.ErrSandboxNotFound) {
+		h.m.vanished(sb)
+	}
+	return res, err
 }
+
+func (h hostAdapter) container(sb *sandbox) string { return h.m.containerOf(sb) }
 
 func (h hostAdapter) Session(ctx context.Context, id string, req sdk.ExecRequest) (sdk.Session, error) {
 	sb, err := h.lookup(id)
 	if err != nil {
 		return nil, err
 	}
-	return sb.backend.Session(ctx, sb.containerID, req)
+	return sb.backend.Session(ctx, h.container(sb), req)
 }
 
 func (h hostAdapter) PutArchive(ctx context.Context, id, dir string, r io.Reader) error {
@@ -51,7 +58,7 @@ func (h hostAdapter) PutArchive(ctx context.Context, id, dir string, r io.Reader
 	if err != nil {
 		return err
 	}
-	return sb.backend.PutArchive(ctx, sb.containerID, dir, r)
+	return sb.backend.PutArchive(ctx, h.container(sb), dir, r)
 }
 
 func (h hostAdapter) GetArchive(ctx context.Context, id, path string, w io.Writer) error {
@@ -59,5 +66,5 @@ func (h hostAdapter) GetArchive(ctx context.Context, id, path string, w io.Write
 	if err != nil {
 		return err
 	}
-	return sb.backend.GetArchive(ctx, sb.containerID, path, w)
+	return sb.backend.GetArchive(ctx, h.container(sb), path, w)
 }

@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"path"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -65,6 +64,8 @@ type Plugins interface {
 	Backend(sandboxType string) (backend.Backend, bool)
 	// Tool returns the tool registered under name.
 	Tool(name string) (Tool, bool)
+	// Backends lists every loaded backend (for re-adoption and health checks).
+	Backends() []backend.Backend
 	// Healthy reports whether at least one backend is up and answering.
 	Healthy(ctx context.Context) bool
 }
@@ -90,6 +91,12 @@ type Options struct {
 	ExecMaxDuration time.Duration
 	StartTimeout    time.Duration
 	StopGrace       time.Duration
+	// Pool and lifecycle.
+	PoolWait       time.Duration
+	PoolWaitText   string
+	PoolReset      bool
+	IdleTTL        time.Duration
+	HealthInterval time.Duration
 }
 
 // DefaultOptions are the contract's defaults (http-api.md §9).
@@ -97,6 +104,7 @@ func DefaultOptions() Options {
 	return Options{Instance: "default", CleanupInterval: 300 * time.Second, AllowNetwork: true,
 		MaxMemory: 8 << 30, MaxMemoryText: "8g", MaxCPUs: 4, PidsLimit: 1024, MaxOutputBytes: 1 << 20,
 		ExecMaxDuration: time.Hour, StartTimeout: 30 * time.Second, StopGrace: 10 * time.Second,
+		PoolWait: 60 * time.Second, PoolWaitText: "60", HealthInterval: 3 * time.Second,
 		ImageAliases: map[string]string{"jupyter-kernel-gateway": "python:3.11-slim"}}
 }
 
@@ -114,8 +122,9 @@ type sandbox struct {
 	cfg         *Config
 	cfgJSON     json.RawMessage
 	backend     backend.Backend
-	containerID string
-	image       string // resolved reference
+	spec        sdk.Spec // to recreate the container (pool reset)
+	containerID string   // guarded by Manager.mu once registered
+	image       string   // resolved reference
 	tools       []boundTool
 	created     time.Time
 
@@ -126,6 +135,10 @@ type sandbox struct {
 	inflight     int
 	pool         bool
 	errMsg       string
+	// vanished: a call found the container gone (pool calls then retry on
+	// another member); resetting: the container is being replaced.
+	vanished  bool
+	resetting bool
 }
 
 // Info is a snapshot of a sandbox (SandboxInfo).
@@ -166,6 +179,10 @@ type Manager struct {
 	reserved  map[string]bool
 	running   bool
 	creating  int
+	replacing int
+	pool      poolState
+	initMu    sync.Mutex // serialises pool initialisation
+	stopOnce  sync.Once
 
 	stopSweep chan struct{}
 	sweepDone chan struct{}
@@ -176,25 +193,42 @@ func New(opts Options, plugins Plugins) *Manager {
 	return &Manager{opts: opts, plugins: plugins, sandboxes: map[string]*sandbox{}, reserved: map[string]bool{}}
 }
 
-// Start marks the manager running and starts the cleanup sweep (once now,
-// then every CleanupInterval).
+// Start re-adopts this instance's containers, marks the manager running and
+// starts the cleanup sweep (once now, then every CleanupInterval) and the
+// container health monitor.
 func (m *Manager) Start(ctx context.Context) {
+	m.adopt(ctx)
 	m.mu.Lock()
 	m.running = true
 	m.stopSweep, m.sweepDone = make(chan struct{}), make(chan struct{})
 	m.mu.Unlock()
-	go m.sweepLoop(context.WithoutCancel(ctx))
+	bg := context.WithoutCancel(ctx)
+	go m.sweepLoop(bg)
+	go m.monitor(bg)
 }
 
-// Shutdown stops the sweep; with deleteAll it deletes every sandbox.
-func (m *Manager) Shutdown(ctx context.Context, deleteAll bool) {
+// BeginShutdown refuses new work and releases waiting pool calls; calls
+// already running go on (the HTTP server drains them).
+func (m *Manager) BeginShutdown() {
 	m.mu.Lock()
-	wasRunning := m.running
+	defer m.mu.Unlock()
 	m.running = false
+	for _, w := range m.pool.waiters {
+		w.ch <- nil
+	}
+	m.pool.waiters = nil
+}
+
+// Shutdown stops the background work; with deleteAll it deletes every
+// sandbox (default: keep them for re-adoption).
+func (m *Manager) Shutdown(ctx context.Context, deleteAll bool) {
+	m.BeginShutdown()
+	m.mu.Lock()
 	ids := append([]string(nil), m.order...)
+	started := m.stopSweep != nil
 	m.mu.Unlock()
-	if wasRunning {
-		close(m.stopSweep)
+	if started {
+		m.stopOnce.Do(func() { close(m.stopSweep) })
 		<-m.sweepDone
 	}
 	if deleteAll {
@@ -314,22 +348,32 @@ func createErr(format string, args ...any) *Error {
 
 // Create creates, starts and registers a sandbox (http-api.md §3.4).
 func (m *Manager) Create(ctx context.Context, sandboxType string, body json.RawMessage) (string, error) {
+	sb, err := m.create(ctx, sandboxType, body, false)
+	if err != nil {
+		return "", err
+	}
+	return sb.id, nil
+}
+
+// create validates, starts and registers a sandbox; pool members are
+// registered idle and join the pool queue at once.
+func (m *Manager) create(ctx context.Context, sandboxType string, body json.RawMessage, pool bool) (*sandbox, error) {
 	typ := NormalizeType(sandboxType)
 	be, ok := m.plugins.Backend(typ)
 	if !ok || typ == "volcengine" || typ == "dummy" {
-		return "", createErr("sandbox type %s is not available", sandboxType)
+		return nil, createErr("sandbox type %s is not available", sandboxType)
 	}
 	cfg, err := ParseConfig(typ, body)
 	if err != nil {
-		return "", createErr("%s", err.Error())
+		return nil, createErr("%s", err.Error())
 	}
 	if err := m.policy(cfg); err != nil {
-		return "", createErr("%s", err.Error())
+		return nil, createErr("%s", err.Error())
 	}
 	// Caps: the applied (capped) value is what the sandbox shows.
 	mem, _ := ParseMemory(cfg.MemoryLimit)
 	if m.opts.MaxMemory > 0 && mem > m.opts.MaxMemory {
-		mem, cfg.MemoryLimit = m.opts.MaxMemory, m.opts.MaxMemoryText
+		cfg.MemoryLimit = m.opts.MaxMemoryText
 	}
 	if m.opts.MaxCPUs > 0 && float64(cfg.CPULimit) > m.opts.MaxCPUs {
 		cfg.CPULimit = Float(m.opts.MaxCPUs)
@@ -338,11 +382,11 @@ func (m *Manager) Create(ctx context.Context, sandboxType string, body json.RawM
 	m.mu.Lock()
 	if !m.running {
 		m.mu.Unlock()
-		return "", errorf(KindNotStarted, "Sandbox manager not started")
+		return nil, errorf(KindNotStarted, "Sandbox manager not started")
 	}
 	if m.opts.MaxSandboxes > 0 && len(m.sandboxes)+m.creating >= m.opts.MaxSandboxes {
 		m.mu.Unlock()
-		return "", createErr("sandbox limit reached (%d; raise with --max-sandboxes)", m.opts.MaxSandboxes)
+		return nil, createErr("sandbox limit reached (%d; raise with --max-sandboxes)", m.opts.MaxSandboxes)
 	}
 	m.creating++
 	m.mu.Unlock()
@@ -354,29 +398,36 @@ func (m *Manager) Create(ctx context.Context, sandboxType string, body json.RawM
 
 	id := m.newID()
 	defer m.unreserve(id)
-	sb, err := m.start(ctx, id, typ, cfg, be, false)
+	sb, err := m.start(ctx, id, typ, cfg, be, pool)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	m.register(sb)
-	return id, nil
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.running {
+		// Shutdown began while we created: do not leak the container.
+		go be.Remove(context.WithoutCancel(ctx), sb.containerID)
+		return nil, errorf(KindNotStarted, "Sandbox manager not started")
+	}
+	m.registerLocked(sb)
+	if pool {
+		sb.status = StatusBusy // returnLocked makes it idle or hands it over
+		m.returnLocked(sb)
+		m.pool.initialized = true
+	}
+	return sb, nil
 }
 
-// start creates the container and binds the tools; the sandbox is not yet
-// registered.
-func (m *Manager) start(ctx context.Context, id, typ string, cfg *Config, be backend.Backend, pool bool) (*sandbox, error) {
-	cfgJSON, err := marshal(cfg)
-	if err != nil {
-		return nil, errorf(KindInternal, "encode config: %v", err)
-	}
-	now := time.Now().UTC()
+// buildSpec is the container spec of a sandbox; labels carry everything
+// needed to rebuild the sandbox after a restart (§7.3).
+func (m *Manager) buildSpec(id, typ string, cfg *Config, cfgJSON []byte, pool bool, created time.Time) sdk.Spec {
 	mem, _ := ParseMemory(cfg.MemoryLimit)
 	spec := sdk.Spec{
 		Name: "sandbox-" + id, Image: m.resolveImage(cfg.Image), Command: cfg.Argv(), WorkingDir: cfg.WorkingDir,
 		Env: map[string]string{}, MemoryBytes: mem, CPUs: float64(cfg.CPULimit), PidsLimit: m.opts.PidsLimit,
 		NetworkEnabled: cfg.NetworkEnabled, Network: cfg.Network, Privileged: cfg.Privileged, ExtraHosts: map[string]string{},
 		Labels: map[string]string{LabelMSEnclave: "true", LabelInstance: m.opts.Instance, LabelID: id, LabelType: typ,
-			LabelConfig: string(cfgJSON), LabelCreatedAt: FormatTime(now), LabelPool: fmt.Sprint(pool)},
+			LabelConfig: string(cfgJSON), LabelCreatedAt: FormatTime(created), LabelPool: fmt.Sprint(pool)},
 	}
 	if cfg.Platform != nil {
 		spec.Platform = *cfg.Platform
@@ -398,18 +449,35 @@ func (m *Manager) start(ctx context.Context, id, typ string, cfg *Config, be bac
 		ip, port, _ := parsePort(kv.Value)
 		spec.Ports = append(spec.Ports, sdk.Port{ContainerPort: kv.Key, HostIP: ip, HostPort: port})
 	}
+	return spec
+}
+
+// createErrFrom maps a backend create failure to the contract's message.
+func createErrFrom(image string, err error) *Error {
+	switch {
+	case errors.Is(err, sdk.ErrImageNotFound):
+		return createErr("Failed to pull image %s: %v", image, err)
+	case errors.Is(err, sdk.ErrInvalidArgument):
+		return createErr("invalid config: %v", err)
+	default:
+		return createErr("Failed to start sandbox: %v", err)
+	}
+}
+
+// start creates the container and binds the tools; the sandbox is not yet
+// registered.
+func (m *Manager) start(ctx context.Context, id, typ string, cfg *Config, be backend.Backend, pool bool) (*sandbox, error) {
+	cfgJSON, err := marshal(cfg)
+	if err != nil {
+		return nil, errorf(KindInternal, "encode config: %v", err)
+	}
+	now := time.Now().UTC()
+	spec := m.buildSpec(id, typ, cfg, cfgJSON, pool, now)
 	st, err := be.Create(ctx, spec, m.opts.StartTimeout)
 	if err != nil {
-		switch {
-		case errors.Is(err, sdk.ErrImageNotFound):
-			return nil, createErr("Failed to pull image %s: %v", cfg.Image, err)
-		case errors.Is(err, sdk.ErrInvalidArgument):
-			return nil, createErr("invalid config: %v", err)
-		default:
-			return nil, createErr("Failed to start sandbox: %v", err)
-		}
+		return nil, createErrFrom(cfg.Image, err)
 	}
-	sb := &sandbox{id: id, typ: typ, cfg: cfg, cfgJSON: cfgJSON, backend: be, containerID: st.ContainerID,
+	sb := &sandbox{id: id, typ: typ, cfg: cfg, cfgJSON: cfgJSON, backend: be, containerID: st.ContainerID, spec: spec,
 		image: spec.Image, created: now, updated: now, lastActivity: now, status: StatusRunning, pool: pool}
 	sb.tools = m.bindTools(id, typ, cfg)
 	return sb, nil
@@ -505,9 +573,8 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func (m *Manager) register(sb *sandbox) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+// registerLocked adds a sandbox to the registry. Caller holds m.mu.
+func (m *Manager) registerLocked(sb *sandbox) {
 	m.sandboxes[sb.id] = sb
 	m.order = append(m.order, sb.id)
 }
@@ -569,7 +636,7 @@ func (m *Manager) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st := Stats{Total: len(m.sandboxes), Running: m.running, CleanupInterval: int(m.opts.CleanupInterval / time.Second),
-		PoolEnabled: m.opts.PoolSize > 0, StatusCounts: Ordered{}, SandboxTypes: Ordered{}}
+		PoolEnabled: m.opts.PoolSize > 0, PoolInitialized: m.pool.initialized, StatusCounts: Ordered{}, SandboxTypes: Ordered{}}
 	counts, types := map[string]int{}, map[string]int{}
 	var typeOrder []string
 	for _, id := range m.order {
@@ -612,11 +679,13 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 		return nil
 	}
 	sb.setStatus(StatusStopping)
+	m.dropFromPoolLocked(sb, true)
+	containerID := sb.containerID
 	m.mu.Unlock()
 
-	err := sb.backend.Stop(ctx, sb.containerID, m.opts.StopGrace)
+	err := sb.backend.Stop(ctx, containerID, m.opts.StopGrace)
 	if err == nil && sb.cfg.RemoveOnExit {
-		err = sb.backend.Remove(ctx, sb.containerID)
+		err = sb.backend.Remove(ctx, containerID)
 	}
 	if errors.Is(err, sdk.ErrSandboxNotFound) {
 		err = nil
@@ -643,10 +712,12 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	if sb.status != StatusStopped {
 		sb.setStatus(StatusStopping)
 	}
+	m.dropFromPoolLocked(sb, false) // an explicit DELETE shrinks the pool
+	containerID := sb.containerID
 	m.mu.Unlock()
 
 	// Force-remove kills at once: no grace is owed to a sandbox being deleted.
-	if err := sb.backend.Remove(ctx, sb.containerID); err != nil && !errors.Is(err, sdk.ErrSandboxNotFound) {
+	if err := sb.backend.Remove(ctx, containerID); err != nil && !errors.Is(err, sdk.ErrSandboxNotFound) {
 		m.mu.Lock()
 		sb.setStatus(StatusError)
 		sb.errMsg = err.Error()
@@ -745,6 +816,13 @@ func (m *Manager) runTool(ctx context.Context, sb *sandbox, toolName string, par
 	return Result{Result: res, ToolName: toolName, Duration: time.Since(start), Finished: time.Now().UTC()}, nil
 }
 
+// containerOf reads a sandbox's container id (pool resets change it).
+func (m *Manager) containerOf(sb *sandbox) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return sb.containerID
+}
+
 // resolvePath resolves a relative path against the sandbox's working dir.
 func resolvePath(sb *sandbox, p string) string {
 	if path.IsAbs(p) {
@@ -761,14 +839,14 @@ func (m *Manager) PutArchive(ctx context.Context, id, targetDir string, r io.Rea
 	}
 	defer release()
 	dir := resolvePath(sb, targetDir)
-	res, err := sb.backend.Exec(ctx, sb.containerID, sdk.ExecRequest{Argv: []string{"mkdir", "-p", "--", dir}, Timeout: time.Minute})
+	res, err := sb.backend.Exec(ctx, m.containerOf(sb), sdk.ExecRequest{Argv: []string{"mkdir", "-p", "--", dir}, Timeout: time.Minute})
 	if err == nil && res.ExitCode != 0 {
 		err = errors.New(strings.TrimSpace(string(res.Stderr)))
 	}
 	if err != nil {
 		return &Error{Kind: KindArchiveFailed, Msg: fmt.Sprintf("Failed to create target directory %s: %v", targetDir, err), Err: err}
 	}
-	if err := sb.backend.PutArchive(ctx, sb.containerID, dir, r); err != nil {
+	if err := sb.backend.PutArchive(ctx, m.containerOf(sb), dir, r); err != nil {
 		return &Error{Kind: KindArchiveFailed, Msg: "Failed to extract archive: " + err.Error(), Err: err}
 	}
 	return nil
@@ -781,7 +859,7 @@ func (m *Manager) GetArchive(ctx context.Context, id, p string, w io.Writer) err
 		return err
 	}
 	defer release()
-	if err := sb.backend.GetArchive(ctx, sb.containerID, resolvePath(sb, p), w); err != nil {
+	if err := sb.backend.GetArchive(ctx, m.containerOf(sb), resolvePath(sb, p), w); err != nil {
 		if errors.Is(err, sdk.ErrPathNotFound) {
 			return errorf(KindPathNotFound, "Path %s not found", p)
 		}
@@ -813,30 +891,38 @@ func (m *Manager) sweepLoop(ctx context.Context) {
 	}
 }
 
-// sweep deletes dead sandboxes (stopped/error for over 1 h) and old ones
-// (created over 48 h ago); never one with a call in flight (§7.1).
+// sweep deletes dead sandboxes (stopped/error for over 1 h), old ones
+// (created over 48 h ago) and, with --idle-ttl, idle ones; never one with a
+// call in flight (§7.1). Reaped pool members are replaced.
 func (m *Manager) sweep(ctx context.Context) {
 	now := time.Now().UTC()
-	var victims []string
+	type victim struct {
+		id   string
+		pool bool
+	}
+	var victims []victim
 	m.mu.Lock()
 	for _, id := range m.order {
 		sb := m.sandboxes[id]
-		if sb.inflight > 0 {
+		if sb.inflight > 0 || sb.resetting {
 			continue
 		}
 		dead := (sb.status == StatusStopped || sb.status == StatusError) && now.Sub(sb.updated) > time.Hour
 		old := sb.status != StatusStopped && sb.status != StatusError && now.Sub(sb.created) > 48*time.Hour
-		if dead || old {
-			victims = append(victims, id)
+		idle := m.opts.IdleTTL > 0 && !sb.pool && sb.status == StatusRunning && now.Sub(sb.lastActivity) > m.opts.IdleTTL
+		if dead || old || idle {
+			victims = append(victims, victim{id, sb.pool})
+			if sb.pool {
+				m.dropFromPoolLocked(sb, true)
+			}
 		}
 	}
 	m.mu.Unlock()
-	sort.Strings(victims)
-	for _, id := range victims {
-		if err := m.Delete(ctx, id); err != nil {
-			slog.Warn("cleanup: delete failed", "sandbox_id", id, "err", err)
+	for _, v := range victims {
+		if err := m.Delete(ctx, v.id); err != nil {
+			slog.Warn("cleanup: delete failed", "sandbox_id", v.id, "err", err)
 		} else {
-			slog.Info("cleanup: deleted", "sandbox_id", id)
+			slog.Info("cleanup: deleted", "sandbox_id", v.id)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/enclave-sandbox/enclave/backends/fake"
 	"github.com/enclave-sandbox/enclave/internal/manager"
+	"github.com/enclave-sandbox/enclave/sdk"
 	"github.com/enclave-sandbox/enclave/sdk/backend"
 )
 
@@ -20,6 +21,7 @@ func (p plugins) Backend(t string) (backend.Backend, bool) {
 	return p.b, t == "docker" || t == "docker_notebook"
 }
 func (p plugins) Tool(name string) (manager.Tool, bool) { return fake.Echo{}, name == "echo" }
+func (p plugins) Backends() []backend.Backend           { return []backend.Backend{p.b} }
 func (p plugins) Healthy(context.Context) bool          { return true }
 
 func newManager(t *testing.T, mutate func(*manager.Options)) (*manager.Manager, *fake.Backend) {
@@ -204,3 +206,9 @@ func TestParseMemory(t *testing.T) {
 		}
 	}
 }
+
+func sdkSpecWithLabels(labels map[string]string) sdk.Spec {
+	return sdk.Spec{Name: "sandbox-" + labels["enclave.id"], Image: "x", Labels: labels}
+}
+
+func setStatus(b *fake.Backend, id, status string) { b.SetStatus(id, status) }

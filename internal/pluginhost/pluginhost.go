@@ -257,6 +257,17 @@ func (h *Host) Backend(sandboxType string) (backend.Backend, bool) {
 	return &backendAdapter{p: p}, true
 }
 
+// Backends implements manager.Plugins.
+func (h *Host) Backends() []backend.Backend {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]backend.Backend, 0, len(h.backends))
+	for _, p := range h.backends {
+		out = append(out, &backendAdapter{p: p})
+	}
+	return out
+}
+
 // Tool implements manager.Plugins.
 func (h *Host) Tool(name string) (manager.Tool, bool) {
 	h.mu.Lock()

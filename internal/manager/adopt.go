@@ -1,0 +1,108 @@
+package manager
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/enclave-sandbox/enclave/sdk/backend"
+)
+
+// adopt rebuilds the registry from this instance's labelled containers
+// (§7.3): running ones are registered under their old id, type, config and
+// created time (pool members rejoin the pool), stopped ones as stopped, and
+// containers whose create was interrupted are removed. Podman is the source
+// of truth; there is no other state to lose.
+func (m *Manager) adopt(ctx context.Context) {
+	var adopted []*sandbox
+	var deadPool []*sandbox
+	for _, be := range m.plugins.Backends() {
+		lctx, cancel := context.WithTimeout(ctx, time.Minute)
+		list, err := be.List(lctx, map[string]string{LabelMSEnclave: "true", LabelInstance: m.opts.Instance})
+		cancel()
+		if err != nil {
+			slog.Error("re-adoption: list containers", "err", err)
+			continue
+		}
+		for _, st := range list {
+			sb, ok := m.rebuild(be, st.ContainerID, st.Status, st.Labels, st.Image)
+			if !ok {
+				continue
+			}
+			if sb.status == StatusStopped && sb.pool {
+				deadPool = append(deadPool, sb)
+				sb.pool = false
+			}
+			adopted = append(adopted, sb)
+		}
+	}
+	sort.Slice(adopted, func(i, j int) bool { return adopted[i].created.Before(adopted[j].created) })
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, sb := range adopted {
+		if _, dup := m.sandboxes[sb.id]; dup {
+			slog.Warn("re-adoption: two containers claim one sandbox id; keeping the first", "sandbox_id", sb.id, "container", sb.containerID)
+			continue
+		}
+		m.registerLocked(sb)
+		if sb.pool {
+			m.pool.idle = append(m.pool.idle, sb)
+			m.pool.initialized = true
+		}
+	}
+	for _, sb := range deadPool {
+		// A pool member that stopped while the server was away is replaced.
+		m.pool.initialized = true
+		m.replacing++
+		go m.replace(sb.typ, sb.cfgJSON)
+	}
+	if len(adopted) > 0 {
+		slog.Info("re-adopted sandboxes", "count", len(adopted), "instance", m.opts.Instance)
+	}
+}
+
+// rebuild turns a labelled container back into a sandbox.
+func (m *Manager) rebuild(be backend.Backend, containerID, status string, labels map[string]string, image string) (*sandbox, bool) {
+	id, typ := labels[LabelID], labels[LabelType]
+	remove := func(why string) (*sandbox, bool) {
+		slog.Warn("re-adoption: removing container", "container", containerID, "sandbox_id", id, "reason", why)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := be.Remove(ctx, containerID); err != nil {
+			slog.Error("re-adoption: remove", "container", containerID, "err", err)
+		}
+		return nil, false
+	}
+	if status == "created" || status == "configured" || status == "initialized" {
+		return remove("its sandbox never started (create interrupted)")
+	}
+	if id == "" || typ == "" {
+		return remove("labels incomplete")
+	}
+	cfg, err := ParseConfig(typ, json.RawMessage(labels[LabelConfig]))
+	if err != nil {
+		return remove("config label unreadable: " + err.Error())
+	}
+	cfgJSON, _ := marshal(cfg)
+	created, err := time.Parse("2006-01-02T15:04:05.000000", labels[LabelCreatedAt])
+	if err != nil {
+		created = time.Now().UTC()
+	}
+	now := time.Now().UTC()
+	sb := &sandbox{id: id, typ: typ, cfg: cfg, cfgJSON: cfgJSON, backend: be, containerID: containerID, image: image,
+		created: created, updated: now, lastActivity: now, pool: labels[LabelPool] == "true", status: StatusStopped}
+	sb.spec = m.buildSpec(id, typ, cfg, cfgJSON, sb.pool, created)
+	if image == "" {
+		sb.image = sb.spec.Image
+	}
+	if status == "running" {
+		sb.status = StatusRunning
+		if sb.pool {
+			sb.status = StatusIdle
+		}
+	}
+	sb.tools = m.bindTools(id, typ, cfg)
+	return sb, true
+}

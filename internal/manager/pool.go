@@ -1,0 +1,355 @@
+package manager
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// waiter is a /pool/execute call waiting for an idle member. The hand-off
+// is a buffered channel: waiting costs no CPU and waiters are served in
+// arrival order.
+type waiter struct{ ch chan *sandbox }
+
+// poolState is guarded by Manager.mu.
+type poolState struct {
+	idle        []*sandbox // FIFO of idle members
+	waiters     []*waiter  // FIFO of waiting calls
+	initialized bool
+}
+
+// PoolInit is the outcome of InitializePool.
+type PoolInit struct {
+	IDs    []string
+	Errors []string
+}
+
+// InitializePool creates n pool members one after another through the
+// normal create path (§3.13); concurrent calls are serialised. n <= 0 means
+// the operator's --pool-size. Failed creations are logged and reported.
+func (m *Manager) InitializePool(ctx context.Context, sandboxType string, n int, body json.RawMessage) (PoolInit, error) {
+	m.initMu.Lock()
+	defer m.initMu.Unlock()
+	if n <= 0 {
+		n = m.opts.PoolSize
+	}
+	out := PoolInit{IDs: []string{}}
+	for i := 0; i < n; i++ {
+		sb, err := m.create(ctx, sandboxType, body, true)
+		if err != nil {
+			var me *Error
+			if errors.As(err, &me) && me.Kind == KindNotStarted {
+				return out, err
+			}
+			slog.Warn("pool member creation failed", "err", err)
+			out.Errors = append(out.Errors, err.Error())
+			continue
+		}
+		out.IDs = append(out.IDs, sb.id)
+	}
+	return out, nil
+}
+
+// PoolExecute borrows an idle member, runs the tool and gives the member
+// back (§6.2). waitSeconds is the wait for a free member from the request;
+// 0 means the operator's default.
+func (m *Manager) PoolExecute(ctx context.Context, toolName string, params json.RawMessage, waitSeconds float64) (Result, error) {
+	wait, waitText := m.opts.PoolWait, m.opts.PoolWaitText
+	if waitSeconds != 0 {
+		wait, waitText = time.Duration(waitSeconds*float64(time.Second)), pyFloat(waitSeconds)
+	}
+	m.mu.Lock()
+	initialized := m.pool.initialized
+	m.mu.Unlock()
+	if !initialized {
+		return Result{}, errorf(KindPoolEmpty, "Sandbox pool is empty, call initialize_pool first")
+	}
+	waitStart := time.Now()
+	for attempt := 0; ; attempt++ {
+		left := wait - time.Since(waitStart)
+		if attempt == 0 {
+			left = wait
+		}
+		sb, err := m.borrow(ctx, left, waitText)
+		if err != nil {
+			return Result{}, err
+		}
+		res, err := m.runTool(ctx, sb, toolName, params)
+		m.mu.Lock()
+		vanished := sb.vanished
+		m.mu.Unlock()
+		m.giveBack(sb)
+		var me *Error
+		if errors.As(err, &me) && me.Kind == KindToolUnavailable {
+			err = errorf(KindBadRequest, "%s", me.Msg) // 400 here, 404 on /sandbox/tool/execute
+		}
+		// The member's container was gone before the tool could run: the
+		// call never ran, so it is safe to run it on another member.
+		if vanished && attempt < 2 && ctx.Err() == nil {
+			slog.Warn("pool member vanished during a call; retrying on another", "sandbox_id", sb.id)
+			continue
+		}
+		return res, err
+	}
+}
+
+// borrow takes the head of the idle queue or waits for a member.
+func (m *Manager) borrow(ctx context.Context, wait time.Duration, waitText string) (*sandbox, error) {
+	timeoutErr := func() error {
+		return errorf(KindPoolTimeout, "Timeout waiting for available sandbox from pool after %ss", waitText)
+	}
+	m.mu.Lock()
+	if !m.running {
+		m.mu.Unlock()
+		return nil, errorf(KindNotStarted, "Sandbox manager not started")
+	}
+	for len(m.pool.idle) > 0 {
+		sb := m.pool.idle[0]
+		m.pool.idle = m.pool.idle[1:]
+		if m.sandboxes[sb.id] == sb && sb.status == StatusIdle {
+			m.lendLocked(sb)
+			m.mu.Unlock()
+			return sb, nil
+		}
+	}
+	if wait <= 0 {
+		m.mu.Unlock()
+		return nil, timeoutErr()
+	}
+	w := &waiter{ch: make(chan *sandbox, 1)}
+	m.pool.waiters = append(m.pool.waiters, w)
+	m.mu.Unlock()
+
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case sb := <-w.ch:
+		if sb == nil {
+			return nil, errorf(KindNotStarted, "Sandbox manager not started")
+		}
+		return sb, nil
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, x := range m.pool.waiters {
+		if x == w {
+			m.pool.waiters = append(m.pool.waiters[:i], m.pool.waiters[i+1:]...)
+			break
+		}
+	}
+	select {
+	case sb := <-w.ch: // handed over just as we gave up: put it back
+		if sb != nil {
+			m.returnLocked(sb)
+		}
+	default:
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, timeoutErr()
+}
+
+// lendLocked marks a member busy for a call. Caller holds m.mu.
+func (m *Manager) lendLocked(sb *sandbox) {
+	sb.setStatus(StatusBusy)
+	sb.inflight++
+	sb.lastActivity = time.Now().UTC()
+}
+
+// returnLocked makes a busy member available: to the first waiter, or idle
+// at the tail of the queue. Caller holds m.mu.
+func (m *Manager) returnLocked(sb *sandbox) {
+	for len(m.pool.waiters) > 0 {
+		w := m.pool.waiters[0]
+		m.pool.waiters = m.pool.waiters[1:]
+		m.lendLocked(sb)
+		w.ch <- sb
+		return
+	}
+	sb.setStatus(StatusIdle)
+	m.pool.idle = append(m.pool.idle, sb)
+}
+
+// giveBack ends a pool call: the member goes back to the pool unless it was
+// stopped, deleted or died meanwhile. With --pool-reset it is first restored
+// to a fresh container, in the background.
+func (m *Manager) giveBack(sb *sandbox) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sb.inflight--
+	sb.lastActivity = time.Now().UTC()
+	if m.sandboxes[sb.id] != sb || sb.status != StatusBusy || !m.running {
+		return
+	}
+	if m.opts.PoolReset {
+		sb.resetting = true
+		go m.reset(sb)
+		return
+	}
+	m.returnLocked(sb)
+}
+
+// reset replaces a member's container with a fresh one from the same spec,
+// keeping its id: no processes, files or state survive from earlier calls.
+func (m *Manager) reset(sb *sandbox) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*m.opts.StartTimeout)
+	defer cancel()
+	m.mu.Lock()
+	old := sb.containerID
+	m.mu.Unlock()
+	err := sb.backend.Remove(ctx, old)
+	var newID string
+	if err == nil {
+		st, cerr := sb.backend.Create(ctx, sb.spec, m.opts.StartTimeout)
+		err, newID = cerr, st.ContainerID
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sb.resetting = false
+	if err != nil {
+		slog.Warn("pool reset failed", "sandbox_id", sb.id, "err", err)
+		m.markDeadLocked(sb, "pool reset failed: "+err.Error())
+		return
+	}
+	sb.containerID = newID
+	if m.sandboxes[sb.id] != sb || sb.status != StatusBusy || !m.running {
+		// Deleted or stopped while resetting: do not leak the new container.
+		go sb.backend.Remove(context.Background(), newID)
+		return
+	}
+	m.returnLocked(sb)
+}
+
+// markDeadLocked records that a sandbox's container died or vanished; a pool
+// member is dropped and replaced. Caller holds m.mu.
+func (m *Manager) markDeadLocked(sb *sandbox, reason string) {
+	if m.sandboxes[sb.id] != sb || !sb.status.active() {
+		return
+	}
+	sb.setStatus(StatusError)
+	sb.errMsg = reason
+	slog.Warn("sandbox died", "sandbox_id", sb.id, "reason", reason)
+	if sb.pool {
+		m.dropFromPoolLocked(sb, true)
+	}
+}
+
+// dropFromPoolLocked removes a member from the pool, replacing it when
+// replace is set (death, stop, reaping; not an explicit DELETE).
+func (m *Manager) dropFromPoolLocked(sb *sandbox, replace bool) {
+	if !sb.pool {
+		return
+	}
+	sb.pool = false
+	for i, x := range m.pool.idle {
+		if x == sb {
+			m.pool.idle = append(m.pool.idle[:i], m.pool.idle[i+1:]...)
+			break
+		}
+	}
+	if replace && m.running {
+		m.replacing++
+		go m.replace(sb.typ, sb.cfgJSON)
+	}
+}
+
+// replace creates a new member with the same type and config, retrying
+// with back-off until it succeeds or the manager stops.
+func (m *Manager) replace(typ string, cfgJSON json.RawMessage) {
+	defer func() {
+		m.mu.Lock()
+		m.replacing--
+		m.mu.Unlock()
+	}()
+	backoff := time.Second
+	for attempt := 1; ; attempt++ {
+		m.mu.Lock()
+		running := m.running
+		m.mu.Unlock()
+		if !running {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*m.opts.StartTimeout)
+		sb, err := m.create(ctx, typ, cfgJSON, true)
+		cancel()
+		if err == nil {
+			slog.Info("pool member replaced", "sandbox_id", sb.id)
+			return
+		}
+		slog.Warn("pool member replacement failed; retrying", "attempt", attempt, "in", backoff, "err", err)
+		select {
+		case <-time.After(backoff):
+		case <-m.stopSweep:
+			return
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// monitor notices containers that died or were removed behind the server's
+// back (one List per backend per interval) and marks their sandboxes.
+func (m *Manager) monitor(ctx context.Context) {
+	if m.opts.HealthInterval <= 0 {
+		return
+	}
+	t := time.NewTicker(m.opts.HealthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stopSweep:
+			return
+		case <-t.C:
+			m.checkContainers(ctx)
+		}
+	}
+}
+
+func (m *Manager) checkContainers(ctx context.Context) {
+	alive := map[string]bool{}
+	for _, be := range m.plugins.Backends() {
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		list, err := be.List(lctx, map[string]string{LabelMSEnclave: "true", LabelInstance: m.opts.Instance})
+		cancel()
+		if err != nil {
+			slog.Warn("health check: list containers", "err", err)
+			return // unknown is not dead
+		}
+		for _, st := range list {
+			if st.Status == "running" {
+				alive[st.ContainerID] = true
+			}
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, sb := range m.sandboxes {
+		if sb.status.active() && !sb.resetting && !alive[sb.containerID] {
+			m.markDeadLocked(sb, "container exited or was removed outside enclave")
+		}
+	}
+}
+
+// vanished is called when an operation found a sandbox's container gone.
+func (m *Manager) vanished(sb *sandbox) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	sb.vanished = true
+	m.markDeadLocked(sb, "container vanished")
+}
+
+// pyFloat renders a wait like Python's str(float).
+func pyFloat(f float64) string {
+	s := fmt.Sprint(f)
+	for _, c := range s {
+		if c == '.' || c == 'e' {
+			return s
+		}
+	}
+	return s + ".0"
+}
