@@ -139,6 +139,8 @@ type sandbox struct {
 	// another member); resetting: the container is being replaced.
 	vanished  bool
 	resetting bool
+	// registered: when the registry (or a reset) last got this container.
+	registered time.Time
 }
 
 // Info is a snapshot of a sandbox (SandboxInfo).
@@ -575,6 +577,7 @@ func contains(list []string, s string) bool {
 
 // registerLocked adds a sandbox to the registry. Caller holds m.mu.
 func (m *Manager) registerLocked(sb *sandbox) {
+	sb.registered = time.Now()
 	m.sandboxes[sb.id] = sb
 	m.order = append(m.order, sb.id)
 }

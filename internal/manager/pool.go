@@ -218,6 +218,7 @@ func (m *Manager) reset(sb *sandbox) {
 		return
 	}
 	sb.containerID = newID
+	sb.registered = time.Now()
 	if m.sandboxes[sb.id] != sb || sb.status != StatusBusy || !m.running {
 		// Deleted or stopped while resetting: do not leak the new container.
 		go sb.backend.Remove(context.Background(), newID)
@@ -311,6 +312,9 @@ func (m *Manager) monitor(ctx context.Context) {
 }
 
 func (m *Manager) checkContainers(ctx context.Context) {
+	// Only sandboxes registered before the listing began can be judged by
+	// it: a container created meanwhile may be missing from the list.
+	listed := time.Now()
 	alive := map[string]bool{}
 	for _, be := range m.plugins.Backends() {
 		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -329,7 +333,7 @@ func (m *Manager) checkContainers(ctx context.Context) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, sb := range m.sandboxes {
-		if sb.status.active() && !sb.resetting && !alive[sb.containerID] {
+		if sb.status.active() && !sb.resetting && sb.registered.Before(listed) && !alive[sb.containerID] {
 			m.markDeadLocked(sb, "container exited or was removed outside enclave")
 		}
 	}
