@@ -21,7 +21,7 @@ export ENCLAVE_HOST ENCLAVE_PORT
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 
-.PHONY: help deps image podman-service build run test test-unit test-integration test-e2e vet fmt generate clean
+.PHONY: help deps image podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,7 +48,7 @@ run: deps image podman-service build ## set up everything and serve on $(ENCLAVE
 	$(BIN)/enclave server --plugin-dir $(PLUGINS) --podman-url unix://$(PODMAN_SOCK) \
 	  --image-alias python:3.11-slim=$(IMAGE)
 
-test: deps image podman-service build test-unit test-integration test-e2e ## set up and run unit, contract, integration and end-to-end tests
+test: deps image podman-service build test-unit test-integration test-e2e test-rootless ## set up and run unit, contract, integration, end-to-end and rootless tests
 	@echo "all tests passed"
 
 test-unit: ## unit and contract tests with -race, plus go vet
@@ -63,6 +63,10 @@ test-integration: ## the Podman backend against the real Podman service
 test-e2e: ## the built server and plugins over real HTTP with real containers
 	ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) ENCLAVE_BIN_DIR=$(BIN) \
 	  go test -count=1 -timeout 20m ./e2e/...
+
+test-rootless: ## core end-to-end cases with the server as an unprivileged user on rootless Podman
+	@set -e; eval "$$(IMAGE=$(IMAGE) scripts/rootless.sh | sed 's/^/export /')"; \
+	ENCLAVE_REQUIRE_ROOTLESS=1 go test -count=1 -timeout 10m -run TestRootless ./e2e/...
 
 vet: ## go vet, with and without the Podman build tags
 	go vet ./...

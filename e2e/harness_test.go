@@ -27,6 +27,7 @@ import (
 type server struct {
 	URL      string
 	Instance string
+	Podman   string // the Podman URL the server uses
 	C        *client.Client
 	cmd      *exec.Cmd
 	log      *bytes.Buffer
@@ -73,6 +74,18 @@ func randHex(n int) string {
 func startServer(t *testing.T, apiKey string, extra ...string) *server {
 	t.Helper()
 	binDir, podmanURL := requireEnv(t)
+	return startServerAs(t, serverSetup{binDir: binDir, podmanURL: podmanURL}, apiKey, extra...)
+}
+
+// serverSetup says which binaries run, as whom, against which Podman.
+type serverSetup struct {
+	binDir, podmanURL string
+	uid               int // 0: this process's user
+}
+
+func startServerAs(t *testing.T, setup serverSetup, apiKey string, extra ...string) *server {
+	t.Helper()
+	binDir, podmanURL := setup.binDir, setup.podmanURL
 	port := freePort(t)
 	inst := "e2e-" + randHex(4)
 	args := append([]string{"server", "--host", "127.0.0.1", "--port", port, "--plugin-dir", filepath.Join(binDir, "plugins"),
@@ -84,10 +97,15 @@ func startServer(t *testing.T, apiKey string, extra ...string) *server {
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if setup.uid != 0 {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(setup.uid), Gid: uint32(setup.uid)}
+		cmd.Env = append(os.Environ(), fmt.Sprintf("XDG_RUNTIME_DIR=/run/user/%d", setup.uid), "HOME=/tmp")
+		cmd.Dir = "/"
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{URL: "http://127.0.0.1:" + port, Instance: inst, C: client.New("http://127.0.0.1:"+port, apiKey), cmd: cmd, log: &log}
+	s := &server{URL: "http://127.0.0.1:" + port, Instance: inst, Podman: podmanURL, C: client.New("http://127.0.0.1:"+port, apiKey), cmd: cmd, log: &log}
 	t.Cleanup(func() {
 		// Delete what is left, then stop the server and its plugins.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -139,7 +157,7 @@ func tail(s string, lines int) string {
 
 // containers lists this instance's containers straight from Podman.
 func (s *server) containers(t *testing.T) []string {
-	out, err := exec.Command("podman", "--url", os.Getenv("ENCLAVE_PODMAN_URL"), "ps", "-a", "-q",
+	out, err := exec.Command("podman", "--url", s.Podman, "ps", "-a", "-q",
 		"--filter", "label=enclave.instance="+s.Instance).CombinedOutput()
 	if err != nil {
 		t.Logf("podman ps: %v: %s", err, out)

@@ -123,7 +123,7 @@ func TestPoolHealsAfterPodmanRm(t *testing.T) {
 		t.Fatal(err)
 	}
 	victim, _ := s.C.GetSandbox(ctx, res.SandboxIDs[0])
-	out, err := exec.Command("podman", "--url", os.Getenv("ENCLAVE_PODMAN_URL"), "rm", "-f", "-t", "0", victim.Metadata["container_id"].(string)).CombinedOutput()
+	out, err := exec.Command("podman", "--url", s.Podman, "rm", "-f", "-t", "0", victim.Metadata["container_id"].(string)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("podman rm -f: %v %s", err, out)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/containers/podman/v4/pkg/bindings"
 	"github.com/containers/podman/v4/pkg/bindings/containers"
 	"github.com/containers/podman/v4/pkg/bindings/images"
+	"github.com/containers/podman/v4/pkg/bindings/system"
 	"github.com/containers/podman/v4/pkg/copy"
 	"github.com/containers/podman/v4/pkg/errorhandling"
 	"github.com/containers/podman/v4/pkg/specgen"
@@ -88,6 +89,11 @@ func (p *Podman) withConn(ctx context.Context) (context.Context, error) {
 		}
 		p.conn, p.uri, p.child, p.dial = conn, uri, child, d
 		slog.Info("connected to podman", "uri", uri)
+		if info, err := system.Info(conn, nil); err == nil && info.Host != nil {
+			if info.Host.Security.Rootless && info.Host.CgroupsVersion == "v1" {
+				slog.Warn("rootless Podman on cgroups v1: memory, CPU and pids limits are NOT enforced (use cgroups v2 with the systemd cgroup manager, or rootful Podman)")
+			}
+		}
 	}
 	return valueCtx{Context: ctx, values: p.conn}, nil
 }

@@ -197,10 +197,16 @@ func setupLogging(c *config) error {
 	return nil
 }
 
+// pluginEnv passes settings to plugins through the environment. go-plugin
+// appends the host's own environment after a command's Env, so the resolved
+// value is set in this process's environment too: otherwise an inherited
+// ENCLAVE_PODMAN_URL would beat --podman-url.
 func pluginEnv(c *config) []string {
 	if c.podmanURL == "" {
+		os.Unsetenv("ENCLAVE_PODMAN_URL")
 		return nil
 	}
+	os.Setenv("ENCLAVE_PODMAN_URL", c.podmanURL)
 	return []string{"ENCLAVE_PODMAN_URL=" + c.podmanURL}
 }
 
