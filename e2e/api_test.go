@@ -87,7 +87,10 @@ func TestRoutesAndErrors(t *testing.T) {
 		{"GET", "/sandbox/" + id + "/archive", "", "", 422, `{"detail":[{"type":"missing","loc":["query","path"],*`},
 		{"GET", "/sandbox/" + id + "/archive?path=", "", "", 400, `{"detail":"path must not be empty"}`},
 		{"GET", "/sandbox/" + id + "/archive?path=/no/such", "", "", 404, `{"detail":"Path /no/such not found"}`},
-		{"POST", "/pool/execute?tool_name=python_executor", `{"code":"print(1)"}`, "", 501, `{"detail":*`},
+		{"POST", "/pool/execute?tool_name=python_executor", `{"code":"print(1)"}`, "", 400, `{"detail":"Sandbox pool is empty, call initialize_pool first"}`},
+		{"POST", "/pool/initialize?pool_size=x", "", "", 422, `{"detail":[{"type":"int_parsing","loc":["query","pool_size"],*`},
+		{"POST", "/pool/initialize?sandbox_type=lxc", "", "", 422, `{"detail":[{"type":"enum","loc":["query","sandbox_type"],*`},
+		{"POST", "/pool/execute", `{}`, "", 422, `{"detail":[{"type":"missing","loc":["query","tool_name"],*`},
 	}
 	for _, c := range cases {
 		var hdr []string

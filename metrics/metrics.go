@@ -29,6 +29,9 @@ type Metrics struct {
 	PluginRestarts   *prometheus.CounterVec
 	SandboxOps       *prometheus.CounterVec
 	SandboxOpSeconds *prometheus.HistogramVec
+	PluginRPCErrors  *prometheus.CounterVec
+	PoolWait         prometheus.Histogram
+	CleanupReaped    *prometheus.CounterVec
 }
 
 // New registers every metric on reg, plus Go runtime, process and build info.
@@ -57,25 +60,72 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 			Help: "Backend operations by backend, operation and result."}, []string{"backend", "operation", "result"}),
 		SandboxOpSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "sandbox_operation_duration_seconds",
 			Help: "Backend operation latency.", Buckets: prometheus.DefBuckets}, []string{"backend", "operation"}),
+		PluginRPCErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "plugin_rpc_errors_total",
+			Help: "Calls to a plugin that failed because the plugin was unreachable or died."}, []string{"kind", "name"}),
+		PoolWait: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "pool_wait_seconds",
+			Help:    "Time /pool/execute calls waited for a free pool member (including those that gave up).",
+			Buckets: []float64{.0001, .001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}),
+		CleanupReaped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "cleanup_reaped_total",
+			Help: "Sandboxes deleted by the cleanup sweep, by rule (dead, age, idle)."}, []string{"reason"}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "build_info",
 		Help: "Build information; always 1."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.ToolExecutions, m.ToolDuration, m.ToolOutputBytes, m.ToolVerdicts,
-		m.PluginUp, m.PluginRestarts, m.SandboxOps, m.SandboxOpSeconds, buildInfo,
+		m.PluginUp, m.PluginRestarts, m.SandboxOps, m.SandboxOpSeconds, m.PluginRPCErrors, m.PoolWait, m.CleanupReaped, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
-// InitTools creates the series of known tools so they exist before the
-// first call.
-func (m *Metrics) InitTools(tools []string) {
+// Operations the host measures on backends.
+var backendOps = []string{"create", "inspect", "list", "stop", "remove", "exec", "session", "put_archive", "get_archive", "stats"}
+
+// Init creates the series of known label combinations, so they exist (at 0)
+// before the first event and rate() and absent() alerts work from the start.
+func (m *Metrics) Init(backends, tools []string) {
 	for _, t := range tools {
 		for _, s := range []string{"success", "error", "timeout"} {
 			m.ToolExecutions.WithLabelValues(t, s)
 		}
+		for _, v := range []string{"timeout", "oom_killed", "killed", "output_truncated"} {
+			m.ToolVerdicts.WithLabelValues(t, v)
+		}
+		m.PluginRestarts.WithLabelValues("tool", t)
+		m.PluginRPCErrors.WithLabelValues("tool", t)
+	}
+	for _, b := range backends {
+		for _, op := range backendOps {
+			m.SandboxOps.WithLabelValues(b, op, "success")
+			m.SandboxOps.WithLabelValues(b, op, "error")
+		}
+		m.PluginRestarts.WithLabelValues("backend", b)
+		m.PluginRPCErrors.WithLabelValues("backend", b)
+	}
+	for _, r := range []string{"dead", "age", "idle"} {
+		m.CleanupReaped.WithLabelValues(r)
 	}
 }
+
+// BackendOp records one backend operation (pluginhost callback).
+func (m *Metrics) BackendOp(backend, op string, err error, d time.Duration) {
+	result := "success"
+	if err != nil {
+		result = "error"
+	}
+	m.SandboxOps.WithLabelValues(backend, op, result).Inc()
+	m.SandboxOpSeconds.WithLabelValues(backend, op).Observe(d.Seconds())
+}
+
+// PluginRPCError records a call that failed because its plugin was gone.
+func (m *Metrics) PluginRPCError(kind, name string) {
+	m.PluginRPCErrors.WithLabelValues(kind, name).Inc()
+}
+
+// PoolWaited implements manager.Observer.
+func (m *Metrics) PoolWaited(d time.Duration) { m.PoolWait.Observe(d.Seconds()) }
+
+// Reaped implements manager.Observer.
+func (m *Metrics) Reaped(reason string) { m.CleanupReaped.WithLabelValues(reason).Inc() }
 
 // Handler serves the registry.
 func (m *Metrics) Handler() http.Handler {
@@ -112,25 +162,55 @@ func (m *Metrics) PluginState(kind, name string, up bool) {
 	m.PluginUp.WithLabelValues(kind, name).Set(v)
 }
 
-// SandboxCollector exports enclave_sandboxes{type,status} from a snapshot
-// function at scrape time, so the gauge can never drift from the registry.
-type SandboxCollector struct {
-	desc     *prometheus.Desc
-	snapshot func() map[[2]string]int
+// Snapshot is the registry state exported at scrape time.
+type Snapshot struct {
+	// Sandboxes counts registered sandboxes by (type, status).
+	Sandboxes map[[2]string]int
+	// PoolIdle and PoolBusy count live pool members.
+	PoolIdle, PoolBusy int
 }
 
-// NewSandboxCollector returns a collector over snapshot (type, status → n).
-func NewSandboxCollector(snapshot func() map[[2]string]int) *SandboxCollector {
-	return &SandboxCollector{desc: prometheus.NewDesc(ns+"_sandboxes", "Registered sandboxes by type and status.",
-		[]string{"type", "status"}, nil), snapshot: snapshot}
+// StateCollector exports enclave_sandboxes{type,status} and
+// enclave_pool_size{state} from a snapshot taken at scrape time, so the
+// gauges can never drift from the registry. Known types and statuses are
+// always exported, at 0 when absent.
+type StateCollector struct {
+	sandboxes, pool *prometheus.Desc
+	types, statuses []string
+	snapshot        func() Snapshot
+}
+
+// NewStateCollector returns a collector over snapshot.
+func NewStateCollector(types, statuses []string, snapshot func() Snapshot) *StateCollector {
+	return &StateCollector{
+		sandboxes: prometheus.NewDesc(ns+"_sandboxes", "Registered sandboxes by type and status.", []string{"type", "status"}, nil),
+		pool:      prometheus.NewDesc(ns+"_pool_size", "Live pool members by state (idle, busy).", []string{"state"}, nil),
+		types:     types, statuses: statuses, snapshot: snapshot,
+	}
 }
 
 // Describe implements prometheus.Collector.
-func (c *SandboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c *StateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.sandboxes
+	ch <- c.pool
+}
 
 // Collect implements prometheus.Collector.
-func (c *SandboxCollector) Collect(ch chan<- prometheus.Metric) {
-	for k, n := range c.snapshot() {
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), k[0], k[1])
+func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {
+	snap := c.snapshot()
+	seen := map[[2]string]bool{}
+	for _, t := range c.types {
+		for _, s := range c.statuses {
+			k := [2]string{t, s}
+			seen[k] = true
+			ch <- prometheus.MustNewConstMetric(c.sandboxes, prometheus.GaugeValue, float64(snap.Sandboxes[k]), t, s)
+		}
 	}
+	for k, n := range snap.Sandboxes {
+		if !seen[k] {
+			ch <- prometheus.MustNewConstMetric(c.sandboxes, prometheus.GaugeValue, float64(n), k[0], k[1])
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(snap.PoolIdle), "idle")
+	ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(snap.PoolBusy), "busy")
 }

@@ -224,6 +224,7 @@ func (s *Server) executeTool(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	annotate(r, req.SandboxID, req.ToolName)
 	res, err := s.m.Execute(r.Context(), req.SandboxID, req.ToolName, req.Parameters)
 	if err != nil {
 		return err
@@ -375,6 +376,7 @@ func (s *Server) poolExecute(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	annotate(r, "", toolName)
 	res, err := s.m.PoolExecute(r.Context(), toolName, body, wait)
 	if err != nil {
 		return err

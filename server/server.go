@@ -111,6 +111,8 @@ func (s *Server) handle(rt route) http.Handler {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+	info := &requestInfo{}
+	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey{}, info))
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
@@ -132,6 +134,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		attrs := []any{"method", r.Method, "route", route, "status", rec.code, "duration_ms", float64(d.Microseconds()) / 1000}
 		if id := r.PathValue("sandbox_id"); id != "" {
 			attrs = append(attrs, "sandbox_id", id)
+		} else if info.sandboxID != "" {
+			attrs = append(attrs, "sandbox_id", info.sandboxID)
+		}
+		if info.tool != "" {
+			attrs = append(attrs, "tool", info.tool)
 		}
 		s.opts.Logger.Info("request", attrs...)
 	}()
@@ -209,6 +216,17 @@ func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
 		return true
 	}
 	return false
+}
+
+// requestInfo carries what handlers learn from a body into the request log.
+type requestInfo struct{ sandboxID, tool string }
+
+type requestInfoKey struct{}
+
+func annotate(r *http.Request, sandboxID, tool string) {
+	if info, ok := r.Context().Value(requestInfoKey{}).(*requestInfo); ok {
+		info.sandboxID, info.tool = sandboxID, tool
+	}
 }
 
 type statusWriter struct {

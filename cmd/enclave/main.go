@@ -249,24 +249,30 @@ func runServer(args []string) error {
 	reg := prometheus.NewRegistry()
 	met := metrics.New(reg, version)
 	host := pluginhost.New(pluginhost.Options{Dir: c.pluginDir, Env: pluginEnv(&c),
-		OnRestart: met.PluginRestarted, OnUp: met.PluginState})
+		OnRestart: met.PluginRestarted, OnUp: met.PluginState, OnBackendOp: met.BackendOp, OnRPCError: met.PluginRPCError})
 	defer host.Kill()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := host.Load(ctx); err != nil {
 		return err
 	}
-	_, tools := host.Names()
-	met.InitTools(tools)
+	backends, tools := host.Names()
+	met.Init(backends, tools)
+	opts.Observer = met
 
 	mgr := manager.New(opts, host)
 	host.SetSandboxHost(mgr.SandboxHost())
-	reg.MustRegister(metrics.NewSandboxCollector(func() map[[2]string]int {
-		out := map[[2]string]int{}
+	statuses := make([]string, len(manager.Statuses))
+	for i, s := range manager.Statuses {
+		statuses[i] = string(s)
+	}
+	reg.MustRegister(metrics.NewStateCollector([]string{"docker", "docker_notebook"}, statuses, func() metrics.Snapshot {
+		snap := metrics.Snapshot{Sandboxes: map[[2]string]int{}}
 		for _, in := range mgr.List("") {
-			out[[2]string{in.Type, string(in.Status)}]++
+			snap.Sandboxes[[2]string{in.Type, string(in.Status)}]++
 		}
-		return out
+		snap.PoolIdle, snap.PoolBusy = mgr.PoolCounts()
+		return snap
 	}))
 	mgr.Start(ctx)
 

@@ -70,6 +70,12 @@ type Plugins interface {
 	Healthy(ctx context.Context) bool
 }
 
+// Observer receives measurements the manager makes (metrics).
+type Observer interface {
+	PoolWaited(d time.Duration)
+	Reaped(reason string)
+}
+
 // Options are the operator's settings.
 type Options struct {
 	Instance        string
@@ -97,6 +103,7 @@ type Options struct {
 	PoolReset      bool
 	IdleTTL        time.Duration
 	HealthInterval time.Duration
+	Observer       Observer
 }
 
 // DefaultOptions are the contract's defaults (http-api.md §9).
@@ -666,6 +673,20 @@ func (m *Manager) Stats() Stats {
 	return st
 }
 
+// PoolCounts returns the live pool members by state.
+func (m *Manager) PoolCounts() (idle, busy int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, sb := range m.sandboxes {
+		if sb.pool && sb.status == StatusIdle {
+			idle++
+		} else if sb.pool && sb.status == StatusBusy {
+			busy++
+		}
+	}
+	return idle, busy
+}
+
 // Healthy reports whether a backend answers.
 func (m *Manager) Healthy(ctx context.Context) bool { return m.plugins.Healthy(ctx) }
 
@@ -900,8 +921,8 @@ func (m *Manager) sweepLoop(ctx context.Context) {
 func (m *Manager) sweep(ctx context.Context) {
 	now := time.Now().UTC()
 	type victim struct {
-		id   string
-		pool bool
+		id, reason string
+		pool       bool
 	}
 	var victims []victim
 	m.mu.Lock()
@@ -914,7 +935,13 @@ func (m *Manager) sweep(ctx context.Context) {
 		old := sb.status != StatusStopped && sb.status != StatusError && now.Sub(sb.created) > 48*time.Hour
 		idle := m.opts.IdleTTL > 0 && !sb.pool && sb.status == StatusRunning && now.Sub(sb.lastActivity) > m.opts.IdleTTL
 		if dead || old || idle {
-			victims = append(victims, victim{id, sb.pool})
+			reason := "dead"
+			if old {
+				reason = "age"
+			} else if idle {
+				reason = "idle"
+			}
+			victims = append(victims, victim{id, reason, sb.pool})
 			if sb.pool {
 				m.dropFromPoolLocked(sb, true)
 			}
@@ -925,7 +952,10 @@ func (m *Manager) sweep(ctx context.Context) {
 		if err := m.Delete(ctx, v.id); err != nil {
 			slog.Warn("cleanup: delete failed", "sandbox_id", v.id, "err", err)
 		} else {
-			slog.Info("cleanup: deleted", "sandbox_id", v.id)
+			slog.Info("cleanup: deleted", "sandbox_id", v.id, "rule", v.reason)
+			if m.opts.Observer != nil {
+				m.opts.Observer.Reaped(v.reason)
+			}
 		}
 	}
 }

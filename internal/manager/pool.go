@@ -74,6 +74,9 @@ func (m *Manager) PoolExecute(ctx context.Context, toolName string, params json.
 			left = wait
 		}
 		sb, err := m.borrow(ctx, left, waitText)
+		if attempt == 0 && m.opts.Observer != nil {
+			m.opts.Observer.PoolWaited(time.Since(waitStart))
+		}
 		if err != nil {
 			return Result{}, err
 		}

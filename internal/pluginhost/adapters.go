@@ -2,6 +2,7 @@ package pluginhost
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -10,7 +11,8 @@ import (
 	"github.com/enclave-sandbox/enclave/sdk/tool"
 )
 
-// backendAdapter implements backend.Backend on a restartable plugin.
+// backendAdapter implements backend.Backend on a restartable plugin and
+// measures every operation host-side (plugins serve no metrics).
 type backendAdapter struct{ p *proc }
 
 var _ backend.Backend = (*backendAdapter)(nil)
@@ -23,88 +25,90 @@ func (a *backendAdapter) client(ctx context.Context) (*backend.Client, error) {
 	return raw.(*backend.Client), nil
 }
 
-// idem runs an idempotent call, retrying once on a restarted plugin when the
-// process died under it.
-func idem[T any](ctx context.Context, a *backendAdapter, f func(*backend.Client) (T, error)) (T, error) {
-	var zero T
+// observe reports an operation's outcome to the host's observers.
+func (a *backendAdapter) observe(op string, start time.Time, err error) {
+	o := a.p.h.opts
+	name := a.p.name()
+	if o.OnBackendOp != nil {
+		// A missing container or path is an answer, not a failed operation.
+		opErr := err
+		if errors.Is(err, sdk.ErrSandboxNotFound) || errors.Is(err, sdk.ErrPathNotFound) {
+			opErr = nil
+		}
+		o.OnBackendOp(name, op, opErr, time.Since(start))
+	}
+	if errors.Is(err, sdk.ErrUnavailable) && o.OnRPCError != nil {
+		o.OnRPCError(sdk.KindBackend, name)
+	}
+}
+
+// call runs one operation; idempotent ones retry once on a restarted
+// plugin when the process died under them.
+func call[T any](ctx context.Context, a *backendAdapter, op string, idempotent bool, f func(*backend.Client) (T, error)) (v T, err error) {
+	start := time.Now()
+	defer func() { a.observe(op, start, err) }()
 	c, err := a.client(ctx)
 	if err != nil {
-		return zero, err
+		return v, err
 	}
-	v, err := f(c)
-	if err != nil && a.p.died(err) {
+	v, err = f(c)
+	if err != nil && idempotent && a.p.died(err) {
 		if c, err = a.client(ctx); err != nil {
-			return zero, err
+			return v, err
 		}
 		return f(c)
 	}
 	return v, err
 }
 
+type none struct{}
+
 func (a *backendAdapter) Info(ctx context.Context) (sdk.Info, error) {
-	return idem(ctx, a, func(c *backend.Client) (sdk.Info, error) { return c.Info(ctx) })
+	return call(ctx, a, "info", true, func(c *backend.Client) (sdk.Info, error) { return c.Info(ctx) })
 }
 
 func (a *backendAdapter) Create(ctx context.Context, s sdk.Spec, t time.Duration) (sdk.State, error) {
-	c, err := a.client(ctx)
-	if err != nil {
-		return sdk.State{}, err
-	}
-	return c.Create(ctx, s, t)
+	return call(ctx, a, "create", false, func(c *backend.Client) (sdk.State, error) { return c.Create(ctx, s, t) })
 }
 
 func (a *backendAdapter) Inspect(ctx context.Context, ref string) (sdk.State, error) {
-	return idem(ctx, a, func(c *backend.Client) (sdk.State, error) { return c.Inspect(ctx, ref) })
+	return call(ctx, a, "inspect", true, func(c *backend.Client) (sdk.State, error) { return c.Inspect(ctx, ref) })
 }
 
 func (a *backendAdapter) List(ctx context.Context, labels map[string]string) ([]sdk.State, error) {
-	return idem(ctx, a, func(c *backend.Client) ([]sdk.State, error) { return c.List(ctx, labels) })
+	return call(ctx, a, "list", true, func(c *backend.Client) ([]sdk.State, error) { return c.List(ctx, labels) })
 }
 
 func (a *backendAdapter) Stop(ctx context.Context, ref string, grace time.Duration) error {
-	_, err := idem(ctx, a, func(c *backend.Client) (struct{}, error) { return struct{}{}, c.Stop(ctx, ref, grace) })
+	_, err := call(ctx, a, "stop", true, func(c *backend.Client) (none, error) { return none{}, c.Stop(ctx, ref, grace) })
 	return err
 }
 
 func (a *backendAdapter) Remove(ctx context.Context, ref string) error {
-	_, err := idem(ctx, a, func(c *backend.Client) (struct{}, error) { return struct{}{}, c.Remove(ctx, ref) })
+	_, err := call(ctx, a, "remove", true, func(c *backend.Client) (none, error) { return none{}, c.Remove(ctx, ref) })
 	return err
 }
 
 func (a *backendAdapter) Exec(ctx context.Context, ref string, req sdk.ExecRequest) (sdk.ExecResult, error) {
-	c, err := a.client(ctx)
-	if err != nil {
-		return sdk.ExecResult{}, err
-	}
-	return c.Exec(ctx, ref, req)
+	return call(ctx, a, "exec", false, func(c *backend.Client) (sdk.ExecResult, error) { return c.Exec(ctx, ref, req) })
 }
 
 func (a *backendAdapter) Session(ctx context.Context, ref string, req sdk.ExecRequest) (sdk.Session, error) {
-	c, err := a.client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.Session(ctx, ref, req)
+	return call(ctx, a, "session", false, func(c *backend.Client) (sdk.Session, error) { return c.Session(ctx, ref, req) })
 }
 
 func (a *backendAdapter) PutArchive(ctx context.Context, ref, dir string, r io.Reader) error {
-	c, err := a.client(ctx)
-	if err != nil {
-		return err
-	}
-	return c.PutArchive(ctx, ref, dir, r)
+	_, err := call(ctx, a, "put_archive", false, func(c *backend.Client) (none, error) { return none{}, c.PutArchive(ctx, ref, dir, r) })
+	return err
 }
 
 func (a *backendAdapter) GetArchive(ctx context.Context, ref, p string, w io.Writer) error {
-	c, err := a.client(ctx)
-	if err != nil {
-		return err
-	}
-	return c.GetArchive(ctx, ref, p, w)
+	_, err := call(ctx, a, "get_archive", false, func(c *backend.Client) (none, error) { return none{}, c.GetArchive(ctx, ref, p, w) })
+	return err
 }
 
 func (a *backendAdapter) Stats(ctx context.Context, ref string) (sdk.Stats, error) {
-	return idem(ctx, a, func(c *backend.Client) (sdk.Stats, error) { return c.Stats(ctx, ref) })
+	return call(ctx, a, "stats", true, func(c *backend.Client) (sdk.Stats, error) { return c.Stats(ctx, ref) })
 }
 
 // toolAdapter implements manager.Tool on a restartable plugin.
@@ -118,8 +122,15 @@ func (a *toolAdapter) Info() sdk.Info {
 
 func (a *toolAdapter) Execute(ctx context.Context, sb tool.SandboxInfo, call tool.Call) (tool.Result, error) {
 	raw, err := a.p.get(ctx)
-	if err != nil {
-		return tool.Result{}, err
+	if err == nil {
+		var res tool.Result
+		res, err = raw.(*tool.Client).Execute(ctx, sb, call)
+		if err == nil {
+			return res, nil
+		}
 	}
-	return raw.(*tool.Client).Execute(ctx, sb, call)
+	if errors.Is(err, sdk.ErrUnavailable) && a.p.h.opts.OnRPCError != nil {
+		a.p.h.opts.OnRPCError(sdk.KindTool, a.p.name())
+	}
+	return tool.Result{}, err
 }

@@ -35,9 +35,12 @@ type Options struct {
 	Env []string
 	// Host is served to tool plugins; set it before the first tool call.
 	Host tool.Host
-	// OnRestart and OnUp observe plugin lifecycle (metrics).
-	OnRestart func(kind, name string)
-	OnUp      func(kind, name string, up bool)
+	// OnRestart and OnUp observe plugin lifecycle; OnBackendOp every backend
+	// operation; OnRPCError calls that failed because a plugin was gone.
+	OnRestart   func(kind, name string)
+	OnUp        func(kind, name string, up bool)
+	OnBackendOp func(backend, op string, err error, d time.Duration)
+	OnRPCError  func(kind, name string)
 }
 
 // Host owns the plugin processes.
@@ -429,6 +432,12 @@ func (p *proc) died(err error) bool {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return c.Exited()
+}
+
+func (p *proc) name() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.info.Name
 }
 
 func (p *proc) kill() {
