@@ -21,13 +21,16 @@ export ENCLAVE_HOST ENCLAVE_PORT
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 
-.PHONY: help deps image podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
+.PHONY: help deps deps-test image podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 deps: ## install Podman, runc and friends (apt, as root)
 	@scripts/deps.sh
+
+deps-test: ## install deps plus Prometheus/promtool for the tests
+	@scripts/deps.sh --test
 
 image: deps ## build the sandbox image localhost/enclave-python:3.11 (only when missing)
 	@IMAGE=$(IMAGE) scripts/build-image.sh
@@ -48,20 +51,20 @@ run: deps image podman-service build ## set up everything and serve on $(ENCLAVE
 	$(BIN)/enclave server --plugin-dir $(PLUGINS) --podman-url unix://$(PODMAN_SOCK) \
 	  --image-alias python:3.11-slim=$(IMAGE)
 
-test: deps image podman-service build test-unit test-integration test-e2e test-rootless ## set up and run unit, contract, integration, end-to-end and rootless tests
+test: deps-test image podman-service build test-unit test-integration test-e2e test-rootless ## set up and run unit, contract, integration, end-to-end and rootless tests
 	@echo "all tests passed"
 
 test-unit: ## unit and contract tests with -race, plus go vet
 	go vet ./...
 	go vet -tags '$(PODMAN_TAGS)' ./backends/podman
-	CGO_ENABLED=1 go test -race -count=1 $$(go list ./... | grep -v -e /backends/podman -e /e2e)
+	ENCLAVE_REQUIRE_TOOLS=1 CGO_ENABLED=1 go test -race -count=1 $$(go list ./... | grep -v -e /backends/podman -e /e2e)
 
 test-integration: ## the Podman backend against the real Podman service
 	ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) \
 	  CGO_ENABLED=0 go test -count=1 -timeout 15m -tags '$(PODMAN_TAGS)' ./backends/podman
 
-test-e2e: ## the built server and plugins over real HTTP with real containers
-	ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) ENCLAVE_BIN_DIR=$(BIN) \
+test-e2e: ## the built server and plugins over real HTTP with real containers, and a real Prometheus
+	ENCLAVE_REQUIRE_TOOLS=1 ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) ENCLAVE_BIN_DIR=$(BIN) \
 	  go test -count=1 -timeout 20m ./e2e/...
 
 test-rootless: ## core end-to-end cases with the server as an unprivileged user on rootless Podman

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Installs what enclave needs on Debian/Ubuntu: Podman with runc (crun fails
 # on hybrid cgroups), catatonit (init), rootless helpers, debootstrap (the
-# sandbox image), curl. Root only; otherwise it says what is missing.
+# sandbox image), curl; with --test also prometheus (Prometheus and promtool
+# for the metrics tests). Root only; otherwise it says what is missing.
 set -euo pipefail
 pkgs=(podman runc catatonit uidmap slirp4netns fuse-overlayfs debootstrap curl)
+[ "${1:-}" = --test ] && pkgs+=(prometheus)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
