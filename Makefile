@@ -7,6 +7,8 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN := $(CURDIR)/bin
 PLUGINS := $(BIN)/plugins
 IMAGE := localhost/enclave-python:3.11
+POLYGLOT_IMAGE := localhost/enclave-polyglot
+POLYGLOT_PACKAGES := gcc g++ libc6-dev nodejs golang-go default-jdk-headless rustc ruby perl php-cli lua5.4 python3-pytest
 PODMAN_TAGS := remote containers_image_openpgp exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver_devicemapper
 LDFLAGS := -s -w -X main.version=$(VERSION)
 TOOLS := $(notdir $(wildcard tools-plugins/*))
@@ -21,7 +23,7 @@ export ENCLAVE_HOST ENCLAVE_PORT
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 
-.PHONY: help deps deps-test image podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
+.PHONY: help deps deps-test image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,6 +36,9 @@ deps-test: ## install deps plus Prometheus/promtool for the tests
 
 image: deps ## build the sandbox image localhost/enclave-python:3.11 (only when missing)
 	@IMAGE=$(IMAGE) scripts/build-image.sh
+
+image-polyglot: deps ## build localhost/enclave-polyglot (Python, C/C++, Node.js, Go, Java, Rust, Ruby, Perl, PHP, Lua) when missing
+	@IMAGE=$(POLYGLOT_IMAGE) EXTRA="$(POLYGLOT_PACKAGES)" scripts/build-image.sh
 
 podman-service: deps ## start a Podman API service on $(PODMAN_SOCK) (if none answers)
 	@SOCK=$(PODMAN_SOCK) scripts/podman-service.sh

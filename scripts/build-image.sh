@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Builds the sandbox image localhost/enclave-python:3.11 from Debian packages
-# (no registry needed): debootstrap a minimal bookworm with python3, bash and
-# coreutils, add the `python` name ms-enclave-style tools call, and import it.
+# Builds a sandbox image from Debian packages (no registry needed):
+# debootstrap a minimal bookworm with python3, bash, coreutils and EXTRA
+# packages, add the `python` name ms-enclave-style tools call, and import it.
+#   localhost/enclave-python:3.11   (default)
+#   localhost/enclave-polyglot      (IMAGE=... EXTRA="gcc g++ nodejs ...", make image-polyglot)
 # Does nothing when the image already exists (FORCE=1 rebuilds).
 set -euo pipefail
 IMAGE=${IMAGE:-localhost/enclave-python:3.11}
+EXTRA=${EXTRA:-}
 PODMAN=${PODMAN:-podman}
 
 if [ "${FORCE:-0}" != 1 ] && $PODMAN image exists "$IMAGE" 2>/dev/null; then
@@ -21,10 +24,14 @@ if [ -z "$mirror" ] && [ -f /etc/apt/sources.list.d/debian.sources ]; then
   mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources)
 fi
 mirror=${mirror:-http://deb.debian.org/debian}
-echo "debootstrap bookworm from $mirror"
-debootstrap --variant=minbase --include=python3-minimal,python3,bash,coreutils,procps bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
+include=python3-minimal,python3,bash,coreutils,procps
+for p in $EXTRA; do include="$include,$p"; done
+echo "debootstrap: $include"
+debootstrap --variant=minbase --include="$include" bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 \
   || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
 ln -sf python3 "$rootfs/usr/bin/python"
+# Debian names some interpreters by version only.
+[ -e "$rootfs/usr/bin/lua" ] || { [ -e "$rootfs/usr/bin/lua5.4" ] && ln -sf lua5.4 "$rootfs/usr/bin/lua"; }
 mkdir -p "$rootfs/sandbox"
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
 tar -C "$rootfs" -c . | $PODMAN import \
