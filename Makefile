@@ -56,7 +56,7 @@ run: deps image podman-service build ## set up everything and serve on $(ENCLAVE
 	$(BIN)/enclave server --plugin-dir $(PLUGINS) --podman-url unix://$(PODMAN_SOCK) \
 	  --image-alias python:3.11-slim=$(IMAGE)
 
-test: deps-test image podman-service build test-unit test-integration test-e2e test-rootless ## set up and run unit, contract, integration, end-to-end and rootless tests
+test: deps-test image image-polyglot podman-service build test-unit test-integration test-e2e test-rootless ## set up and run unit, contract, integration, end-to-end and rootless tests
 	@echo "all tests passed"
 
 test-unit: ## unit and contract tests with -race, plus go vet
@@ -70,7 +70,7 @@ test-integration: ## the Podman backend against the real Podman service
 
 test-e2e: ## the built server and plugins over real HTTP with real containers, and a real Prometheus
 	ENCLAVE_REQUIRE_TOOLS=1 ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) ENCLAVE_BIN_DIR=$(BIN) \
-	  go test -count=1 -timeout 20m ./e2e/...
+	  ENCLAVE_POLYGLOT_IMAGE=$(POLYGLOT_IMAGE) go test -count=1 -timeout 20m ./e2e/...
 
 test-rootless: ## core end-to-end cases with the server as an unprivileged user on rootless Podman
 	@set -e; eval "$$(IMAGE=$(IMAGE) scripts/rootless.sh | sed 's/^/export /')"; \

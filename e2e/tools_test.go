@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,9 +11,11 @@ import (
 
 // The exact schemas of tools.md §3–§5, served byte-for-byte.
 const (
-	pythonSchema = `{"type":"function","function":{"name":"python_executor","description":"Execute Python code in an isolated environment using IPython","parameters":{"type":"object","properties":{"code":{"type":"string","description":"Python code to execute"},"timeout":{"type":"integer","description":"Execution timeout in seconds","default":30}},"required":["code"],"additionalProperties":false}}}`
-	shellSchema  = `{"type":"function","function":{"name":"shell_executor","description":"Execute shell commands in an isolated environment","parameters":{"type":"object","properties":{"command":{"anyOf":[{"type":"string","description":"Shell command to execute"},{"type":"array","description":"List of shell command arguments to execute","items":{"type":"string"}}]},"timeout":{"type":"integer","description":"Execution timeout in seconds","default":30}},"required":["command"],"additionalProperties":false}}}`
-	fileSchema   = `{"type":"function","function":{"name":"file_operation","description":"Perform file operations like read, write, delete, and list files","parameters":{"type":"object","properties":{"operation":{"type":"string","description":"Type of file operation to perform","enum":["create","read","write","delete","list","exists"]},"file_path":{"type":"string","description":"Path to the file or directory"},"content":{"type":"string","description":"Content to write to file (only for write operation)"},"encoding":{"type":"string","description":"File encoding","default":"utf-8"}},"required":["operation","file_path"],"additionalProperties":false}}}`
+	pythonSchema    = `{"type":"function","function":{"name":"python_executor","description":"Execute Python code in an isolated environment using IPython","parameters":{"type":"object","properties":{"code":{"type":"string","description":"Python code to execute"},"timeout":{"type":"integer","description":"Execution timeout in seconds","default":30}},"required":["code"],"additionalProperties":false}}}`
+	shellSchema     = `{"type":"function","function":{"name":"shell_executor","description":"Execute shell commands in an isolated environment","parameters":{"type":"object","properties":{"command":{"anyOf":[{"type":"string","description":"Shell command to execute"},{"type":"array","description":"List of shell command arguments to execute","items":{"type":"string"}}]},"timeout":{"type":"integer","description":"Execution timeout in seconds","default":30}},"required":["command"],"additionalProperties":false}}}`
+	notebookSchema  = `{"type":"function","function":{"name":"notebook_executor","description":"Execute Python code in a Jupyter kernel environment","parameters":{"type":"object","properties":{"code":{"type":"string","description":"Python code to execute in the notebook kernel"},"timeout":{"type":"integer","description":"Execution timeout in seconds","default":30}},"required":["code"],"additionalProperties":false}}}`
+	multiCodeSchema = `{"type":"function","function":{"name":"multi_code_executor","description":"Execute code in various languages (python, cpp, csharp, go, java, nodejs, ts, rust, php, bash, pytest, jest, go_test, lua, r, perl, d_ut, ruby, scala, julia, kotlin_script, verilog, lean, swift, racket) with runtime tuning","parameters":{"type":"object","properties":{"language":{"type":"string","description":"Language to execute (python, cpp, csharp, go, java, nodejs, ts, rust, php, bash, pytest, jest, go_test, lua, r, perl, d_ut, ruby, scala, julia, kotlin_script, verilog, lean, swift, racket)"},"code":{"type":"string","description":"Source code to execute"},"files":{"type":"object","description":"Optional additional files to write before execution (filename -> content)","additionalProperties":{"type":"string"}},"compile_timeout":{"type":"integer","description":"Compile timeout in seconds (omit to disable compilation timeout)"},"run_timeout":{"type":"integer","description":"Run timeout in seconds","default":30}},"required":["language","code"],"additionalProperties":false}}}`
+	fileSchema      = `{"type":"function","function":{"name":"file_operation","description":"Perform file operations like read, write, delete, and list files","parameters":{"type":"object","properties":{"operation":{"type":"string","description":"Type of file operation to perform","enum":["create","read","write","delete","list","exists"]},"file_path":{"type":"string","description":"Path to the file or directory"},"content":{"type":"string","description":"Content to write to file (only for write operation)"},"encoding":{"type":"string","description":"File encoding","default":"utf-8"}},"required":["operation","file_path"],"additionalProperties":false}}}`
 )
 
 type toolCase struct {
@@ -189,6 +193,17 @@ func TestToolSchemasAndValidation(t *testing.T) {
 		if code != 422 || body != c.want || h.Get("Content-Type") != "application/json" {
 			t.Errorf("params %s: %d %s, want 422 %s", c.params, code, body, c.want)
 		}
+	}
+	// All five on a docker_notebook sandbox, byte for byte (tools.md §8 case 22).
+	nb, err := s.C.CreateSandbox(context.Background(), "docker_notebook", json.RawMessage(`{"tools_config":{"python_executor":{},"shell_executor":{},"file_operation":{},"notebook_executor":{},"multi_code_executor":{}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.C.DeleteSandbox(context.Background(), nb)
+	_, _, body = s.raw(t, "GET", "/sandbox/"+nb+"/tools", "")
+	want = `{"python_executor":` + pythonSchema + `,"shell_executor":` + shellSchema + `,"file_operation":` + fileSchema + `,"notebook_executor":` + notebookSchema + `,"multi_code_executor":` + multiCodeSchema + `}`
+	if body != want {
+		t.Errorf("five tools:\n%s\nwant\n%s", body, want)
 	}
 	// Renaming and overriding through tools_config.
 	id2 := s.sandbox(t, map[string]any{"tools_config": map[string]any{"python_executor": map[string]any{"name": "py", "description": "Run Python"}, "shell_executor": map[string]any{"enabled": false}, "nope": map[string]any{}}})
