@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -379,3 +381,26 @@ func TestHealthWithoutBackend(t *testing.T) {
 }
 
 var _ = http.StatusOK
+
+func TestOperatorToolDefaults(t *testing.T) {
+	s := startServer(t, "", "--tool-default", "python_executor.timeout=1", "--tool-default", "shell_executor.max_output_bytes=10")
+	id := s.sandbox(t, nil)
+	r := s.exec(t, id, "python_executor", map[string]any{"code": "import time; time.sleep(3)"})
+	if r.Status != "timeout" || errText(r) != "Command timed out after 1 seconds" {
+		t.Errorf("operator default timeout: %s %q", r.Status, errText(r))
+	}
+	r = s.exec(t, id, "python_executor", map[string]any{"code": "import time; time.sleep(1.5); print('ok')", "timeout": 5})
+	if r.Status != "success" {
+		t.Errorf("an explicit timeout wins over the default: %s %q", r.Status, errText(r))
+	}
+	r = s.exec(t, id, "shell_executor", map[string]any{"command": "printf '%050d' 0"})
+	if len(r.Output) != 10 || r.Metadata.Verdict != "output_truncated" {
+		t.Errorf("operator output cap: %q verdict %q", r.Output, r.Metadata.Verdict)
+	}
+	binDir, podmanURL := requireEnv(t)
+	out, err := exec.Command(filepath.Join(binDir, "enclave"), "server", "--port", freePort(t), "--plugin-dir", filepath.Join(binDir, "plugins"),
+		"--podman-url", podmanURL, "--tool-default", "python_executor.nope=1").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "tool python_executor has no parameter nope") {
+		t.Errorf("bad --tool-default: %v %s", err, tail(string(out), 3))
+	}
+}

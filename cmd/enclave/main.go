@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -84,6 +85,7 @@ func (l *listFlag) Set(v string) error {
 type config struct {
 	host, port, apiKey, metricsAddr         string
 	cors, allowVolume, imageAllow, aliases  listFlag
+	toolDefaults                            listFlag
 	cleanupInterval, execMax, shutdownGrace float64
 	poolWait, idleTTL, healthInterval       float64
 	poolReset                               bool
@@ -135,6 +137,7 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.BoolVar(&c.allowNetwork, "allow-network", true, "honour network_enabled: true in sandbox configs (sandboxes have no network unless they ask)")
 	fs.Var(&c.imageAllow, "image-allow", "allow only images matching this pattern (path.Match syntax; repeatable); default: all")
 	fs.Var(&c.aliases, "image-alias", "map an image name to another reference, FROM=TO (repeatable), e.g. python:3.11-slim=localhost/enclave-python:3.11")
+	fs.Var(&c.toolDefaults, "tool-default", "operator default for a tool, TOOL.PARAM=VALUE (repeatable): the value (JSON, or a plain string) of a parameter calls omit, e.g. python_executor.timeout=60; TOOL.max_output_bytes=N lowers that tool's output cap")
 	fs.IntVar(&c.maxSandboxes, "max-sandboxes", 0, "maximum registered sandboxes (0: unlimited)")
 	fs.StringVar(&c.maxMemory, "max-memory", "8g", "cap on a sandbox's memory_limit")
 	fs.Float64Var(&c.maxCPUs, "max-cpus", 4, "cap on a sandbox's cpu_limit")
@@ -259,6 +262,9 @@ func runServer(args []string) error {
 	backends, tools := host.Names()
 	met.Init(backends, tools)
 	opts.Observer = met
+	if opts.ToolDefaults, err = toolDefaults(c.toolDefaults, host); err != nil {
+		return err
+	}
 
 	mgr := manager.New(opts, host)
 	host.SetSandboxHost(mgr.SandboxHost())
@@ -318,6 +324,45 @@ func runServer(args []string) error {
 	}
 	mgr.Shutdown(sctx, c.cleanupOnExit)
 	return nil
+}
+
+// toolDefaults parses --tool-default values and checks each names a loaded
+// tool and one of its parameters, so a typo fails at start, not per call.
+func toolDefaults(flags []string, host *pluginhost.Host) (map[string]map[string]json.RawMessage, error) {
+	out := map[string]map[string]json.RawMessage{}
+	for _, f := range flags {
+		key, val, ok := strings.Cut(f, "=")
+		toolName, param, ok2 := strings.Cut(key, ".")
+		if !ok || !ok2 || toolName == "" || param == "" {
+			return nil, fmt.Errorf("--tool-default %q: want TOOL.PARAM=VALUE", f)
+		}
+		t, found := host.Tool(toolName)
+		if !found {
+			return nil, fmt.Errorf("--tool-default %q: no tool %s is loaded", f, toolName)
+		}
+		raw := json.RawMessage(val)
+		if !json.Valid(raw) {
+			raw, _ = json.Marshal(val)
+		}
+		if param != "max_output_bytes" {
+			var sch struct {
+				Function struct {
+					Parameters struct {
+						Properties map[string]json.RawMessage `json:"properties"`
+					} `json:"parameters"`
+				} `json:"function"`
+			}
+			json.Unmarshal(t.Info().Schema, &sch)
+			if _, ok := sch.Function.Parameters.Properties[param]; !ok {
+				return nil, fmt.Errorf("--tool-default %q: tool %s has no parameter %s", f, toolName, param)
+			}
+		}
+		if out[toolName] == nil {
+			out[toolName] = map[string]json.RawMessage{}
+		}
+		out[toolName][param] = raw
+	}
+	return out, nil
 }
 
 func runPlugins(args []string) error {

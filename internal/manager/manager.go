@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"path"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -104,6 +105,9 @@ type Options struct {
 	IdleTTL        time.Duration
 	HealthInterval time.Duration
 	Observer       Observer
+	// ToolDefaults are operator defaults per tool (by plugin name): values of
+	// parameters a call omits, and "max_output_bytes" for the output cap.
+	ToolDefaults map[string]map[string]json.RawMessage
 }
 
 // DefaultOptions are the contract's defaults (http-api.md §9).
@@ -820,6 +824,10 @@ func (m *Manager) runTool(ctx context.Context, sb *sandbox, toolName string, par
 	if problems := bt.validator.Validate(params); problems != "" {
 		return Result{}, errorf(KindInvalidParams, "Invalid parameters for tool %s: %s", toolName, problems)
 	}
+	maxOutput := m.opts.MaxOutputBytes
+	if defs := m.opts.ToolDefaults[bt.tool.Info().Name]; len(defs) > 0 {
+		params, maxOutput = applyDefaults(params, defs, maxOutput)
+	}
 	env := map[string]string{}
 	for _, kv := range sb.cfg.EnvVars {
 		s, _ := stringValue(kv.Value)
@@ -827,7 +835,7 @@ func (m *Manager) runTool(ctx context.Context, sb *sandbox, toolName string, par
 	}
 	start := time.Now()
 	res, err := bt.tool.Execute(ctx, tool.SandboxInfo{ID: sb.id, Type: sb.typ, WorkingDir: sb.cfg.WorkingDir, Image: sb.image, Env: env},
-		tool.Call{Name: toolName, Params: params, Options: bt.options, MaxDuration: m.opts.ExecMaxDuration, MaxOutputBytes: m.opts.MaxOutputBytes})
+		tool.Call{Name: toolName, Params: params, Options: bt.options, MaxDuration: m.opts.ExecMaxDuration, MaxOutputBytes: maxOutput})
 	if err != nil {
 		res = tool.Failed("Execution failed: " + err.Error())
 		if ctx.Err() != nil {
@@ -838,6 +846,34 @@ func (m *Manager) runTool(ctx context.Context, sb *sandbox, toolName string, par
 		res.Error = tool.ErrorText("Execution failed: tool reported " + res.Status + " without a message")
 	}
 	return Result{Result: res, ToolName: toolName, Duration: time.Since(start), Finished: time.Now().UTC()}, nil
+}
+
+// applyDefaults adds the operator's defaults for parameters the call
+// omitted, and lowers the output cap when the tool has its own.
+func applyDefaults(params json.RawMessage, defs map[string]json.RawMessage, maxOutput int64) (json.RawMessage, int64) {
+	obj, err := ParseOrdered(params)
+	if err != nil {
+		return params, maxOutput
+	}
+	keys := make([]string, 0, len(defs))
+	for k := range defs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if k == "max_output_bytes" {
+			var n int64
+			if json.Unmarshal(defs[k], &n) == nil && n > 0 && n < maxOutput {
+				maxOutput = n
+			}
+			continue
+		}
+		if _, set := obj.Get(k); !set {
+			obj = append(obj, KV{k, defs[k]})
+		}
+	}
+	out, _ := obj.MarshalJSON()
+	return out, maxOutput
 }
 
 // containerOf reads a sandbox's container id (pool resets change it).

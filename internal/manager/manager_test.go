@@ -212,3 +212,20 @@ func sdkSpecWithLabels(labels map[string]string) sdk.Spec {
 }
 
 func setStatus(b *fake.Backend, id, status string) { b.SetStatus(id, status) }
+
+func TestToolDefaults(t *testing.T) {
+	m, _ := newManager(t, func(o *manager.Options) {
+		o.ToolDefaults = map[string]map[string]json.RawMessage{"echo": {"text": json.RawMessage(`"from operator"`)}}
+	})
+	id, _ := m.Create(context.Background(), "docker", json.RawMessage(`{"tools_config":{"echo":{"name":"say"}}}`))
+	// The default fills an omitted parameter after validation...
+	r, err := m.Execute(context.Background(), id, "say", json.RawMessage(`{"sleep":0}`))
+	if kind(err) != manager.KindInvalidParams {
+		t.Errorf("required parameter omitted: %v, %+v (defaults must not hide a missing required parameter)", err, r)
+	}
+	// ...and never overrides what the call gives.
+	r, err = m.Execute(context.Background(), id, "say", json.RawMessage(`{"text":"mine"}`))
+	if err != nil || r.Output != "mine" {
+		t.Errorf("explicit value: %+v %v", r, err)
+	}
+}
