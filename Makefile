@@ -63,6 +63,7 @@ test-unit: ## unit and contract tests with -race, plus go vet
 	go vet ./...
 	go vet -tags '$(PODMAN_TAGS)' ./backends/podman
 	ENCLAVE_REQUIRE_TOOLS=1 CGO_ENABLED=1 go test -race -count=1 $$(go list ./... | grep -v -e /backends/podman -e /e2e)
+	cd examples/custom-tool && go vet ./... && go test -count=1 ./...
 
 test-integration: ## the Podman backend against the real Podman service
 	ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) \
