@@ -70,6 +70,18 @@ type ExecRequest struct {
 	KillGrace time.Duration
 	// MaxOutputBytes caps each stream; 0 = no cap.
 	MaxOutputBytes int64
+	// Python, when set, runs a Python script exactly as `python <path>`
+	// would, instead of Argv and Stdin. Tools use it through the Sandbox
+	// handle; the host runs it in the sandbox's resident runner (no
+	// interpreter start-up) or falls back to a one-shot process.
+	Python *PythonScript
+}
+
+// PythonScript is a script to run as `python Path`; the file exists while
+// it runs and is removed afterwards.
+type PythonScript struct {
+	Path   string
+	Source []byte
 }
 
 // ExecResult is the outcome of an ExecRequest.

@@ -88,7 +88,7 @@ type config struct {
 	toolDefaults                            listFlag
 	cleanupInterval, execMax, shutdownGrace float64
 	poolWait, idleTTL, healthInterval       float64
-	poolReset                               bool
+	poolReset, residentRunner               bool
 	cleanupOnExit, allowPrivileged          bool
 	allowNetwork                            bool
 	instance, pluginDir, podmanURL          string
@@ -131,6 +131,7 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.Float64Var(&c.poolWait, "pool-wait-timeout", 60, "seconds a /pool/execute call waits for a free sandbox (the timeout query parameter overrides)")
 	fs.BoolVar(&c.poolReset, "pool-reset", false, "give every pool borrower a fresh container (no files, processes or state from earlier calls)")
 	fs.Float64Var(&c.idleTTL, "idle-ttl", 0, "delete non-pool sandboxes idle (no tool call, archive operation or creation) for longer than this many seconds; 0: off")
+	fs.BoolVar(&c.residentRunner, "resident-runner", true, "run tool processes through a resident per-sandbox runner (a fork per call) instead of a container exec per call; images without Python always use exec")
 	fs.Float64Var(&c.healthInterval, "health-interval", 3, "seconds between checks for containers that died or were removed outside enclave; 0: off")
 	fs.BoolVar(&c.allowPrivileged, "allow-privileged", false, "allow privileged sandboxes")
 	fs.Var(&c.allowVolume, "allow-volume", "allow host volumes under this path prefix (repeatable); none by default")
@@ -229,6 +230,7 @@ func runServer(args []string) error {
 	opts.PoolWait = time.Duration(c.poolWait * float64(time.Second))
 	opts.PoolWaitText = strconv.FormatFloat(c.poolWait, 'f', -1, 64)
 	opts.PoolReset = c.poolReset
+	opts.ResidentRunner = c.residentRunner
 	opts.IdleTTL = time.Duration(c.idleTTL * float64(time.Second))
 	opts.HealthInterval = time.Duration(c.healthInterval * float64(time.Second))
 	opts.AllowPrivileged, opts.AllowNetwork = c.allowPrivileged, c.allowNetwork

@@ -47,6 +47,9 @@ func (m *Manager) adopt(ctx context.Context) {
 			continue
 		}
 		m.registerLocked(sb)
+		if sb.status.active() {
+			go m.startRunner(sb)
+		}
 		if sb.pool {
 			m.pool.idle = append(m.pool.idle, sb)
 			m.pool.initialized = true

@@ -36,7 +36,7 @@ func (h hostAdapter) Exec(ctx context.Context, id string, req sdk.ExecRequest) (
 	if req.MaxOutputBytes <= 0 || req.MaxOutputBytes > h.m.opts.MaxOutputBytes {
 		req.MaxOutputBytes = h.m.opts.MaxOutputBytes
 	}
-	res, err := sb.backend.Exec(ctx, h.container(sb), req)
+	res, err := h.m.execInSandbox(ctx, sb, req)
 	if errors.Is(err, sdk.ErrSandboxNotFound) {
 		h.m.vanished(sb)
 	}

@@ -108,6 +108,9 @@ type Options struct {
 	// ToolDefaults are operator defaults per tool (by plugin name): values of
 	// parameters a call omits, and "max_output_bytes" for the output cap.
 	ToolDefaults map[string]map[string]json.RawMessage
+	// ResidentRunner runs tool processes in a resident per-sandbox runner
+	// (fork per call) instead of a container exec per call.
+	ResidentRunner bool
 }
 
 // DefaultOptions are the contract's defaults (http-api.md §9).
@@ -115,7 +118,7 @@ func DefaultOptions() Options {
 	return Options{Instance: "default", CleanupInterval: 300 * time.Second, AllowNetwork: true,
 		MaxMemory: 8 << 30, MaxMemoryText: "8g", MaxCPUs: 4, PidsLimit: 1024, MaxOutputBytes: 1 << 20,
 		ExecMaxDuration: time.Hour, StartTimeout: 30 * time.Second, StopGrace: 10 * time.Second,
-		PoolWait: 60 * time.Second, PoolWaitText: "60", HealthInterval: 3 * time.Second,
+		PoolWait: 60 * time.Second, PoolWaitText: "60", HealthInterval: 3 * time.Second, ResidentRunner: true,
 		ImageAliases: map[string]string{"jupyter-kernel-gateway": "python:3.11-slim"}}
 }
 
@@ -152,6 +155,7 @@ type sandbox struct {
 	resetting bool
 	// registered: when the registry (or a reset) last got this container.
 	registered time.Time
+	runner     *runnerSlot
 }
 
 // Info is a snapshot of a sandbox (SandboxInfo).
@@ -428,6 +432,7 @@ func (m *Manager) create(ctx context.Context, sandboxType string, body json.RawM
 		m.returnLocked(sb)
 		m.pool.initialized = true
 	}
+	go m.startRunner(sb)
 	return sb, nil
 }
 
@@ -710,6 +715,7 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 	m.dropFromPoolLocked(sb, true)
 	containerID := sb.containerID
 	m.mu.Unlock()
+	m.closeRunner(sb)
 
 	err := sb.backend.Stop(ctx, containerID, m.opts.StopGrace)
 	if err == nil && sb.cfg.RemoveOnExit {
@@ -743,6 +749,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	m.dropFromPoolLocked(sb, false) // an explicit DELETE shrinks the pool
 	containerID := sb.containerID
 	m.mu.Unlock()
+	m.closeRunner(sb)
 
 	// Force-remove kills at once: no grace is owed to a sandbox being deleted.
 	if err := sb.backend.Remove(ctx, containerID); err != nil && !errors.Is(err, sdk.ErrSandboxNotFound) {

@@ -206,6 +206,7 @@ func (m *Manager) reset(sb *sandbox) {
 	m.mu.Lock()
 	old := sb.containerID
 	m.mu.Unlock()
+	m.closeRunner(sb)
 	err := sb.backend.Remove(ctx, old)
 	var newID string
 	if err == nil {
@@ -222,6 +223,7 @@ func (m *Manager) reset(sb *sandbox) {
 	}
 	sb.containerID = newID
 	sb.registered = time.Now()
+	go m.startRunner(sb)
 	if m.sandboxes[sb.id] != sb || sb.status != StatusBusy || !m.running {
 		// Deleted or stopped while resetting: do not leak the new container.
 		go sb.backend.Remove(context.Background(), newID)
@@ -239,6 +241,7 @@ func (m *Manager) markDeadLocked(sb *sandbox, reason string) {
 	sb.setStatus(StatusError)
 	sb.errMsg = reason
 	slog.Warn("sandbox died", "sandbox_id", sb.id, "reason", reason)
+	go m.closeRunner(sb)
 	if sb.pool {
 		m.dropFromPoolLocked(sb, true)
 	}

@@ -67,6 +67,18 @@ func (h *LocalHost) Exec(ctx context.Context, id string, req sdk.ExecRequest) (s
 	if err := h.check(id); err != nil {
 		return sdk.ExecResult{}, err
 	}
+	if req.Python != nil {
+		// As the host's one-shot path does: the file, then `python file`.
+		if err := os.WriteFile(req.Python.Path, req.Python.Source, 0o644); err != nil {
+			return sdk.ExecResult{}, err
+		}
+		defer os.Remove(req.Python.Path)
+		py, err := exec.LookPath("python3")
+		if err != nil {
+			py = "python"
+		}
+		req.Argv, req.Stdin, req.Python = []string{py, req.Python.Path}, nil, nil
+	}
 	if len(req.Argv) == 0 {
 		return sdk.ExecResult{}, sdk.ErrInvalidArgument
 	}

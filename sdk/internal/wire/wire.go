@@ -28,14 +28,22 @@ func InfoFromPB(p *pb.PluginInfo) sdk.Info {
 
 // ExecToPB converts an exec request addressed to ref.
 func ExecToPB(ref string, r sdk.ExecRequest) *pb.ExecRequest {
-	return &pb.ExecRequest{Ref: ref, Argv: r.Argv, Env: r.Env, WorkingDir: r.WorkingDir, Stdin: r.Stdin,
+	p := &pb.ExecRequest{Ref: ref, Argv: r.Argv, Env: r.Env, WorkingDir: r.WorkingDir, Stdin: r.Stdin,
 		TimeoutSeconds: seconds(r.Timeout), KillGraceSeconds: seconds(r.KillGrace), MaxOutputBytes: r.MaxOutputBytes}
+	if r.Python != nil {
+		p.PythonPath, p.PythonSource = r.Python.Path, r.Python.Source
+	}
+	return p
 }
 
 // ExecFromPB converts an exec request.
 func ExecFromPB(p *pb.ExecRequest) sdk.ExecRequest {
-	return sdk.ExecRequest{Argv: p.GetArgv(), Env: p.GetEnv(), WorkingDir: p.GetWorkingDir(), Stdin: p.GetStdin(),
+	r := sdk.ExecRequest{Argv: p.GetArgv(), Env: p.GetEnv(), WorkingDir: p.GetWorkingDir(), Stdin: p.GetStdin(),
 		Timeout: duration(p.GetTimeoutSeconds()), KillGrace: duration(p.GetKillGraceSeconds()), MaxOutputBytes: p.GetMaxOutputBytes()}
+	if p.GetPythonPath() != "" {
+		r.Python = &sdk.PythonScript{Path: p.GetPythonPath(), Source: p.GetPythonSource()}
+	}
+	return r
 }
 
 // ResultToPB converts an exec result.

@@ -929,8 +929,14 @@ type ExecRequest struct {
 	KillGraceSeconds float64 `protobuf:"fixed64,7,opt,name=kill_grace_seconds,json=killGraceSeconds,proto3" json:"kill_grace_seconds,omitempty"`
 	// Per-stream cap; the excess is discarded and *_truncated set. 0 = no cap.
 	MaxOutputBytes int64 `protobuf:"varint,8,opt,name=max_output_bytes,json=maxOutputBytes,proto3" json:"max_output_bytes,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// When set (SandboxHost only), run python_source as the file python_path
+	// exactly as `python <python_path>` would; argv and stdin are ignored. The
+	// host runs it in the sandbox's resident runner when it has one (no
+	// interpreter start-up), else as a one-shot process. Backends never see it.
+	PythonPath    string `protobuf:"bytes,9,opt,name=python_path,json=pythonPath,proto3" json:"python_path,omitempty"`
+	PythonSource  []byte `protobuf:"bytes,10,opt,name=python_source,json=pythonSource,proto3" json:"python_source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExecRequest) Reset() {
@@ -1017,6 +1023,20 @@ func (x *ExecRequest) GetMaxOutputBytes() int64 {
 		return x.MaxOutputBytes
 	}
 	return 0
+}
+
+func (x *ExecRequest) GetPythonPath() string {
+	if x != nil {
+		return x.PythonPath
+	}
+	return ""
+}
+
+func (x *ExecRequest) GetPythonSource() []byte {
+	if x != nil {
+		return x.PythonSource
+	}
+	return nil
 }
 
 type ExecResult struct {
@@ -1772,7 +1792,7 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x0ftimeout_seconds\x18\x02 \x01(\x01R\x0etimeoutSeconds\"!\n" +
 	"\rRemoveRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\"\a\n" +
-	"\x05Empty\"\xde\x02\n" +
+	"\x05Empty\"\xa4\x03\n" +
 	"\vExecRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x12\n" +
 	"\x04argv\x18\x02 \x03(\tR\x04argv\x129\n" +
@@ -1782,7 +1802,11 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x05stdin\x18\x05 \x01(\fR\x05stdin\x12'\n" +
 	"\x0ftimeout_seconds\x18\x06 \x01(\x01R\x0etimeoutSeconds\x12,\n" +
 	"\x12kill_grace_seconds\x18\a \x01(\x01R\x10killGraceSeconds\x12(\n" +
-	"\x10max_output_bytes\x18\b \x01(\x03R\x0emaxOutputBytes\x1a6\n" +
+	"\x10max_output_bytes\x18\b \x01(\x03R\x0emaxOutputBytes\x12\x1f\n" +
+	"\vpython_path\x18\t \x01(\tR\n" +
+	"pythonPath\x12#\n" +
+	"\rpython_source\x18\n" +
+	" \x01(\fR\fpythonSource\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x83\x02\n" +

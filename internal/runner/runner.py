@@ -1,0 +1,292 @@
+# enclave resident runner: one per sandbox, started once over an interactive
+# session. stdlib only, single-threaded (fork is safe). Line-delimited JSON on
+# its original stdin/stdout.
+#
+# Request:  {"id": n, "argv": [...] | "py_path": p, "py_src": s, "env": {...},
+#            "cwd": d, "stdin": b64|null, "timeout": secs, "grace": secs, "max": bytes}
+#           {"id": n, "kill": true}
+# Reply:    {"id": n, "code": exit, "timed_out": b, "killed": b,
+#            "out": b64, "err": b64, "out_trunc": b, "err_trunc": b}
+#
+# Each call is a forked child in its own process group. An argv call execs
+# the program (exactly a new process). A python call runs the source as the
+# file py_path the way `python py_path` does, without paying interpreter
+# start-up. At the deadline the group gets SIGTERM, then SIGKILL after grace.
+# A call is complete when the child exited and its stdout/stderr reached EOF.
+import base64, errno, json, os, select, signal, sys, time
+
+proto_in = os.dup(0)
+proto_out = os.dup(1)
+null = os.open(os.devnull, os.O_RDWR)
+os.dup2(null, 0)
+os.dup2(null, 1)
+wake_r, wake_w = os.pipe()
+os.set_blocking(wake_w, False)
+signal.set_wakeup_fd(wake_w)
+signal.signal(signal.SIGCHLD, lambda *a: None)
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+
+calls = {}  # id -> call state
+by_pid = {}
+by_fd = {}
+
+
+def send(obj):
+    data = (json.dumps(obj) + "\n").encode()
+    while data:
+        n = os.write(proto_out, data)
+        data = data[n:]
+
+
+def run_python(path, src):
+    # In the child: become `python path`.
+    import builtins, types
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(src)
+    sys.argv = [path]
+    sys.path[0] = os.path.dirname(path)
+    mod = types.ModuleType("__main__")
+    mod.__file__ = path
+    mod.__builtins__ = builtins
+    mod.__cached__ = None
+    sys.modules["__main__"] = mod
+    code = 0
+    try:
+        with open(path, "rb") as f:
+            compiled = compile(f.read(), path, "exec")
+        exec(compiled, mod.__dict__)
+    except SystemExit as e:
+        code = exit_code(e)
+    except BaseException as e:
+        import traceback
+        tb = e.__traceback__
+        if tb is not None and tb.tb_frame.f_code.co_filename != path:
+            tb = tb.tb_next  # hide this runner's frame
+        traceback.print_exception(type(e), e, tb)
+        code = 1
+    # Interpreter shutdown order: join non-daemon threads, then atexit.
+    # Without threading imported by the code there are no threads to join.
+    if "threading" in sys.modules:
+        try:
+            sys.modules["threading"]._shutdown()
+        except BaseException:
+            pass
+    try:
+        import atexit
+        atexit._run_exitfuncs()
+    except SystemExit as e:
+        code = exit_code(e)
+    except BaseException:
+        pass
+    for s in (sys.stdout, sys.stderr):
+        try:
+            s.flush()
+        except BaseException:
+            pass
+    os._exit(code)
+
+
+def exit_code(e):
+    c = e.code
+    if c is None:
+        return 0
+    if isinstance(c, int):
+        return c & 0xFF
+    try:
+        sys.stderr.write(str(c) + "\n")
+    except BaseException:
+        pass
+    return 1
+
+
+def start(req):
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    in_r = None
+    stdin = req.get("stdin")
+    if stdin is not None:
+        in_r, in_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setpgid(0, 0)
+            signal.set_wakeup_fd(-1)
+            for s in (signal.SIGCHLD, signal.SIGPIPE):
+                signal.signal(s, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            os.dup2(in_r if in_r is not None else null, 0)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            for fd in (proto_in, proto_out, wake_r, wake_w, out_r, err_r, out_w, err_w, null):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            if in_r is not None:
+                os.close(in_w)
+                os.close(in_r)
+            env = dict(os.environ)
+            env.update(req.get("env") or {})
+            os.environ.clear()
+            os.environ.update(env)
+            if req.get("cwd"):
+                os.chdir(req["cwd"])
+            if "py_path" in req:
+                sys.stdin = open(0, "r", closefd=False)
+                sys.stdout = open(1, "w", closefd=False)
+                sys.stderr = open(2, "w", closefd=False, buffering=1)
+                run_python(req["py_path"], req["py_src"])
+            argv = req["argv"]
+            try:
+                os.execvpe(argv[0], argv, env)
+            except OSError as e:
+                os.write(2, ("%s: %s\n" % (argv[0], e.strerror)).encode())
+                os._exit(126 if e.errno in (errno.EACCES, errno.ENOEXEC) else 127)
+        except BaseException as e:
+            try:
+                os.write(2, ("enclave runner: %s\n" % e).encode())
+            finally:
+                os._exit(127)
+    os.close(out_w)
+    os.close(err_w)
+    if in_r is not None:
+        os.close(in_r)
+        data = base64.b64decode(stdin)
+        try:
+            os.set_blocking(in_w, True)
+            while data:
+                n = os.write(in_w, data)
+                data = data[n:]
+        except OSError:
+            pass
+        os.close(in_w)
+    now = time.monotonic()
+    timeout = req.get("timeout") or 0
+    c = {"id": req["id"], "pid": pid, "fds": {out_r: "out", err_r: "err"}, "out": [], "err": [],
+         "size": {"out": 0, "err": 0}, "trunc": {"out": False, "err": False}, "max": req.get("max") or 0,
+         "deadline": now + timeout if timeout > 0 else None, "grace": req.get("grace") or 5.0,
+         "kill_at": None, "timed_out": False, "killed": False, "code": None, "py_path": req.get("py_path")}
+    calls[c["id"]] = c
+    by_pid[pid] = c
+    for fd in c["fds"]:
+        os.set_blocking(fd, False)
+        by_fd[fd] = c
+
+
+def signal_group(c, sig):
+    try:
+        os.killpg(c["pid"], sig)
+    except OSError:
+        pass
+
+
+def finish_if_done(c):
+    if c["code"] is None or c["fds"]:
+        return
+    if c.get("py_path"):
+        try:
+            os.unlink(c["py_path"])  # the script goes once the call ends
+        except OSError:
+            pass
+    # The group may outlive the main process (a background job holding no
+    # output): it is not part of the call.
+    del calls[c["id"]]
+    send({"id": c["id"], "code": c["code"], "timed_out": c["timed_out"], "killed": c["killed"],
+          "out": base64.b64encode(b"".join(c["out"])).decode(), "err": base64.b64encode(b"".join(c["err"])).decode(),
+          "out_trunc": c["trunc"]["out"], "err_trunc": c["trunc"]["err"]})
+
+
+def reap():
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        c = by_pid.pop(pid, None)
+        if c is None:
+            continue
+        if os.WIFSIGNALED(status):
+            c["code"] = 128 + os.WTERMSIG(status)
+        else:
+            c["code"] = os.WEXITSTATUS(status)
+        finish_if_done(c)
+
+
+send({"ready": True, "pid": os.getpid()})
+buf = b""
+while True:
+    now = time.monotonic()
+    wait = None
+    for c in list(calls.values()):
+        for t in (c["deadline"], c["kill_at"]):
+            if t is not None:
+                wait = max(0.0, t - now) if wait is None else min(wait, max(0.0, t - now))
+    try:
+        readable, _, _ = select.select([proto_in, wake_r] + list(by_fd), [], [], wait)
+    except InterruptedError:
+        readable = []
+    for fd in readable:
+        if fd == wake_r:
+            try:
+                os.read(wake_r, 4096)
+            except BlockingIOError:
+                pass
+            continue
+        if fd == proto_in:
+            chunk = os.read(proto_in, 1 << 16)
+            if not chunk:
+                for c in list(calls.values()):
+                    signal_group(c, signal.SIGKILL)
+                sys.exit(0)
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                try:
+                    req = json.loads(line)
+                except ValueError:
+                    continue
+                if req.get("kill"):
+                    c = calls.get(req["id"])
+                    if c is not None:
+                        c["killed"] = True
+                        signal_group(c, signal.SIGKILL)
+                    continue
+                try:
+                    start(req)
+                except Exception as e:
+                    send({"id": req.get("id"), "code": -1, "error": str(e)})
+            continue
+        c = by_fd.get(fd)
+        if c is None:
+            continue
+        name = c["fds"][fd]
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            continue
+        if not data:
+            os.close(fd)
+            del c["fds"][fd]
+            del by_fd[fd]
+            finish_if_done(c)
+            continue
+        room = c["max"] - c["size"][name] if c["max"] else len(data)
+        if room < len(data):
+            c["trunc"][name] = True
+            data = data[:max(room, 0)]
+        if data:
+            c[name].append(data)
+            c["size"][name] += len(data)
+    reap()
+    now = time.monotonic()
+    for c in list(calls.values()):
+        if c["deadline"] is not None and now >= c["deadline"] and not c["timed_out"]:
+            c["timed_out"] = True
+            signal_group(c, signal.SIGTERM)
+            c["kill_at"] = now + c["grace"]
+            c["deadline"] = None
+        if c["kill_at"] is not None and now >= c["kill_at"]:
+            signal_group(c, signal.SIGKILL)
+            c["kill_at"] = None
