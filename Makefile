@@ -23,7 +23,7 @@ export ENCLAVE_HOST ENCLAVE_PORT
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 
-.PHONY: help deps deps-test image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
+.PHONY: bench help deps deps-test image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,7 +61,7 @@ test: deps-test image image-polyglot podman-service build test-unit test-integra
 
 test-unit: ## unit and contract tests with -race, plus go vet
 	go vet ./...
-	go vet -tags '$(PODMAN_TAGS)' ./backends/podman
+	go vet -tags '$(PODMAN_TAGS)' ./backends/podman ./cmd/enclave-bench
 	ENCLAVE_REQUIRE_TOOLS=1 CGO_ENABLED=1 go test -race -count=1 $$(go list ./... | grep -v -e /backends/podman -e /e2e)
 	cd examples/custom-tool && go vet ./... && go test -count=1 ./...
 
@@ -76,6 +76,10 @@ test-e2e: ## the built server and plugins over real HTTP with real containers, a
 test-rootless: ## core end-to-end cases with the server as an unprivileged user on rootless Podman
 	@set -e; eval "$$(IMAGE=$(IMAGE) scripts/rootless.sh | sed 's/^/export /')"; \
 	ENCLAVE_REQUIRE_ROOTLESS=1 go test -count=1 -timeout 10m -run TestRootless ./e2e/...
+
+bench: deps image podman-service build ## benchmark a fresh server against the Podman floors; prints a table, writes bench-<time>.json
+	CGO_ENABLED=0 go build -tags '$(PODMAN_TAGS)' -o $(BIN)/enclave-bench ./cmd/enclave-bench
+	$(BIN)/enclave-bench --bin $(BIN) --podman-url unix://$(PODMAN_SOCK) --image $(IMAGE)
 
 vet: ## go vet, with and without the Podman build tags
 	go vet ./...
