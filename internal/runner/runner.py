@@ -26,6 +26,11 @@ signal.set_wakeup_fd(wake_w)
 signal.signal(signal.SIGCHLD, lambda *a: None)
 signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
+BASE_ENV = dict(os.environ)
+# Warm what every Python call uses, once, so forked children do not pay for
+# it: the first compile() of a process initialises the compiler (~1 ms).
+import atexit, builtins, types  # noqa: E401
+compile("x = 1\nprint(x)\n", "<warm>", "exec")
 calls = {}  # id -> call state
 by_pid = {}
 by_fd = {}
@@ -40,7 +45,6 @@ def send(obj):
 
 def run_python(path, src):
     # In the child: become `python path`.
-    import builtins, types
     with open(path, "w", encoding="utf-8") as f:
         f.write(src)
     sys.argv = [path]
@@ -52,9 +56,7 @@ def run_python(path, src):
     sys.modules["__main__"] = mod
     code = 0
     try:
-        with open(path, "rb") as f:
-            compiled = compile(f.read(), path, "exec")
-        exec(compiled, mod.__dict__)
+        exec(compile(src, path, "exec"), mod.__dict__)
     except SystemExit as e:
         code = exit_code(e)
     except BaseException as e:
@@ -72,7 +74,6 @@ def run_python(path, src):
         except BaseException:
             pass
     try:
-        import atexit
         atexit._run_exitfuncs()
     except SystemExit as e:
         code = exit_code(e)
@@ -100,6 +101,10 @@ def exit_code(e):
 
 
 def start(req):
+    # The environment is built here, once per call in the parent: rebuilding
+    # os.environ in the child costs more than the fork.
+    extra = {k: v for k, v in (req.get("env") or {}).items() if BASE_ENV.get(k) != v}
+    env = dict(BASE_ENV, **extra) if extra else BASE_ENV
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     in_r = None
@@ -125,13 +130,11 @@ def start(req):
             if in_r is not None:
                 os.close(in_w)
                 os.close(in_r)
-            env = dict(os.environ)
-            env.update(req.get("env") or {})
-            os.environ.clear()
-            os.environ.update(env)
             if req.get("cwd"):
                 os.chdir(req["cwd"])
             if "py_path" in req:
+                for k, v in extra.items():
+                    os.environ[k] = v
                 sys.stdin = open(0, "r", closefd=False)
                 sys.stdout = open(1, "w", closefd=False)
                 sys.stderr = open(2, "w", closefd=False, buffering=1)
