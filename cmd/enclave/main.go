@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -84,6 +85,7 @@ func (l *listFlag) Set(v string) error {
 
 type config struct {
 	host, port, apiKey, metricsAddr         string
+	debugAddr                               string
 	cors, allowVolume, imageAllow, aliases  listFlag
 	toolDefaults                            listFlag
 	cleanupInterval, execMax, shutdownGrace float64
@@ -123,6 +125,7 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.port, "port", "8000", "listen port of the API")
 	fs.StringVar(&c.apiKey, "api-key", "", "require this key in X-API-Key (or ?api_key=) on every route but /healthz; empty: no auth")
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics without auth on this address (host:port) instead of the main listener")
+	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go pprof profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off by default (never expose it)")
 	fs.Var(&c.cors, "cors-origin", "allow CORS from this origin (repeatable; * for any); off by default")
 	fs.Float64Var(&c.cleanupInterval, "cleanup-interval", 300, "seconds between cleanup sweeps (stopped/error sandboxes after 1 h, any after 48 h)")
 	fs.BoolVar(&c.cleanupOnExit, "cleanup-on-exit", false, "delete every sandbox on shutdown (default: keep them)")
@@ -303,6 +306,14 @@ func runServer(args []string) error {
 		mux.Handle("GET /metrics", met.Handler())
 		metricsSrv = &http.Server{Addr: c.metricsAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { errc <- metricsSrv.ListenAndServe() }()
+	}
+	if c.debugAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		go func() { errc <- (&http.Server{Addr: c.debugAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}).ListenAndServe() }()
 	}
 	slog.Info("enclave serving", "addr", ln.Addr().String(), "version", version, "auth", c.apiKey != "",
 		"plugin_dir", c.pluginDir, "sandbox_types", host.SandboxTypes(), "tools", tools)
