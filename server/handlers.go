@@ -152,11 +152,7 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	raw, err := readJSON(r)
-	if err != nil {
-		return err
-	}
-	body, err := objectBody(raw, true)
+	body, err := jsonObject(r, true)
 	if err != nil {
 		return err
 	}
@@ -343,11 +339,7 @@ func (s *Server) poolInitialize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	raw, err := readJSON(r)
-	if err != nil {
-		return err
-	}
-	body, err := objectBody(raw, true)
+	body, err := jsonObject(r, true)
 	if err != nil {
 		return err
 	}
@@ -368,11 +360,7 @@ func (s *Server) poolExecute(w http.ResponseWriter, r *http.Request) error {
 	if herr != nil {
 		return herr
 	}
-	raw, err := readJSON(r)
-	if err != nil {
-		return err
-	}
-	body, err := objectBody(raw, false)
+	body, err := jsonObject(r, false)
 	if err != nil {
 		return err
 	}

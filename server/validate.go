@@ -158,6 +158,17 @@ func objectBody(raw json.RawMessage, optional bool) (json.RawMessage, error) {
 	return raw, nil
 }
 
+// jsonObject reads the request body as a JSON object (§1.2): 422 for
+// malformed JSON or a non-object; absent or null is nil when optional, a
+// 422 "missing" otherwise.
+func jsonObject(r *http.Request, optional bool) (json.RawMessage, error) {
+	raw, err := readJSON(r)
+	if err != nil {
+		return nil, err
+	}
+	return objectBody(raw, optional)
+}
+
 // toolRequest is ToolExecutionRequest (http-api.md §4.3).
 type toolRequest struct {
 	SandboxID  string

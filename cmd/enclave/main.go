@@ -313,7 +313,9 @@ func runServer(args []string) error {
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		go func() { errc <- (&http.Server{Addr: c.debugAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}).ListenAndServe() }()
+		go func() {
+			errc <- (&http.Server{Addr: c.debugAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}).ListenAndServe()
+		}()
 	}
 	slog.Info("enclave serving", "addr", ln.Addr().String(), "version", version, "auth", c.apiKey != "",
 		"plugin_dir", c.pluginDir, "sandbox_types", host.SandboxTypes(), "tools", tools)

@@ -942,18 +942,23 @@ func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05
 func (m *Manager) sweepLoop(ctx context.Context) {
 	defer close(m.sweepDone)
 	m.sweep(ctx)
-	if m.opts.CleanupInterval <= 0 {
+	m.every(m.opts.CleanupInterval, func() { m.sweep(ctx) })
+}
+
+// every runs f every d until the manager stops (d <= 0: never).
+func (m *Manager) every(d time.Duration, f func()) {
+	if d <= 0 {
 		<-m.stopSweep
 		return
 	}
-	t := time.NewTicker(m.opts.CleanupInterval)
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-m.stopSweep:
 			return
 		case <-t.C:
-			m.sweep(ctx)
+			f()
 		}
 	}
 }

@@ -302,19 +302,7 @@ func (m *Manager) replace(typ string, cfgJSON json.RawMessage) {
 // monitor notices containers that died or were removed behind the server's
 // back (one List per backend per interval) and marks their sandboxes.
 func (m *Manager) monitor(ctx context.Context) {
-	if m.opts.HealthInterval <= 0 {
-		return
-	}
-	t := time.NewTicker(m.opts.HealthInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stopSweep:
-			return
-		case <-t.C:
-			m.checkContainers(ctx)
-		}
-	}
+	m.every(m.opts.HealthInterval, func() { m.checkContainers(ctx) })
 }
 
 func (m *Manager) checkContainers(ctx context.Context) {

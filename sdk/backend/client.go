@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"errors"
 	"io"
 	"time"
 
@@ -86,11 +85,7 @@ func (c *Client) PutArchive(ctx context.Context, ref, dir string, r io.Reader) e
 	if err != nil {
 		return sdk.FromStatus(err)
 	}
-	if err := wire.SendArchive(stream, ref, dir, r); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	_, err = stream.CloseAndRecv()
-	return sdk.FromStatus(err)
+	return wire.PutArchive(stream, ref, dir, r)
 }
 
 func (c *Client) GetArchive(ctx context.Context, ref, path string, w io.Writer) error {
@@ -98,18 +93,7 @@ func (c *Client) GetArchive(ctx context.Context, ref, path string, w io.Writer) 
 	if err != nil {
 		return sdk.FromStatus(err)
 	}
-	for {
-		m, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return sdk.FromStatus(err)
-		}
-		if _, err := w.Write(m.GetData()); err != nil {
-			return err
-		}
-	}
+	return wire.RecvArchive(stream, w)
 }
 
 func (c *Client) Stats(ctx context.Context, ref string) (sdk.Stats, error) {

@@ -2,7 +2,6 @@ package tool
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -104,11 +103,7 @@ func (s *remoteSandbox) PutArchive(ctx context.Context, dir string, r io.Reader)
 	if err != nil {
 		return sdk.FromStatus(err)
 	}
-	if err := wire.SendArchive(stream, s.info.ID, dir, r); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	_, err = stream.CloseAndRecv()
-	return sdk.FromStatus(err)
+	return wire.PutArchive(stream, s.info.ID, dir, r)
 }
 
 func (s *remoteSandbox) GetArchive(ctx context.Context, path string, w io.Writer) error {
@@ -116,16 +111,5 @@ func (s *remoteSandbox) GetArchive(ctx context.Context, path string, w io.Writer
 	if err != nil {
 		return sdk.FromStatus(err)
 	}
-	for {
-		m, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return sdk.FromStatus(err)
-		}
-		if _, err := w.Write(m.GetData()); err != nil {
-			return err
-		}
-	}
+	return wire.RecvArchive(stream, w)
 }

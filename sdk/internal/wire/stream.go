@@ -49,6 +49,39 @@ func SendArchive(s ChunkSender, ref, path string, r io.Reader) error {
 	}
 }
 
+// PutArchiveStream is the client side of a PutArchive RPC.
+type PutArchiveStream interface {
+	ChunkSender
+	CloseAndRecv() (*pb.Empty, error)
+}
+
+// PutArchive streams r to ref's dir and waits for the outcome.
+func PutArchive(stream PutArchiveStream, ref, dir string, r io.Reader) error {
+	// io.EOF from Send means the server ended the stream; CloseAndRecv has
+	// its real answer.
+	if err := SendArchive(stream, ref, dir, r); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	_, err := stream.CloseAndRecv()
+	return sdk.FromStatus(err)
+}
+
+// RecvArchive copies a GetArchive stream to w.
+func RecvArchive(stream ChunkReceiver, w io.Writer) error {
+	for {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return sdk.FromStatus(err)
+		}
+		if _, err := w.Write(m.GetData()); err != nil {
+			return err
+		}
+	}
+}
+
 // ChunkWriter is an io.Writer that sends what it gets as archive chunks.
 type ChunkWriter struct{ S ChunkSender }
 
