@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -127,9 +128,75 @@ func (h *LocalHost) Exec(ctx context.Context, id string, req sdk.ExecRequest) (s
 	return res, nil
 }
 
-// Session implements tool.Host; not offered by the local stand-in.
-func (h *LocalHost) Session(context.Context, string, sdk.ExecRequest) (sdk.Session, error) {
-	return nil, fmt.Errorf("sessions on the local test host: %w", sdk.ErrUnsupported)
+// Session implements tool.Host with a local process and pipes.
+func (h *LocalHost) Session(ctx context.Context, id string, req sdk.ExecRequest) (sdk.Session, error) {
+	if err := h.check(id); err != nil {
+		return nil, err
+	}
+	if len(req.Argv) == 0 {
+		return nil, sdk.ErrInvalidArgument
+	}
+	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
+	cmd.Dir = h.path(req.WorkingDir)
+	cmd.Env = os.Environ()
+	for k, v := range req.Env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &localSession{cmd: cmd, stdin: stdin, stdout: stdout, stderr: stderr, done: make(chan struct{})}
+	go func() {
+		select {
+		case <-ctx.Done():
+			s.Close()
+		case <-s.done:
+		}
+	}()
+	return s, nil
+}
+
+type localSession struct {
+	cmd            *exec.Cmd
+	stdin          io.WriteCloser
+	stdout, stderr io.Reader
+	once           sync.Once
+	done           chan struct{}
+	code           int
+}
+
+func (s *localSession) Stdin() io.WriteCloser { return s.stdin }
+func (s *localSession) Stdout() io.Reader     { return s.stdout }
+func (s *localSession) Stderr() io.Reader     { return s.stderr }
+
+func (s *localSession) Wait() (int, error) {
+	s.once.Do(func() {
+		s.cmd.Wait()
+		s.code = s.cmd.ProcessState.ExitCode()
+		if ws, ok := s.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			s.code = 128 + int(ws.Signal())
+		}
+		close(s.done)
+	})
+	return s.code, nil
+}
+
+func (s *localSession) Close() error {
+	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	return nil
 }
 
 // PutArchive implements tool.Host by extracting with tar(1).
