@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -367,8 +366,7 @@ func TestBackendPluginRestart(t *testing.T) {
 }
 
 func TestHealthWithoutBackend(t *testing.T) {
-	binDir, _ := requireEnv(t)
-	_ = binDir
+	requireEnv(t)
 	s := startServer(t, "", "--plugin-dir", t.TempDir())
 	h, err := s.C.Health(context.Background())
 	if err != nil || h.Healthy {
@@ -379,8 +377,6 @@ func TestHealthWithoutBackend(t *testing.T) {
 		t.Errorf("create with no backend = %d %s", code, body)
 	}
 }
-
-var _ = http.StatusOK
 
 func TestOperatorToolDefaults(t *testing.T) {
 	s := startServer(t, "", "--tool-default", "python_executor.timeout=1", "--tool-default", "shell_executor.max_output_bytes=10")

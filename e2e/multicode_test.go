@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"os"
 	"strings"
 	"testing"
@@ -105,8 +104,6 @@ func TestMultiCodeExecutor(t *testing.T) {
 func TestMultiCodeOnPythonImage(t *testing.T) {
 	s := startServer(t, "")
 	id := s.sandbox(t, map[string]any{"tools_config": []string{"multi_code_executor"}})
-	ctx := context.Background()
-	_ = ctx
 	cases := []struct {
 		params    map[string]any
 		status, o string

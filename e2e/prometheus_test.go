@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -165,5 +164,4 @@ func TestPrometheusScrapes(t *testing.T) {
 			}
 		}
 	}
-	_ = context.Background
 }

@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/enclave-sandbox/enclave/internal/manager"
@@ -275,8 +274,3 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.WriteHeader(status)
 	w.Write(b)
 }
-
-// detailMap is {"detail": ...}, ordered for the encoder.
-func detail(s string) map[string]any { return map[string]any{"detail": s} }
-
-var _ = strings.TrimSpace

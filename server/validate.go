@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -230,14 +229,3 @@ func parseToolRequest(raw json.RawMessage) (toolRequest, error) {
 	}
 	return req, nil
 }
-
-// pyFloat prints a float like Python's str(float).
-func pyFloat(f float64) string {
-	s := strconv.FormatFloat(f, 'f', -1, 64)
-	if !strings.ContainsAny(s, ".eE") {
-		s += ".0"
-	}
-	return s
-}
-
-var _ = fmt.Sprint

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	nettypes "github.com/containers/common/libnetwork/types"
-	"github.com/containers/podman/v4/pkg/bindings"
 	"github.com/containers/podman/v4/pkg/bindings/containers"
 	"github.com/containers/podman/v4/pkg/bindings/images"
 	"github.com/containers/podman/v4/pkg/bindings/system"
@@ -432,6 +431,3 @@ func (p *Podman) Stats(ctx context.Context, ref string) (sdk.Stats, error) {
 	}
 	return sdk.Stats{}, fmt.Errorf("no stats for %s: %w", ref, sdk.ErrSandboxNotFound)
 }
-
-// ensure the bindings package stays linked for its connection type.
-var _ = bindings.NewConnection

@@ -9,7 +9,6 @@ import (
 	"log"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/containers/podman/v4/pkg/api/handlers"
 	"github.com/containers/podman/v4/pkg/bindings"
@@ -94,6 +93,5 @@ print(ds[len(ds)//2], ds[int(len(ds)*0.9)], ds[int(len(ds)*0.99)])`})
 	}
 	ms := func(s string) float64 { v, _ := strconv.ParseFloat(s, 64); return v * 1000 }
 	f.fork = Result{Name: "floor: fork + waitpid inside the container", N: 200, P50ms: ms(parts[0]), P90ms: ms(parts[1]), P99ms: ms(parts[2])}
-	_ = time.Second
 	return f
 }
