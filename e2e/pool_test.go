@@ -249,3 +249,40 @@ func TestLoad(t *testing.T) {
 		t.Errorf("containers left: %v", left)
 	}
 }
+
+// TestCreateFromSpare: where the pool has a config, a create with the same
+// config gets a pre-created, renamed container.
+func TestCreateFromSpare(t *testing.T) {
+	s := startServer(t, "")
+	ctx := context.Background()
+	cfg := map[string]any{"tools_config": []string{"python_executor"}, "memory_limit": "512m"}
+	if _, err := s.C.InitializePool(ctx, 1, "docker", cfg); err != nil {
+		t.Fatal(err)
+	}
+	spareID := ""
+	deadline := time.Now().Add(30 * time.Second)
+	for spareID == "" {
+		out, _ := exec.Command("podman", "--url", s.Podman, "ps", "-q", "--no-trunc", "--filter", "name=^spare-",
+			"--filter", "label=enclave.instance="+s.Instance).Output()
+		spareID = strings.TrimSpace(string(out))
+		if time.Now().After(deadline) {
+			t.Fatal("no spare container appeared after initialize")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	id, err := s.C.CreateSandbox(ctx, "docker", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := s.C.GetSandbox(ctx, id)
+	if info.Metadata["container_id"] != spareID {
+		t.Errorf("create got container %v, the spare was %s", info.Metadata["container_id"], spareID)
+	}
+	out, _ := exec.Command("podman", "--url", s.Podman, "inspect", "--format", "{{.Name}}", spareID).Output()
+	if strings.TrimSpace(string(out)) != "sandbox-"+id {
+		t.Errorf("claimed spare is named %q, want sandbox-%s", out, id)
+	}
+	if r := s.exec(t, id, "python_executor", map[string]any{"code": "print('spare')"}); r.Output != "spare\n" {
+		t.Errorf("call on a claimed spare: %+v", r)
+	}
+}

@@ -235,3 +235,15 @@ func (b *Backend) SetStatus(id, status string) {
 		c.Status = status
 	}
 }
+
+// Rename implements backend.Renamer.
+func (b *Backend) Rename(_ context.Context, ref, name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c, err := b.get(ref)
+	if err != nil {
+		return err
+	}
+	c.Spec.Name = name
+	return nil
+}

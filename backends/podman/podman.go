@@ -431,3 +431,12 @@ func (p *Podman) Stats(ctx context.Context, ref string) (sdk.Stats, error) {
 	}
 	return sdk.Stats{}, fmt.Errorf("no stats for %s: %w", ref, sdk.ErrSandboxNotFound)
 }
+
+// Rename implements backend.Renamer.
+func (p *Podman) Rename(ctx context.Context, ref, name string) error {
+	ctx, err := p.withConn(ctx)
+	if err != nil {
+		return err
+	}
+	return mapErr(containers.Rename(ctx, ref, new(containers.RenameOptions).WithName(name)), "rename container")
+}

@@ -298,6 +298,22 @@ func main() {
 		}
 		add(r)
 	}
+	// Create from the pool's spare: same config as the pool. The spare is
+	// replenished in the background between iterations (not timed).
+	poolCfg := map[string]any{"tools_config": []string{"python_executor"}}
+	var spareDs []time.Duration
+	spareStart := time.Now()
+	for i := 0; i < 10; i++ {
+		time.Sleep(1500 * time.Millisecond)
+		t := time.Now()
+		sid, err := c.CreateSandbox(ctx, "docker", poolCfg)
+		must(err, "create from spare")
+		_, err = c.ExecuteTool(ctx, sid, "python_executor", map[string]any{"code": "print(1)"})
+		must(err, "call on spare")
+		must(c.DeleteSandbox(ctx, sid), "delete spare")
+		spareDs = append(spareDs, time.Since(t))
+	}
+	add(withFloor(summarize("create from the pool's spare -> print(1) -> delete", spareDs, time.Since(spareStart)), fl.create))
 	for _, pid := range pool.SandboxIDs {
 		c.DeleteSandbox(ctx, pid)
 	}

@@ -27,6 +27,10 @@ func (m *Manager) adopt(ctx context.Context) {
 			continue
 		}
 		for _, st := range list {
+			if isSpareName(st.Name) {
+				m.rebuild(be, st.ContainerID, "created", st.Labels, st.Image) // removes it
+				continue
+			}
 			sb, ok := m.rebuild(be, st.ContainerID, st.Status, st.Labels, st.Image)
 			if !ok {
 				continue
@@ -79,7 +83,7 @@ func (m *Manager) rebuild(be backend.Backend, containerID, status string, labels
 		return nil, false
 	}
 	if status == "created" || status == "configured" || status == "initialized" {
-		return remove("its sandbox never started (create interrupted)")
+		return remove("never started (create interrupted) or an unclaimed spare")
 	}
 	if id == "" || typ == "" {
 		return remove("labels incomplete")

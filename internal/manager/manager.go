@@ -200,6 +200,8 @@ type Manager struct {
 	pool      poolState
 	initMu    sync.Mutex // serialises pool initialisation
 	stopOnce  sync.Once
+	spares    map[string][]*sandbox // pre-created sandboxes by type+config
+	sparing   map[string]bool
 
 	stopSweep chan struct{}
 	sweepDone chan struct{}
@@ -207,7 +209,8 @@ type Manager struct {
 
 // New returns a manager; Start begins its work.
 func New(opts Options, plugins Plugins) *Manager {
-	return &Manager{opts: opts, plugins: plugins, sandboxes: map[string]*sandbox{}, reserved: map[string]bool{}}
+	return &Manager{opts: opts, plugins: plugins, sandboxes: map[string]*sandbox{}, reserved: map[string]bool{},
+		spares: map[string][]*sandbox{}, sparing: map[string]bool{}}
 }
 
 // Start re-adopts this instance's containers, marks the manager running and
@@ -248,6 +251,7 @@ func (m *Manager) Shutdown(ctx context.Context, deleteAll bool) {
 		m.stopOnce.Do(func() { close(m.stopSweep) })
 		<-m.sweepDone
 	}
+	m.removeSpares(ctx)
 	if deleteAll {
 		for _, id := range ids {
 			if err := m.Delete(ctx, id); err != nil {
@@ -413,11 +417,20 @@ func (m *Manager) create(ctx context.Context, sandboxType string, body json.RawM
 		m.mu.Unlock()
 	}()
 
-	id := m.newID()
-	defer m.unreserve(id)
-	sb, err := m.start(ctx, id, typ, cfg, be, pool)
-	if err != nil {
-		return nil, err
+	var sb *sandbox
+	if !pool {
+		if cfgJSON, err := marshal(cfg); err == nil {
+			sb = m.claimSpare(ctx, typ, cfgJSON)
+		}
+	}
+	if sb != nil {
+		defer m.unreserve(sb.id)
+	} else {
+		id := m.newID()
+		defer m.unreserve(id)
+		if sb, err = m.start(ctx, id, typ, cfg, be, pool); err != nil {
+			return nil, err
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -432,7 +445,7 @@ func (m *Manager) create(ctx context.Context, sandboxType string, body json.RawM
 		m.returnLocked(sb)
 		m.pool.initialized = true
 	}
-	go m.startRunner(sb)
+	go m.startRunner(sb) // no-op for a claimed spare: its runner is warm
 	return sb, nil
 }
 
@@ -485,12 +498,18 @@ func createErrFrom(image string, err error) *Error {
 // start creates the container and binds the tools; the sandbox is not yet
 // registered.
 func (m *Manager) start(ctx context.Context, id, typ string, cfg *Config, be backend.Backend, pool bool) (*sandbox, error) {
+	return m.startNamed(ctx, "sandbox-"+id, id, typ, cfg, be, pool)
+}
+
+// startNamed is start with a container name (spares start as spare-<id>).
+func (m *Manager) startNamed(ctx context.Context, name, id, typ string, cfg *Config, be backend.Backend, pool bool) (*sandbox, error) {
 	cfgJSON, err := marshal(cfg)
 	if err != nil {
 		return nil, errorf(KindInternal, "encode config: %v", err)
 	}
 	now := time.Now().UTC()
 	spec := m.buildSpec(id, typ, cfg, cfgJSON, pool, now)
+	spec.Name = name
 	st, err := be.Create(ctx, spec, m.opts.StartTimeout)
 	if err != nil {
 		return nil, createErrFrom(cfg.Image, err)

@@ -50,6 +50,14 @@ func (m *Manager) InitializePool(ctx context.Context, sandboxType string, n int,
 		}
 		out.IDs = append(out.IDs, sb.id)
 	}
+	if len(out.IDs) > 0 {
+		m.mu.Lock()
+		sb := m.sandboxes[out.IDs[0]]
+		m.mu.Unlock()
+		if sb != nil {
+			m.wantSpare(sb.typ, sb.cfgJSON)
+		}
+	}
 	return out, nil
 }
 

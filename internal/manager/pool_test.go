@@ -181,8 +181,14 @@ func TestPoolReset(t *testing.T) {
 	if after.ContainerID == before.ContainerID {
 		t.Errorf("container unchanged after a reset")
 	}
-	if n := len(b.Containers()); n != 1 {
-		t.Errorf("%d containers after reset, want 1", n)
+	n := 0
+	for _, c := range b.Containers() {
+		if strings.HasPrefix(c.Spec.Name, "sandbox-") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d sandbox containers after reset, want 1", n)
 	}
 }
 
@@ -265,4 +271,59 @@ func TestIdleTTL(t *testing.T) {
 		t.Errorf("a sandbox with a call in flight was reaped")
 	}
 	<-done
+}
+
+func TestSpareFromPoolConfig(t *testing.T) {
+	b := fake.NewBackend()
+	opts := manager.DefaultOptions()
+	opts.CleanupInterval, opts.HealthInterval = 0, 0
+	ctx := context.Background()
+	m := manager.New(opts, plugins{b})
+	m.Start(ctx)
+	cfg := json.RawMessage(`{"tools_config":["echo"],"memory_limit":"1g"}`)
+	if _, err := m.InitializePool(ctx, "docker", 1, cfg); err != nil {
+		t.Fatal(err)
+	}
+	spares := func() int {
+		n := 0
+		for _, c := range b.Containers() {
+			if strings.HasPrefix(c.Spec.Name, "spare-") {
+				n++
+			}
+		}
+		return n
+	}
+	waitFor(t, "a spare of the pool's config", func() bool { return spares() == 1 })
+	before := len(b.Containers())
+	id, err := m.Create(ctx, "docker", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var claimed bool
+	for _, c := range b.Containers() {
+		claimed = claimed || (c.Spec.Name == "sandbox-"+id && c.Spec.Labels["enclave.id"] == id)
+	}
+	if !claimed {
+		t.Errorf("the create did not get the spare (containers: %+v)", b.Containers())
+	}
+	if r, err := m.Execute(ctx, id, "echo", echo("from spare", 0)); err != nil || r.Output != "from spare" {
+		t.Errorf("execute on a claimed spare: %+v %v", r, err)
+	}
+	waitFor(t, "the spare replenished", func() bool { return spares() == 1 && len(b.Containers()) == before+1 })
+	// Another config gets a normal create.
+	other, _ := m.Create(ctx, "docker", json.RawMessage(`{"tools_config":["echo"]}`))
+	if in, _ := m.Get(other); in.Status != manager.StatusRunning {
+		t.Errorf("plain create: %+v", in)
+	}
+	// After a restart the claimed spare is a sandbox and the waiting one is gone.
+	m.Shutdown(ctx, false)
+	if spares() != 0 {
+		t.Errorf("shutdown left %d spares", spares())
+	}
+	m2 := manager.New(opts, plugins{b})
+	m2.Start(ctx)
+	defer m2.Shutdown(ctx, false)
+	if in, ok := m2.Get(id); !ok || in.Status != manager.StatusRunning {
+		t.Errorf("claimed spare after restart: %+v %v", in, ok)
+	}
 }

@@ -111,6 +111,13 @@ func (a *backendAdapter) Stats(ctx context.Context, ref string) (sdk.Stats, erro
 	return call(ctx, a, "stats", true, func(c *backend.Client) (sdk.Stats, error) { return c.Stats(ctx, ref) })
 }
 
+// Rename implements backend.Renamer (sdk.ErrUnsupported when the plugin
+// lacks it).
+func (a *backendAdapter) Rename(ctx context.Context, ref, name string) error {
+	_, err := call(ctx, a, "rename", true, func(c *backend.Client) (none, error) { return none{}, c.Rename(ctx, ref, name) })
+	return err
+}
+
 // toolAdapter implements manager.Tool on a restartable plugin.
 type toolAdapter struct{ p *proc }
 

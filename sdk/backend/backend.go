@@ -39,6 +39,13 @@ type Backend interface {
 	Stats(ctx context.Context, ref string) (sdk.Stats, error)
 }
 
+// Renamer is an optional capability: renaming a container lets the host
+// hand out pre-created spare sandboxes. The gRPC client always has the
+// method; a plugin without it answers sdk.ErrUnsupported.
+type Renamer interface {
+	Rename(ctx context.Context, ref, name string) error
+}
+
 // Plugin is the go-plugin glue for backends.
 type Plugin struct {
 	plugin.NetRPCUnsupportedPlugin

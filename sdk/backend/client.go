@@ -2,8 +2,12 @@ package backend
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/enclave-sandbox/enclave/sdk"
 	"github.com/enclave-sandbox/enclave/sdk/internal/wire"
@@ -102,4 +106,13 @@ func (c *Client) Stats(ctx context.Context, ref string) (sdk.Stats, error) {
 		return sdk.Stats{}, sdk.FromStatus(err)
 	}
 	return sdk.Stats{MemoryBytes: r.GetMemoryBytes(), CPUPercent: r.GetCpuPercent(), Pids: r.GetPids()}, nil
+}
+
+// Rename implements Renamer; sdk.ErrUnsupported when the plugin lacks it.
+func (c *Client) Rename(ctx context.Context, ref, name string) error {
+	_, err := c.c.Rename(ctx, &pb.RenameRequest{Ref: ref, Name: name})
+	if status.Code(err) == codes.Unimplemented {
+		return fmt.Errorf("rename: %w", sdk.ErrUnsupported)
+	}
+	return sdk.FromStatus(err)
 }

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/enclave-sandbox/enclave/sdk"
@@ -91,4 +92,12 @@ func (s *server) Stats(ctx context.Context, r *pb.Ref) (*pb.StatsResponse, error
 		return nil, sdk.ToStatus(err)
 	}
 	return &pb.StatsResponse{MemoryBytes: st.MemoryBytes, CpuPercent: st.CPUPercent, Pids: st.Pids}, nil
+}
+
+func (s *server) Rename(ctx context.Context, r *pb.RenameRequest) (*pb.Empty, error) {
+	rn, ok := s.impl.(Renamer)
+	if !ok {
+		return nil, sdk.ToStatus(fmt.Errorf("rename: %w", sdk.ErrUnsupported))
+	}
+	return &pb.Empty{}, sdk.ToStatus(rn.Rename(ctx, r.GetRef(), r.GetName()))
 }

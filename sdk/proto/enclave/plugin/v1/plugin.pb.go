@@ -1334,6 +1334,58 @@ func (x *ArchiveChunk) GetData() []byte {
 	return nil
 }
 
+type RenameRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenameRequest) Reset() {
+	*x = RenameRequest{}
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenameRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenameRequest) ProtoMessage() {}
+
+func (x *RenameRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenameRequest.ProtoReflect.Descriptor instead.
+func (*RenameRequest) Descriptor() ([]byte, []int) {
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *RenameRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *RenameRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 type GetArchiveRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ref           string                 `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
@@ -1344,7 +1396,7 @@ type GetArchiveRequest struct {
 
 func (x *GetArchiveRequest) Reset() {
 	*x = GetArchiveRequest{}
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[19]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1356,7 +1408,7 @@ func (x *GetArchiveRequest) String() string {
 func (*GetArchiveRequest) ProtoMessage() {}
 
 func (x *GetArchiveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[19]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1369,7 +1421,7 @@ func (x *GetArchiveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetArchiveRequest.ProtoReflect.Descriptor instead.
 func (*GetArchiveRequest) Descriptor() ([]byte, []int) {
-	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{19}
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetArchiveRequest) GetRef() string {
@@ -1397,7 +1449,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[20]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1461,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[20]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1474,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{20}
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StatsResponse) GetMemoryBytes() int64 {
@@ -1459,7 +1511,7 @@ type SandboxInfo struct {
 
 func (x *SandboxInfo) Reset() {
 	*x = SandboxInfo{}
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[21]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +1523,7 @@ func (x *SandboxInfo) String() string {
 func (*SandboxInfo) ProtoMessage() {}
 
 func (x *SandboxInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[21]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +1536,7 @@ func (x *SandboxInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxInfo.ProtoReflect.Descriptor instead.
 func (*SandboxInfo) Descriptor() ([]byte, []int) {
-	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{21}
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SandboxInfo) GetId() string {
@@ -1543,7 +1595,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[22]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1607,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[22]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1620,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ExecuteRequest) GetHostBrokerId() uint32 {
@@ -1636,7 +1688,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[23]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1648,7 +1700,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[23]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1661,7 +1713,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ExecuteResponse) GetStatus() string {
@@ -1834,7 +1886,10 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"\fArchiveChunk\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\x12\x12\n" +
-	"\x04data\x18\x03 \x01(\fR\x04data\"9\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\"5\n" +
+	"\rRenameRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"9\n" +
 	"\x11GetArchiveRequest\x12\x10\n" +
 	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\"g\n" +
@@ -1868,7 +1923,7 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"\thas_error\x18\x03 \x01(\bR\bhasError\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x1b\n" +
 	"\texit_code\x18\x05 \x01(\x05R\bexitCode\x12\x18\n" +
-	"\averdict\x18\x06 \x01(\tR\averdict2\xb0\x06\n" +
+	"\averdict\x18\x06 \x01(\tR\averdict2\xf6\x06\n" +
 	"\aBackend\x12E\n" +
 	"\x04Info\x12\x1e.enclave.plugin.v1.InfoRequest\x1a\x1d.enclave.plugin.v1.PluginInfo\x12K\n" +
 	"\x06Create\x12 .enclave.plugin.v1.CreateRequest\x1a\x1f.enclave.plugin.v1.SandboxState\x12B\n" +
@@ -1882,7 +1937,8 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"PutArchive\x12\x1f.enclave.plugin.v1.ArchiveChunk\x1a\x18.enclave.plugin.v1.Empty(\x01\x12U\n" +
 	"\n" +
 	"GetArchive\x12$.enclave.plugin.v1.GetArchiveRequest\x1a\x1f.enclave.plugin.v1.ArchiveChunk0\x01\x12A\n" +
-	"\x05Stats\x12\x16.enclave.plugin.v1.Ref\x1a .enclave.plugin.v1.StatsResponse2\x9f\x01\n" +
+	"\x05Stats\x12\x16.enclave.plugin.v1.Ref\x1a .enclave.plugin.v1.StatsResponse\x12D\n" +
+	"\x06Rename\x12 .enclave.plugin.v1.RenameRequest\x1a\x18.enclave.plugin.v1.Empty2\x9f\x01\n" +
 	"\x04Tool\x12E\n" +
 	"\x04Info\x12\x1e.enclave.plugin.v1.InfoRequest\x1a\x1d.enclave.plugin.v1.PluginInfo\x12P\n" +
 	"\aExecute\x12!.enclave.plugin.v1.ExecuteRequest\x1a\".enclave.plugin.v1.ExecuteResponse2\xc8\x02\n" +
@@ -1906,7 +1962,7 @@ func file_enclave_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_enclave_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_enclave_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_enclave_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_enclave_plugin_v1_plugin_proto_goTypes = []any{
 	(*InfoRequest)(nil),       // 0: enclave.plugin.v1.InfoRequest
 	(*PluginInfo)(nil),        // 1: enclave.plugin.v1.PluginInfo
@@ -1927,34 +1983,35 @@ var file_enclave_plugin_v1_plugin_proto_goTypes = []any{
 	(*SessionInput)(nil),      // 16: enclave.plugin.v1.SessionInput
 	(*SessionOutput)(nil),     // 17: enclave.plugin.v1.SessionOutput
 	(*ArchiveChunk)(nil),      // 18: enclave.plugin.v1.ArchiveChunk
-	(*GetArchiveRequest)(nil), // 19: enclave.plugin.v1.GetArchiveRequest
-	(*StatsResponse)(nil),     // 20: enclave.plugin.v1.StatsResponse
-	(*SandboxInfo)(nil),       // 21: enclave.plugin.v1.SandboxInfo
-	(*ExecuteRequest)(nil),    // 22: enclave.plugin.v1.ExecuteRequest
-	(*ExecuteResponse)(nil),   // 23: enclave.plugin.v1.ExecuteResponse
-	nil,                       // 24: enclave.plugin.v1.SandboxSpec.EnvEntry
-	nil,                       // 25: enclave.plugin.v1.SandboxSpec.LabelsEntry
-	nil,                       // 26: enclave.plugin.v1.SandboxSpec.ExtraHostsEntry
-	nil,                       // 27: enclave.plugin.v1.SandboxState.LabelsEntry
-	nil,                       // 28: enclave.plugin.v1.ListRequest.LabelsEntry
-	nil,                       // 29: enclave.plugin.v1.ExecRequest.EnvEntry
-	nil,                       // 30: enclave.plugin.v1.SandboxInfo.EnvEntry
+	(*RenameRequest)(nil),     // 19: enclave.plugin.v1.RenameRequest
+	(*GetArchiveRequest)(nil), // 20: enclave.plugin.v1.GetArchiveRequest
+	(*StatsResponse)(nil),     // 21: enclave.plugin.v1.StatsResponse
+	(*SandboxInfo)(nil),       // 22: enclave.plugin.v1.SandboxInfo
+	(*ExecuteRequest)(nil),    // 23: enclave.plugin.v1.ExecuteRequest
+	(*ExecuteResponse)(nil),   // 24: enclave.plugin.v1.ExecuteResponse
+	nil,                       // 25: enclave.plugin.v1.SandboxSpec.EnvEntry
+	nil,                       // 26: enclave.plugin.v1.SandboxSpec.LabelsEntry
+	nil,                       // 27: enclave.plugin.v1.SandboxSpec.ExtraHostsEntry
+	nil,                       // 28: enclave.plugin.v1.SandboxState.LabelsEntry
+	nil,                       // 29: enclave.plugin.v1.ListRequest.LabelsEntry
+	nil,                       // 30: enclave.plugin.v1.ExecRequest.EnvEntry
+	nil,                       // 31: enclave.plugin.v1.SandboxInfo.EnvEntry
 }
 var file_enclave_plugin_v1_plugin_proto_depIdxs = []int32{
-	24, // 0: enclave.plugin.v1.SandboxSpec.env:type_name -> enclave.plugin.v1.SandboxSpec.EnvEntry
+	25, // 0: enclave.plugin.v1.SandboxSpec.env:type_name -> enclave.plugin.v1.SandboxSpec.EnvEntry
 	2,  // 1: enclave.plugin.v1.SandboxSpec.limits:type_name -> enclave.plugin.v1.Limits
-	25, // 2: enclave.plugin.v1.SandboxSpec.labels:type_name -> enclave.plugin.v1.SandboxSpec.LabelsEntry
+	26, // 2: enclave.plugin.v1.SandboxSpec.labels:type_name -> enclave.plugin.v1.SandboxSpec.LabelsEntry
 	3,  // 3: enclave.plugin.v1.SandboxSpec.mounts:type_name -> enclave.plugin.v1.Mount
 	4,  // 4: enclave.plugin.v1.SandboxSpec.ports:type_name -> enclave.plugin.v1.PortMapping
-	26, // 5: enclave.plugin.v1.SandboxSpec.extra_hosts:type_name -> enclave.plugin.v1.SandboxSpec.ExtraHostsEntry
-	27, // 6: enclave.plugin.v1.SandboxState.labels:type_name -> enclave.plugin.v1.SandboxState.LabelsEntry
+	27, // 5: enclave.plugin.v1.SandboxSpec.extra_hosts:type_name -> enclave.plugin.v1.SandboxSpec.ExtraHostsEntry
+	28, // 6: enclave.plugin.v1.SandboxState.labels:type_name -> enclave.plugin.v1.SandboxState.LabelsEntry
 	5,  // 7: enclave.plugin.v1.CreateRequest.spec:type_name -> enclave.plugin.v1.SandboxSpec
-	28, // 8: enclave.plugin.v1.ListRequest.labels:type_name -> enclave.plugin.v1.ListRequest.LabelsEntry
+	29, // 8: enclave.plugin.v1.ListRequest.labels:type_name -> enclave.plugin.v1.ListRequest.LabelsEntry
 	6,  // 9: enclave.plugin.v1.ListResponse.sandboxes:type_name -> enclave.plugin.v1.SandboxState
-	29, // 10: enclave.plugin.v1.ExecRequest.env:type_name -> enclave.plugin.v1.ExecRequest.EnvEntry
+	30, // 10: enclave.plugin.v1.ExecRequest.env:type_name -> enclave.plugin.v1.ExecRequest.EnvEntry
 	14, // 11: enclave.plugin.v1.SessionInput.start:type_name -> enclave.plugin.v1.ExecRequest
-	30, // 12: enclave.plugin.v1.SandboxInfo.env:type_name -> enclave.plugin.v1.SandboxInfo.EnvEntry
-	21, // 13: enclave.plugin.v1.ExecuteRequest.sandbox:type_name -> enclave.plugin.v1.SandboxInfo
+	31, // 12: enclave.plugin.v1.SandboxInfo.env:type_name -> enclave.plugin.v1.SandboxInfo.EnvEntry
+	22, // 13: enclave.plugin.v1.ExecuteRequest.sandbox:type_name -> enclave.plugin.v1.SandboxInfo
 	0,  // 14: enclave.plugin.v1.Backend.Info:input_type -> enclave.plugin.v1.InfoRequest
 	7,  // 15: enclave.plugin.v1.Backend.Create:input_type -> enclave.plugin.v1.CreateRequest
 	8,  // 16: enclave.plugin.v1.Backend.Inspect:input_type -> enclave.plugin.v1.Ref
@@ -1964,33 +2021,35 @@ var file_enclave_plugin_v1_plugin_proto_depIdxs = []int32{
 	14, // 20: enclave.plugin.v1.Backend.Exec:input_type -> enclave.plugin.v1.ExecRequest
 	16, // 21: enclave.plugin.v1.Backend.Session:input_type -> enclave.plugin.v1.SessionInput
 	18, // 22: enclave.plugin.v1.Backend.PutArchive:input_type -> enclave.plugin.v1.ArchiveChunk
-	19, // 23: enclave.plugin.v1.Backend.GetArchive:input_type -> enclave.plugin.v1.GetArchiveRequest
+	20, // 23: enclave.plugin.v1.Backend.GetArchive:input_type -> enclave.plugin.v1.GetArchiveRequest
 	8,  // 24: enclave.plugin.v1.Backend.Stats:input_type -> enclave.plugin.v1.Ref
-	0,  // 25: enclave.plugin.v1.Tool.Info:input_type -> enclave.plugin.v1.InfoRequest
-	22, // 26: enclave.plugin.v1.Tool.Execute:input_type -> enclave.plugin.v1.ExecuteRequest
-	14, // 27: enclave.plugin.v1.SandboxHost.Exec:input_type -> enclave.plugin.v1.ExecRequest
-	16, // 28: enclave.plugin.v1.SandboxHost.Session:input_type -> enclave.plugin.v1.SessionInput
-	18, // 29: enclave.plugin.v1.SandboxHost.PutArchive:input_type -> enclave.plugin.v1.ArchiveChunk
-	19, // 30: enclave.plugin.v1.SandboxHost.GetArchive:input_type -> enclave.plugin.v1.GetArchiveRequest
-	1,  // 31: enclave.plugin.v1.Backend.Info:output_type -> enclave.plugin.v1.PluginInfo
-	6,  // 32: enclave.plugin.v1.Backend.Create:output_type -> enclave.plugin.v1.SandboxState
-	6,  // 33: enclave.plugin.v1.Backend.Inspect:output_type -> enclave.plugin.v1.SandboxState
-	10, // 34: enclave.plugin.v1.Backend.List:output_type -> enclave.plugin.v1.ListResponse
-	13, // 35: enclave.plugin.v1.Backend.Stop:output_type -> enclave.plugin.v1.Empty
-	13, // 36: enclave.plugin.v1.Backend.Remove:output_type -> enclave.plugin.v1.Empty
-	15, // 37: enclave.plugin.v1.Backend.Exec:output_type -> enclave.plugin.v1.ExecResult
-	17, // 38: enclave.plugin.v1.Backend.Session:output_type -> enclave.plugin.v1.SessionOutput
-	13, // 39: enclave.plugin.v1.Backend.PutArchive:output_type -> enclave.plugin.v1.Empty
-	18, // 40: enclave.plugin.v1.Backend.GetArchive:output_type -> enclave.plugin.v1.ArchiveChunk
-	20, // 41: enclave.plugin.v1.Backend.Stats:output_type -> enclave.plugin.v1.StatsResponse
-	1,  // 42: enclave.plugin.v1.Tool.Info:output_type -> enclave.plugin.v1.PluginInfo
-	23, // 43: enclave.plugin.v1.Tool.Execute:output_type -> enclave.plugin.v1.ExecuteResponse
-	15, // 44: enclave.plugin.v1.SandboxHost.Exec:output_type -> enclave.plugin.v1.ExecResult
-	17, // 45: enclave.plugin.v1.SandboxHost.Session:output_type -> enclave.plugin.v1.SessionOutput
-	13, // 46: enclave.plugin.v1.SandboxHost.PutArchive:output_type -> enclave.plugin.v1.Empty
-	18, // 47: enclave.plugin.v1.SandboxHost.GetArchive:output_type -> enclave.plugin.v1.ArchiveChunk
-	31, // [31:48] is the sub-list for method output_type
-	14, // [14:31] is the sub-list for method input_type
+	19, // 25: enclave.plugin.v1.Backend.Rename:input_type -> enclave.plugin.v1.RenameRequest
+	0,  // 26: enclave.plugin.v1.Tool.Info:input_type -> enclave.plugin.v1.InfoRequest
+	23, // 27: enclave.plugin.v1.Tool.Execute:input_type -> enclave.plugin.v1.ExecuteRequest
+	14, // 28: enclave.plugin.v1.SandboxHost.Exec:input_type -> enclave.plugin.v1.ExecRequest
+	16, // 29: enclave.plugin.v1.SandboxHost.Session:input_type -> enclave.plugin.v1.SessionInput
+	18, // 30: enclave.plugin.v1.SandboxHost.PutArchive:input_type -> enclave.plugin.v1.ArchiveChunk
+	20, // 31: enclave.plugin.v1.SandboxHost.GetArchive:input_type -> enclave.plugin.v1.GetArchiveRequest
+	1,  // 32: enclave.plugin.v1.Backend.Info:output_type -> enclave.plugin.v1.PluginInfo
+	6,  // 33: enclave.plugin.v1.Backend.Create:output_type -> enclave.plugin.v1.SandboxState
+	6,  // 34: enclave.plugin.v1.Backend.Inspect:output_type -> enclave.plugin.v1.SandboxState
+	10, // 35: enclave.plugin.v1.Backend.List:output_type -> enclave.plugin.v1.ListResponse
+	13, // 36: enclave.plugin.v1.Backend.Stop:output_type -> enclave.plugin.v1.Empty
+	13, // 37: enclave.plugin.v1.Backend.Remove:output_type -> enclave.plugin.v1.Empty
+	15, // 38: enclave.plugin.v1.Backend.Exec:output_type -> enclave.plugin.v1.ExecResult
+	17, // 39: enclave.plugin.v1.Backend.Session:output_type -> enclave.plugin.v1.SessionOutput
+	13, // 40: enclave.plugin.v1.Backend.PutArchive:output_type -> enclave.plugin.v1.Empty
+	18, // 41: enclave.plugin.v1.Backend.GetArchive:output_type -> enclave.plugin.v1.ArchiveChunk
+	21, // 42: enclave.plugin.v1.Backend.Stats:output_type -> enclave.plugin.v1.StatsResponse
+	13, // 43: enclave.plugin.v1.Backend.Rename:output_type -> enclave.plugin.v1.Empty
+	1,  // 44: enclave.plugin.v1.Tool.Info:output_type -> enclave.plugin.v1.PluginInfo
+	24, // 45: enclave.plugin.v1.Tool.Execute:output_type -> enclave.plugin.v1.ExecuteResponse
+	15, // 46: enclave.plugin.v1.SandboxHost.Exec:output_type -> enclave.plugin.v1.ExecResult
+	17, // 47: enclave.plugin.v1.SandboxHost.Session:output_type -> enclave.plugin.v1.SessionOutput
+	13, // 48: enclave.plugin.v1.SandboxHost.PutArchive:output_type -> enclave.plugin.v1.Empty
+	18, // 49: enclave.plugin.v1.SandboxHost.GetArchive:output_type -> enclave.plugin.v1.ArchiveChunk
+	32, // [32:50] is the sub-list for method output_type
+	14, // [14:32] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name
@@ -2007,7 +2066,7 @@ func file_enclave_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_enclave_plugin_v1_plugin_proto_rawDesc), len(file_enclave_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   31,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

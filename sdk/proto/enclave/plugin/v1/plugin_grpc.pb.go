@@ -41,6 +41,7 @@ const (
 	Backend_PutArchive_FullMethodName = "/enclave.plugin.v1.Backend/PutArchive"
 	Backend_GetArchive_FullMethodName = "/enclave.plugin.v1.Backend/GetArchive"
 	Backend_Stats_FullMethodName      = "/enclave.plugin.v1.Backend/Stats"
+	Backend_Rename_FullMethodName     = "/enclave.plugin.v1.Backend/Rename"
 )
 
 // BackendClient is the client API for Backend service.
@@ -60,6 +61,9 @@ type BackendClient interface {
 	PutArchive(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ArchiveChunk, Empty], error)
 	GetArchive(ctx context.Context, in *GetArchiveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ArchiveChunk], error)
 	Stats(ctx context.Context, in *Ref, opts ...grpc.CallOption) (*StatsResponse, error)
+	// Optional: rename a container (the host claims pre-created spares with
+	// it). Backends without it answer UNIMPLEMENTED and get no spares.
+	Rename(ctx context.Context, in *RenameRequest, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type backendClient struct {
@@ -195,6 +199,16 @@ func (c *backendClient) Stats(ctx context.Context, in *Ref, opts ...grpc.CallOpt
 	return out, nil
 }
 
+func (c *backendClient) Rename(ctx context.Context, in *RenameRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Backend_Rename_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BackendServer is the server API for Backend service.
 // All implementations must embed UnimplementedBackendServer
 // for forward compatibility.
@@ -212,6 +226,9 @@ type BackendServer interface {
 	PutArchive(grpc.ClientStreamingServer[ArchiveChunk, Empty]) error
 	GetArchive(*GetArchiveRequest, grpc.ServerStreamingServer[ArchiveChunk]) error
 	Stats(context.Context, *Ref) (*StatsResponse, error)
+	// Optional: rename a container (the host claims pre-created spares with
+	// it). Backends without it answer UNIMPLEMENTED and get no spares.
+	Rename(context.Context, *RenameRequest) (*Empty, error)
 	mustEmbedUnimplementedBackendServer()
 }
 
@@ -254,6 +271,9 @@ func (UnimplementedBackendServer) GetArchive(*GetArchiveRequest, grpc.ServerStre
 }
 func (UnimplementedBackendServer) Stats(context.Context, *Ref) (*StatsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Stats not implemented")
+}
+func (UnimplementedBackendServer) Rename(context.Context, *RenameRequest) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Rename not implemented")
 }
 func (UnimplementedBackendServer) mustEmbedUnimplementedBackendServer() {}
 func (UnimplementedBackendServer) testEmbeddedByValue()                 {}
@@ -445,6 +465,24 @@ func _Backend_Stats_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Backend_Rename_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RenameRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BackendServer).Rename(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Backend_Rename_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BackendServer).Rename(ctx, req.(*RenameRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Backend_ServiceDesc is the grpc.ServiceDesc for Backend service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -483,6 +521,10 @@ var Backend_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Stats",
 			Handler:    _Backend_Stats_Handler,
+		},
+		{
+			MethodName: "Rename",
+			Handler:    _Backend_Rename_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
