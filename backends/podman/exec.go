@@ -453,9 +453,17 @@ func (s *session) Wait() (int, error) {
 func (s *session) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed())
+		ended := false
+		select {
+		case <-s.attached:
+			ended = true // the process is gone: nothing to kill
+		default:
+		}
 		select {
 		case pid := <-s.mw.pid:
-			s.p.killGroup(s.ctx, s.ref, pid)
+			if !ended {
+				s.p.killGroup(s.ctx, s.ref, pid)
+			}
 		default:
 		}
 		s.stdinW.Close()

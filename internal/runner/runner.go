@@ -133,8 +133,21 @@ func (r *Runner) Dead() bool {
 	}
 }
 
-// Close ends the runner (and the calls it runs).
-func (r *Runner) Close() { r.sess.Close() }
+// Close ends the runner (and the calls it runs). Closing its stdin makes it
+// kill its calls and exit by itself, which costs no container round trip;
+// the session is torn down once it has, or after a bound.
+func (r *Runner) Close() {
+	r.writeMu.Lock()
+	r.sess.Stdin().Close()
+	r.writeMu.Unlock()
+	go func() {
+		select {
+		case <-r.dead:
+		case <-time.After(5 * time.Second):
+		}
+		r.sess.Close()
+	}()
+}
 
 func (r *Runner) send(v any) error {
 	b, err := json.Marshal(v)
