@@ -4,7 +4,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -16,6 +15,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/enclave-sandbox/enclave/internal/jsonenc"
 	"github.com/enclave-sandbox/enclave/internal/manager"
 )
 
@@ -254,19 +254,8 @@ func (w *statusWriter) Flush() {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// encode renders compact JSON without HTML escaping or a trailing newline.
-func encode(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(b.Bytes(), "\n"), nil
-}
-
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := encode(v)
+	b, err := jsonenc.Marshal(v)
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"detail":"Internal Server Error"}`)
 	}

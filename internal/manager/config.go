@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/enclave-sandbox/enclave/internal/jsonenc"
 )
 
 // Float renders with a decimal point (2.0, not 2), as Python floats do.
@@ -101,16 +103,8 @@ func compact(v json.RawMessage) json.RawMessage {
 	return b.Bytes()
 }
 
-// marshal encodes compactly without HTML escaping.
-func marshal(v any) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(b.Bytes(), "\n"), nil
-}
+// marshal encodes as the API renders JSON.
+func marshal(v any) ([]byte, error) { return jsonenc.Marshal(v) }
 
 // Volume is a host path bound into a sandbox.
 type Volume struct {

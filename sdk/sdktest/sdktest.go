@@ -7,6 +7,7 @@ package sdktest
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-plugin"
@@ -65,6 +66,21 @@ func RunTool(t *testing.T, impl tool.Tool, cases ...ToolCase) {
 				tc.Check(t, res)
 			}
 		})
+	}
+}
+
+// Expect returns a ToolCase check: the status and output exactly, and an
+// error text containing errContains ("" accepts any, including null).
+func Expect(status, output, errContains string) func(*testing.T, tool.Result) {
+	return func(t *testing.T, r tool.Result) {
+		t.Helper()
+		e := ""
+		if r.Error != nil {
+			e = *r.Error
+		}
+		if r.Status != status || r.Output != output || !strings.Contains(e, errContains) {
+			t.Errorf("got %s %q (error %q), want %s %q (error containing %q)", r.Status, r.Output, e, status, output, errContains)
+		}
 	}
 }
 

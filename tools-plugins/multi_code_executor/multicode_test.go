@@ -8,21 +8,10 @@ import (
 	"testing"
 
 	"github.com/enclave-sandbox/enclave/sdk/sdktest"
-	"github.com/enclave-sandbox/enclave/sdk/tool"
 )
 
 func TestContract(t *testing.T) {
-	check := func(status, output, errHas string) func(*testing.T, tool.Result) {
-		return func(t *testing.T, r tool.Result) {
-			e := ""
-			if r.Error != nil {
-				e = *r.Error
-			}
-			if r.Status != status || r.Output != output || !strings.Contains(e, errHas) {
-				t.Errorf("got %s %q %q, want %s %q containing %q", r.Status, r.Output, e, status, output, errHas)
-			}
-		}
-	}
+	check := sdktest.Expect
 	sdktest.RunTool(t, New(),
 		sdktest.ToolCase{Name: "python", Params: `{"language":"python","code":"import helper; print(helper.X)","files":{"a/helper.py":"X = 7"}}`, Check: check("success", "7\n", "")},
 		sdktest.ToolCase{Name: "bash exit code", Params: `{"language":"bash","code":"exit 5"}`, Check: check("error", "", "Command failed with exit code 5")},

@@ -1,26 +1,14 @@
 package main
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/enclave-sandbox/enclave/sdk/sdktest"
-	"github.com/enclave-sandbox/enclave/sdk/tool"
 )
 
 // The kernel runs on the test machine's python3 through LocalHost sessions.
 func TestContract(t *testing.T) {
-	check := func(status, output, errHas string) func(*testing.T, tool.Result) {
-		return func(t *testing.T, r tool.Result) {
-			e := ""
-			if r.Error != nil {
-				e = *r.Error
-			}
-			if r.Status != status || r.Output != output || !strings.Contains(e, errHas) {
-				t.Errorf("got %s %q %q, want %s %q containing %q", r.Status, r.Output, e, status, output, errHas)
-			}
-		}
-	}
+	check := sdktest.Expect
 	sdktest.RunTool(t, New(),
 		sdktest.ToolCase{Name: "define", Params: `{"code":"a = 20"}`, Check: check("success", "", "")},
 		sdktest.ToolCase{Name: "state persists", Params: `{"code":"print(a)\na * 2 + 2"}`, Check: check("success", "20\n\nResult: 42", "")},
