@@ -241,3 +241,23 @@ func bothPaths(t *testing.T, run func(t *testing.T, s *server)) {
 		})
 	}
 }
+
+// TestOOMVerdict: a process the memory limit kills is an error with verdict
+// oom_killed (tools.md §2.3), on both execution paths; a SIGKILL from
+// elsewhere is not.
+func TestOOMVerdict(t *testing.T) {
+	for _, args := range [][]string{nil, {"--resident-runner=false"}} {
+		t.Run(fmt.Sprint(args), func(t *testing.T) {
+			s := startServer(t, "", args...)
+			id := s.sandbox(t, map[string]any{"memory_limit": "64m"})
+			r := s.exec(t, id, "python_executor", map[string]any{"code": "x = bytearray(300 * 1024 * 1024)\nprint(len(x))"})
+			if r.Status != "error" || r.Metadata.ExitCode != 137 || r.Metadata.Verdict != "oom_killed" {
+				t.Errorf("over the memory limit: %s exit %d verdict %q (%s)", r.Status, r.Metadata.ExitCode, r.Metadata.Verdict, errText(r))
+			}
+			r = s.exec(t, id, "shell_executor", map[string]any{"command": []string{"bash", "-c", "kill -9 $$"}})
+			if r.Status != "error" || r.Metadata.ExitCode != 137 || r.Metadata.Verdict != "" {
+				t.Errorf("kill -9: %s exit %d verdict %q", r.Status, r.Metadata.ExitCode, r.Metadata.Verdict)
+			}
+		})
+	}
+}

@@ -35,7 +35,14 @@ const pidMarker = "@@ENCLAVE-PGID "
 // (grandchildren included), then SIGKILLs it after the grace period.
 // --verbose makes timeout say when it fired, so a command that merely exits
 // 124 or dies of SIGKILL before its deadline is not mistaken for a timeout.
-const execWrapper = `echo "` + pidMarker + `$$" >&2; g=$1; t=$2; shift 2; exec timeout --verbose -s TERM -k "$g" "$t" "$@"`
+//
+// The marker line also carries the cgroup's OOM-kill counter (shell builtins
+// only), so a call that dies of SIGKILL can be told apart from one the
+// memory limit killed.
+const execWrapper = oomCount + `echo "` + pidMarker + `$$ $o" >&2; g=$1; t=$2; shift 2; exec timeout --verbose -s TERM -k "$g" "$t" "$@"`
+
+// oomCount sets $o to the cgroup's oom_kill counter (-1 when unknown).
+const oomCount = `o=-1; for f in /sys/fs/cgroup/memory/memory.oom_control /sys/fs/cgroup/memory.events; do if [ -r "$f" ]; then while read -r k v; do [ "$k" = oom_kill ] && o=$v; done < "$f"; break; fi; done; `
 
 const timeoutMsg = "timeout: sending signal "
 
@@ -90,10 +97,11 @@ type markerWriter struct {
 	done  bool
 	pid   chan int
 	found sync.Once
+	oom   int // the OOM-kill counter when the call started, -1 unknown
 }
 
 func newMarkerWriter(next io.Writer) *markerWriter {
-	return &markerWriter{next: next, pid: make(chan int, 1)}
+	return &markerWriter{next: next, pid: make(chan int, 1), oom: -1}
 }
 
 func (m *markerWriter) Write(p []byte) (int, error) {
@@ -114,7 +122,17 @@ func (m *markerWriter) Write(p []byte) (int, error) {
 	m.done = true
 	line := string(m.head[:i])
 	rest := m.head[i+1:]
-	if pid, err := strconv.Atoi(strings.TrimPrefix(line, pidMarker)); strings.HasPrefix(line, pidMarker) && err == nil {
+	fields := strings.Fields(strings.TrimPrefix(line, pidMarker))
+	pid, err := 0, error(nil)
+	if len(fields) > 0 {
+		pid, err = strconv.Atoi(fields[0])
+	}
+	if strings.HasPrefix(line, pidMarker) && len(fields) > 0 && err == nil {
+		if len(fields) > 1 {
+			if n, err := strconv.Atoi(fields[1]); err == nil {
+				m.oom = n
+			}
+		}
 		m.found.Do(func() { m.pid <- pid })
 	} else {
 		rest = m.head
@@ -341,12 +359,23 @@ func (p *Podman) Exec(ctx context.Context, ref string, req sdk.ExecRequest) (sdk
 		res.TimedOut = true
 	}
 	res.StdoutTruncated, res.StderrTruncated = stdout.truncated, stderr.truncated
-	if res.ExitCode == 137 && !res.TimedOut {
-		if st, err := p.inspect(ctx, ref); err == nil && st.OOMKilled {
-			res.OOMKilled = true
-		}
+	if res.ExitCode == 137 && !res.TimedOut && !res.Killed && mw.oom >= 0 {
+		res.OOMKilled = p.oomKillsSince(ctx, ref, mw.oom)
 	}
 	return res, nil
+}
+
+// oomKillsSince reports whether the sandbox's cgroup OOM-killed a process
+// since the counter read before. Only asked after a SIGKILL exit.
+func (p *Podman) oomKillsSince(ctx context.Context, ref string, before int) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	r, err := p.Exec(ctx, ref, sdk.ExecRequest{Argv: []string{"sh", "-c", oomCount + `echo "$o"`}, Timeout: 10 * time.Second})
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(r.Stdout)))
+	return err == nil && n > before
 }
 
 // Session implements backend.Backend: a long-lived process with streamed

@@ -50,6 +50,7 @@ type reply struct {
 	Code     int    `json:"code"`
 	TimedOut bool   `json:"timed_out"`
 	Killed   bool   `json:"killed"`
+	OOM      bool   `json:"oom"`
 	Out      string `json:"out"`
 	Err      string `json:"err"`
 	OutTrunc bool   `json:"out_trunc"`
@@ -231,6 +232,6 @@ func result(rep reply, killed bool) (sdk.ExecResult, error) {
 	}
 	out, _ := base64.StdEncoding.DecodeString(rep.Out)
 	errb, _ := base64.StdEncoding.DecodeString(rep.Err)
-	return sdk.ExecResult{Stdout: out, Stderr: errb, ExitCode: rep.Code, TimedOut: rep.TimedOut, Killed: rep.Killed || killed,
+	return sdk.ExecResult{Stdout: out, Stderr: errb, ExitCode: rep.Code, TimedOut: rep.TimedOut, Killed: rep.Killed || killed, OOMKilled: rep.OOM,
 		StdoutTruncated: rep.OutTrunc, StderrTruncated: rep.ErrTrunc}, nil
 }

@@ -36,6 +36,24 @@ by_pid = {}
 by_fd = {}
 
 
+OOM_FILES = ("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events")
+
+
+def oom_kills():
+    # The cgroup's OOM-kill counter: a call that died of SIGKILL while it
+    # rose was killed by the memory limit. -1: unknown.
+    for path in OOM_FILES:
+        try:
+            with open(path) as f:
+                for line in f:
+                    k, _, v = line.partition(" ")
+                    if k == "oom_kill":
+                        return int(v)
+        except (OSError, ValueError):
+            pass
+    return -1
+
+
 def send(obj):
     data = (json.dumps(obj) + "\n").encode()
     while data:
@@ -168,7 +186,8 @@ def start(req):
     c = {"id": req["id"], "pid": pid, "fds": {out_r: "out", err_r: "err"}, "out": [], "err": [],
          "size": {"out": 0, "err": 0}, "trunc": {"out": False, "err": False}, "max": req.get("max") or 0,
          "deadline": now + timeout if timeout > 0 else None, "grace": req.get("grace") or 5.0,
-         "kill_at": None, "timed_out": False, "killed": False, "code": None, "py_path": req.get("py_path")}
+         "kill_at": None, "timed_out": False, "killed": False, "code": None, "py_path": req.get("py_path"),
+         "oom_before": oom_kills()}
     calls[c["id"]] = c
     by_pid[pid] = c
     for fd in c["fds"]:
@@ -194,7 +213,8 @@ def finish_if_done(c):
     # The group may outlive the main process (a background job holding no
     # output): it is not part of the call.
     del calls[c["id"]]
-    send({"id": c["id"], "code": c["code"], "timed_out": c["timed_out"], "killed": c["killed"],
+    oom = c["code"] == 137 and not c["timed_out"] and not c["killed"] and 0 <= c["oom_before"] < oom_kills()
+    send({"id": c["id"], "code": c["code"], "timed_out": c["timed_out"], "killed": c["killed"], "oom": oom,
           "out": base64.b64encode(b"".join(c["out"])).decode(), "err": base64.b64encode(b"".join(c["err"])).decode(),
           "out_trunc": c["trunc"]["out"], "err_trunc": c["trunc"]["err"]})
 
