@@ -148,16 +148,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(rec, http.StatusUnauthorized, map[string]any{"detail": "Unauthorized"})
 		return
 	}
-	if _, pattern := s.mux.Handler(r); pattern == "" {
-		s.notRouted(rec, r)
+	if h, pattern := s.mux.Handler(r); pattern == "" {
+		s.notRouted(rec, r, h)
 		return
 	}
 	s.mux.ServeHTTP(rec, r)
 }
 
 // notRouted renders the mux's own 404/405/redirect answers as JSON.
-func (s *Server) notRouted(w http.ResponseWriter, r *http.Request) {
-	h, _ := s.mux.Handler(r)
+func (s *Server) notRouted(w http.ResponseWriter, r *http.Request, h http.Handler) {
 	probe := httptest.NewRecorder()
 	h.ServeHTTP(probe, r)
 	switch probe.Code {

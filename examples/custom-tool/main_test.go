@@ -30,7 +30,6 @@ func TestContract(t *testing.T) {
 		}
 	}
 	sdktest.RunTool(t, searchFiles{},
-		sdktest.ToolCase{Name: "setup", Params: `{"pattern":"x","path":"."}`},
 		sdktest.ToolCase{Name: "no match", Params: `{"pattern":"nothing-matches-this"}`, Check: matches()},
 		sdktest.ToolCase{Name: "bad pattern", Params: `{"pattern":"("}`, Check: func(t *testing.T, r tool.Result) {
 			if r.Status != "error" || r.Error == nil {

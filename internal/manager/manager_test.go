@@ -218,7 +218,8 @@ func TestToolDefaults(t *testing.T) {
 		o.ToolDefaults = map[string]map[string]json.RawMessage{"echo": {"text": json.RawMessage(`"from operator"`)}}
 	})
 	id, _ := m.Create(context.Background(), "docker", json.RawMessage(`{"tools_config":{"echo":{"name":"say"}}}`))
-	// The default fills an omitted parameter after validation...
+	// Defaults apply after validation: they never stand in for a required
+	// parameter the call left out...
 	r, err := m.Execute(context.Background(), id, "say", json.RawMessage(`{"sleep":0}`))
 	if kind(err) != manager.KindInvalidParams {
 		t.Errorf("required parameter omitted: %v, %+v (defaults must not hide a missing required parameter)", err, r)
