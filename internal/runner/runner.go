@@ -7,8 +7,11 @@ package runner
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
 	_ "embed"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,7 +48,10 @@ exit 200`
 type Opener func(ctx context.Context, req sdk.ExecRequest) (sdk.Session, error)
 
 type reply struct {
+	Key      string `json:"k"`
 	ID       int64  `json:"id"`
+	Hardened bool   `json:"hardened"`
+	Swept    int    `json:"swept"`
 	Ready    bool   `json:"ready"`
 	Code     int    `json:"code"`
 	TimedOut bool   `json:"timed_out"`
@@ -58,9 +64,18 @@ type reply struct {
 	Error    string `json:"error"`
 }
 
+// ErrForged means a line on the runner's output did not carry its key:
+// something other than the runner wrote there, so none of its replies can
+// be trusted and the runner is ended.
+var ErrForged = errors.New("resident runner output failed its integrity check")
+
 // Runner is one resident runner.
 type Runner struct {
 	sess sdk.Session
+	key  string
+	// Hardened: the runner made itself non-dumpable (calls cannot reach its
+	// file descriptors through /proc).
+	Hardened bool
 
 	writeMu sync.Mutex
 	mu      sync.Mutex
@@ -68,6 +83,7 @@ type Runner struct {
 	pending map[int64]chan reply
 	dead    chan struct{}
 	exit    int
+	cause   error // why it ended early (ErrForged, a missed deadline)
 }
 
 // Start launches a runner and waits (bounded by ctx) until it is ready.
@@ -77,10 +93,15 @@ func Start(ctx, life context.Context, open Opener) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start runner: %w", err)
 	}
-	r := &Runner{sess: sess, pending: map[int64]chan reply{}, dead: make(chan struct{})}
+	var k [16]byte
+	rand.Read(k[:])
+	r := &Runner{sess: sess, key: hex.EncodeToString(k[:]), pending: map[int64]chan reply{}, dead: make(chan struct{})}
 	ready := make(chan struct{})
 	go io.Copy(io.Discard, sess.Stderr())
 	go r.readLoop(ready)
+	// The key goes first, on stdin: never in argv or the environment, which
+	// other processes in the sandbox can read.
+	go r.write([]byte(r.key + "\n"))
 	select {
 	case <-ready:
 		return r, nil
@@ -107,10 +128,12 @@ func (r *Runner) readLoop(ready chan struct{}) {
 	once := sync.Once{}
 	for sc.Scan() {
 		var rep reply
-		if json.Unmarshal(sc.Bytes(), &rep) != nil {
+		if json.Unmarshal(sc.Bytes(), &rep) != nil || subtle.ConstantTimeCompare([]byte(rep.Key), []byte(r.key)) != 1 {
+			r.abandon(ErrForged)
 			continue
 		}
 		if rep.Ready {
+			r.Hardened = rep.Hardened
 			once.Do(func() { close(ready) })
 			continue
 		}
@@ -124,6 +147,9 @@ func (r *Runner) readLoop(ready chan struct{}) {
 	}
 }
 
+// Done is closed when the runner has ended.
+func (r *Runner) Done() <-chan struct{} { return r.dead }
+
 // Dead reports whether the runner has ended.
 func (r *Runner) Dead() bool {
 	select {
@@ -134,13 +160,31 @@ func (r *Runner) Dead() bool {
 	}
 }
 
+// abandon ends a runner that can no longer be trusted or is wedged: its
+// session is torn down at once (killing it and its calls), and pending calls
+// fail with cause.
+func (r *Runner) abandon(cause error) {
+	r.mu.Lock()
+	if r.cause == nil {
+		r.cause = cause
+	}
+	r.mu.Unlock()
+	go r.sess.Close()
+}
+
+// Cause says why the runner ended early (nil: it did not).
+func (r *Runner) Cause() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.cause
+}
+
 // Close ends the runner (and the calls it runs). Closing its stdin makes it
 // kill its calls and exit by itself, which costs no container round trip;
-// the session is torn down once it has, or after a bound.
+// the session is torn down once it has, or after a bound. Close never waits
+// for a write in progress (a wedged runner does not read).
 func (r *Runner) Close() {
-	r.writeMu.Lock()
 	r.sess.Stdin().Close()
-	r.writeMu.Unlock()
 	go func() {
 		select {
 		case <-r.dead:
@@ -155,16 +199,29 @@ func (r *Runner) send(v any) error {
 	if err != nil {
 		return err
 	}
+	return r.write(append(b, '\n'))
+}
+
+func (r *Runner) write(b []byte) error {
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
-	_, err = r.sess.Stdin().Write(append(b, '\n'))
+	_, err := r.sess.Stdin().Write(b)
 	return err
 }
+
+// ErrWedged means the runner missed a call's deadline plus grace (stopped,
+// or starved): it was killed, and a fresh one takes its place.
+var ErrWedged = errors.New("resident runner missed a deadline")
+
+// hardMargin is how long past a call's deadline and kill grace the host
+// waits for the runner's reply before it declares the runner wedged.
+const hardMargin = 3 * time.Second
 
 // Exec runs one call in the runner with the ExecRequest semantics of the
 // one-shot path: own process group, deadline on the group (TERM, then KILL
 // after the grace), stdin then EOF, per-stream caps. A cancelled ctx kills
-// the call's group.
+// the call's group. A runner that misses the deadline plus grace is killed
+// (its calls end) and the call answers as timed out.
 func (r *Runner) Exec(ctx context.Context, req sdk.ExecRequest) (sdk.ExecResult, error) {
 	r.mu.Lock()
 	if r.Dead() {
@@ -176,6 +233,11 @@ func (r *Runner) Exec(ctx context.Context, req sdk.ExecRequest) (sdk.ExecResult,
 	ch := make(chan reply, 1)
 	r.pending[id] = ch
 	r.mu.Unlock()
+	forget := func() {
+		r.mu.Lock()
+		delete(r.pending, id)
+		r.mu.Unlock()
+	}
 
 	grace := req.KillGrace
 	if grace <= 0 {
@@ -187,20 +249,22 @@ func (r *Runner) Exec(ctx context.Context, req sdk.ExecRequest) (sdk.ExecResult,
 		msg["py_path"], msg["py_src"] = req.Python.Path, string(req.Python.Source)
 	} else {
 		msg["argv"] = req.Argv
-		if req.Stdin != nil {
-			msg["stdin"] = base64.StdEncoding.EncodeToString(req.Stdin)
-		}
 	}
-	if err := r.send(msg); err != nil {
-		r.mu.Lock()
-		delete(r.pending, id)
-		r.mu.Unlock()
-		return sdk.ExecResult{}, fmt.Errorf("%w: %w: %v", ErrNotSent, ErrDied, err)
+	if req.Stdin != nil {
+		msg["stdin"] = base64.StdEncoding.EncodeToString(req.Stdin)
 	}
-	// The same outer bound as the one-shot path: deadline + grace + 5 s.
+	b, err := json.Marshal(msg)
+	if err != nil {
+		forget()
+		return sdk.ExecResult{}, fmt.Errorf("%w: %w", ErrNotSent, err)
+	}
+	// The write runs aside: a runner that stopped reading must not hold
+	// this call past its bound.
+	sent := make(chan error, 1)
+	go func() { sent <- r.write(append(b, '\n')) }()
 	var hard <-chan time.Time
 	if req.Timeout > 0 {
-		t := time.NewTimer(req.Timeout + grace + 5*time.Second)
+		t := time.NewTimer(req.Timeout + grace + hardMargin)
 		defer t.Stop()
 		hard = t.C
 	}
@@ -208,21 +272,61 @@ func (r *Runner) Exec(ctx context.Context, req sdk.ExecRequest) (sdk.ExecResult,
 	done := ctx.Done()
 	for {
 		select {
+		case err := <-sent:
+			sent = nil
+			if err != nil {
+				forget()
+				return sdk.ExecResult{}, fmt.Errorf("%w: %w: %v", ErrNotSent, ErrDied, err)
+			}
 		case rep := <-ch:
 			return result(rep, killed)
 		case <-done:
 			// Kill the call's group, then wait (bounded) for its reply.
 			killed, done = true, nil
-			r.send(map[string]any{"id": id, "kill": true})
+			go r.send(map[string]any{"id": id, "kill": true})
 			t := time.NewTimer(10 * time.Second)
 			defer t.Stop()
 			hard = t.C
 		case <-hard:
-			r.send(map[string]any{"id": id, "kill": true})
+			forget()
+			r.abandon(fmt.Errorf("%w: no reply %s after a call's deadline and kill grace", ErrWedged, hardMargin))
 			return sdk.ExecResult{ExitCode: -1, TimedOut: !killed, Killed: killed}, nil
 		case <-r.dead:
+			if c := r.Cause(); c != nil {
+				return sdk.ExecResult{}, fmt.Errorf("%w: %w", ErrDied, c)
+			}
 			return sdk.ExecResult{}, ErrDied
 		}
+	}
+}
+
+// Sweep kills every process in the sandbox that no running call, no other
+// session and not the sandbox's own command owns (what finished calls left
+// behind), and reports how many it killed. Between two pool callers.
+func (r *Runner) Sweep(ctx context.Context) (int, error) {
+	r.mu.Lock()
+	if r.Dead() {
+		r.mu.Unlock()
+		return 0, ErrDied
+	}
+	r.nextID++
+	id := r.nextID
+	ch := make(chan reply, 1)
+	r.pending[id] = ch
+	r.mu.Unlock()
+	go r.send(map[string]any{"id": id, "sweep": true})
+	t := time.NewTimer(10 * time.Second)
+	defer t.Stop()
+	select {
+	case rep := <-ch:
+		return rep.Swept, nil
+	case <-t.C:
+		r.abandon(fmt.Errorf("%w: sweep did not answer", ErrWedged))
+		return 0, ErrWedged
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-r.dead:
+		return 0, ErrDied
 	}
 }
 

@@ -2,17 +2,28 @@
 # session. stdlib only, single-threaded (fork is safe). Line-delimited JSON on
 # its original stdin/stdout.
 #
+# Start:    the host writes a 32-character key and a newline; every line the
+#           runner writes carries it as "k", so the host can tell the runner's
+#           replies from anything else (runner.go checks it).
 # Request:  {"id": n, "argv": [...] | "py_path": p, "py_src": s, "env": {...},
 #            "cwd": d, "stdin": b64|null, "timeout": secs, "grace": secs, "max": bytes}
 #           {"id": n, "kill": true}
-# Reply:    {"id": n, "code": exit, "timed_out": b, "killed": b,
+#           {"id": n, "sweep": true}   kill every process no call or session owns
+# Reply:    {"k": key, "id": n, "code": exit, "timed_out": b, "killed": b,
 #            "out": b64, "err": b64, "out_trunc": b, "err_trunc": b}
+#           {"k": key, "id": n, "swept": count}
 #
 # Each call is a forked child in its own process group. An argv call execs
 # the program (exactly a new process). A python call runs the source as the
 # file py_path the way `python py_path` does, without paying interpreter
 # start-up. At the deadline the group gets SIGTERM, then SIGKILL after grace.
 # A call is complete when the child exited and its stdout/stderr reached EOF.
+#
+# Isolation from the calls it runs: the runner is not dumpable, so a call's
+# processes (same uid, no CAP_SYS_PTRACE) cannot open /proc/<runner>/fd/* or
+# ptrace it; children close every protocol fd and wipe the key before any
+# call code runs. Stdin is written without blocking the loop, and SIGPIPE is
+# ignored, so a call that does not read its stdin affects no other call.
 import base64, errno, json, os, select, signal, sys, time
 
 proto_in = os.dup(0)
@@ -24,7 +35,33 @@ wake_r, wake_w = os.pipe()
 os.set_blocking(wake_w, False)
 signal.set_wakeup_fd(wake_w)
 signal.signal(signal.SIGCHLD, lambda *a: None)
-signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+
+PR_SET_DUMPABLE = 4
+
+
+def set_dumpable(on):
+    try:
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 1 if on else 0, 0, 0, 0) == 0
+    except Exception:
+        return False
+
+
+hardened = set_dumpable(False)
+
+# The key is read straight into a bytearray and only ever written from it,
+# so no other copy of it lives in this process's memory for a forked child
+# to find.
+KEY_LEN = 32
+key = bytearray(KEY_LEN + 1)
+got = 0
+while got < len(key):
+    n = os.readv(proto_in, [memoryview(key)[got:]])
+    if n == 0:
+        sys.exit(0)
+    got += n
+del key[KEY_LEN:]
 
 BASE_ENV = dict(os.environ)
 # Warm what every Python call uses, once, so forked children do not pay for
@@ -33,7 +70,8 @@ import atexit, builtins, types  # noqa: E401
 compile("x = 1\nprint(x)\n", "<warm>", "exec")
 calls = {}  # id -> call state
 by_pid = {}
-by_fd = {}
+by_fd = {}  # output fd -> call
+by_in = {}  # stdin fd -> call
 
 
 OOM_FILES = ("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events")
@@ -54,11 +92,18 @@ def oom_kills():
     return -1
 
 
+def write_all(data):
+    view = memoryview(data)
+    while view:
+        n = os.write(proto_out, view)
+        view = view[n:]
+
+
 def send(obj):
-    data = (json.dumps(obj) + "\n").encode()
-    while data:
-        n = os.write(proto_out, data)
-        data = data[n:]
+    body = json.dumps(obj).encode()
+    write_all(b'{"k": "')
+    write_all(key)
+    write_all(b'", ' + body[1:] + b"\n")
 
 
 def run_python(path, src):
@@ -118,6 +163,37 @@ def exit_code(e):
     return 1
 
 
+def child(req, extra, env, in_r, out_w, err_w):
+    # In the forked child, before any call code runs: wipe the key, drop
+    # every protocol fd, then become dumpable again (a normal process).
+    key[:] = bytes(KEY_LEN)
+    os.setpgid(0, 0)
+    signal.set_wakeup_fd(-1)
+    for s in (signal.SIGCHLD, signal.SIGPIPE):
+        signal.signal(s, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.dup2(in_r if in_r is not None else null, 0)
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    os.closerange(3, 65536)
+    set_dumpable(True)
+    if req.get("cwd"):
+        os.chdir(req["cwd"])
+    if "py_path" in req:
+        for k, v in extra.items():
+            os.environ[k] = v
+        sys.stdin = open(0, "r", closefd=False)
+        sys.stdout = open(1, "w", closefd=False)
+        sys.stderr = open(2, "w", closefd=False, buffering=1)
+        run_python(req["py_path"], req["py_src"])
+    argv = req["argv"]
+    try:
+        os.execvpe(argv[0], argv, env)
+    except OSError as e:
+        os.write(2, ("%s: %s\n" % (argv[0], e.strerror)).encode())
+        os._exit(126 if e.errno in (errno.EACCES, errno.ENOEXEC) else 127)
+
+
 def start(req):
     # The environment is built here, once per call in the parent: rebuilding
     # os.environ in the child costs more than the fork.
@@ -125,44 +201,14 @@ def start(req):
     env = dict(BASE_ENV, **extra) if extra else BASE_ENV
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    in_r = None
+    in_r = in_w = None
     stdin = req.get("stdin")
     if stdin is not None:
         in_r, in_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
-            os.setpgid(0, 0)
-            signal.set_wakeup_fd(-1)
-            for s in (signal.SIGCHLD, signal.SIGPIPE):
-                signal.signal(s, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-            os.dup2(in_r if in_r is not None else null, 0)
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            for fd in (proto_in, proto_out, wake_r, wake_w, out_r, err_r, out_w, err_w, null):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
-            if in_r is not None:
-                os.close(in_w)
-                os.close(in_r)
-            if req.get("cwd"):
-                os.chdir(req["cwd"])
-            if "py_path" in req:
-                for k, v in extra.items():
-                    os.environ[k] = v
-                sys.stdin = open(0, "r", closefd=False)
-                sys.stdout = open(1, "w", closefd=False)
-                sys.stderr = open(2, "w", closefd=False, buffering=1)
-                run_python(req["py_path"], req["py_src"])
-            argv = req["argv"]
-            try:
-                os.execvpe(argv[0], argv, env)
-            except OSError as e:
-                os.write(2, ("%s: %s\n" % (argv[0], e.strerror)).encode())
-                os._exit(126 if e.errno in (errno.EACCES, errno.ENOEXEC) else 127)
+            child(req, extra, env, in_r, out_w, err_w)
         except BaseException as e:
             try:
                 os.write(2, ("enclave runner: %s\n" % e).encode())
@@ -170,29 +216,52 @@ def start(req):
                 os._exit(127)
     os.close(out_w)
     os.close(err_w)
-    if in_r is not None:
-        os.close(in_r)
-        data = base64.b64decode(stdin)
-        try:
-            os.set_blocking(in_w, True)
-            while data:
-                n = os.write(in_w, data)
-                data = data[n:]
-        except OSError:
-            pass
-        os.close(in_w)
     now = time.monotonic()
     timeout = req.get("timeout") or 0
     c = {"id": req["id"], "pid": pid, "fds": {out_r: "out", err_r: "err"}, "out": [], "err": [],
          "size": {"out": 0, "err": 0}, "trunc": {"out": False, "err": False}, "max": req.get("max") or 0,
          "deadline": now + timeout if timeout > 0 else None, "grace": req.get("grace") or 5.0,
          "kill_at": None, "timed_out": False, "killed": False, "code": None, "py_path": req.get("py_path"),
-         "oom_before": oom_kills()}
+         "oom_before": oom_kills(), "in_fd": None, "in_data": None}
     calls[c["id"]] = c
     by_pid[pid] = c
     for fd in c["fds"]:
         os.set_blocking(fd, False)
         by_fd[fd] = c
+    if in_r is not None:
+        os.close(in_r)
+        data = base64.b64decode(stdin)
+        if data:
+            os.set_blocking(in_w, False)
+            c["in_fd"], c["in_data"] = in_w, memoryview(data)
+            by_in[in_w] = c
+        else:
+            os.close(in_w)
+
+
+def close_stdin(c):
+    fd = c["in_fd"]
+    if fd is not None:
+        del by_in[fd]
+        c["in_fd"] = c["in_data"] = None
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def feed(c):
+    # One non-blocking write of a call's pending stdin; EOF once all is in.
+    try:
+        n = os.write(c["in_fd"], c["in_data"][:1 << 16])
+    except BlockingIOError:
+        return
+    except OSError:
+        close_stdin(c)  # the reader is gone (EPIPE): the rest is dropped
+        return
+    c["in_data"] = c["in_data"][n:]
+    if not c["in_data"]:
+        close_stdin(c)
 
 
 def signal_group(c, sig):
@@ -205,6 +274,7 @@ def signal_group(c, sig):
 def finish_if_done(c):
     if c["code"] is None or c["fds"]:
         return
+    close_stdin(c)
     if c.get("py_path"):
         try:
             os.unlink(c["py_path"])  # the script goes once the call ends
@@ -237,7 +307,71 @@ def reap():
         finish_if_done(c)
 
 
-send({"ready": True, "pid": os.getpid()})
+def proc_table():
+    # pid -> (ppid, pgid, start time) for every process this runner can see.
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        out[int(name)] = (int(fields[1]), int(fields[2]), fields[19])
+    return out
+
+
+def sandbox_roots():
+    # What the sandbox runs on its own when the runner starts (its command
+    # and what that started): a sweep never touches these.
+    me = os.getpid()
+    return {(pid, st) for pid, (ppid, _, st) in proc_table().items() if pid != 1 and pid != me and ppid != me}
+
+
+def sweep():
+    # Kill every process that no running call, no other exec session (ppid 0
+    # inside the container: e.g. a notebook kernel) and not the sandbox's
+    # own command owns: what earlier calls left behind. Only inside a
+    # container, where exec'd processes have no parent in the namespace: on
+    # a host this would be every process of the machine.
+    if os.getppid() != 0:
+        return 0
+    me = os.getpid()
+    live_groups = {c["pid"] for c in calls.values()}
+    killed = 0
+    for _ in range(20):  # a fork bomb refills between rounds; its pids limit bounds it
+        table = proc_table()
+        keep = {1, me}
+        for pid, (ppid, pgid, st) in table.items():
+            if ppid == 0 or (pid, st) in roots or pgid in live_groups:
+                keep.add(pid)
+        # Descendants of kept processes (other than the runner's own
+        # children, which are calls) are kept too.
+        changed = True
+        while changed:
+            changed = False
+            for pid, (ppid, _, _) in table.items():
+                if pid not in keep and ppid in keep and ppid not in (1, me):
+                    keep.add(pid)
+                    changed = True
+        victims = [pid for pid in table if pid not in keep]
+        if not victims:
+            break
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            for pid in victims:
+                try:
+                    os.kill(pid, sig)
+                except OSError:
+                    pass
+        killed += len(victims)
+        reap()
+    return killed
+
+
+roots = sandbox_roots()
+send({"ready": True, "pid": os.getpid(), "hardened": hardened})
 buf = b""
 while True:
     now = time.monotonic()
@@ -247,9 +381,13 @@ while True:
             if t is not None:
                 wait = max(0.0, t - now) if wait is None else min(wait, max(0.0, t - now))
     try:
-        readable, _, _ = select.select([proto_in, wake_r] + list(by_fd), [], [], wait)
+        readable, writable, _ = select.select([proto_in, wake_r] + list(by_fd), list(by_in), [], wait)
     except InterruptedError:
-        readable = []
+        readable, writable = [], []
+    for fd in writable:
+        c = by_in.get(fd)
+        if c is not None:
+            feed(c)
     for fd in readable:
         if fd == wake_r:
             try:
@@ -275,6 +413,9 @@ while True:
                     if c is not None:
                         c["killed"] = True
                         signal_group(c, signal.SIGKILL)
+                    continue
+                if req.get("sweep"):
+                    send({"id": req["id"], "swept": sweep()})
                     continue
                 try:
                     start(req)

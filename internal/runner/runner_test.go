@@ -2,7 +2,9 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -119,5 +121,120 @@ func TestCancelKillsGroup(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	if _, err := os.Stat(marker); err == nil {
 		t.Errorf("a grandchild of the cancelled call survived")
+	}
+}
+
+// TestStdinIsolation: stdin a call never reads neither kills nor freezes the
+// runner, and a concurrent call is unaffected.
+func TestStdinIsolation(t *testing.T) {
+	r := localRunner(t)
+	ctx := context.Background()
+	big := []byte(strings.Repeat("x", 200<<10))
+	other := make(chan sdk.ExecResult, 1)
+	go func() {
+		res, _ := r.Exec(ctx, sdk.ExecRequest{Argv: []string{"sh", "-c", "sleep 0.3; echo other"}})
+		other <- res
+	}()
+	tests := []struct {
+		name     string
+		req      sdk.ExecRequest
+		code     int
+		timedOut bool
+	}{
+		{"reader exits at once", sdk.ExecRequest{Argv: []string{"true"}, Stdin: big}, 0, false},
+		{"reader never reads", sdk.ExecRequest{Argv: []string{"sleep", "30"}, Stdin: big, Timeout: 500 * time.Millisecond, KillGrace: 100 * time.Millisecond}, 143, true},
+		{"reader reads all", sdk.ExecRequest{Argv: []string{"sh", "-c", "wc -c"}, Stdin: big}, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := r.Exec(ctx, tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.ExitCode != tt.code || res.TimedOut != tt.timedOut {
+				t.Errorf("code %d timedOut %v, want %d %v (stderr %q)", res.ExitCode, res.TimedOut, tt.code, tt.timedOut, res.Stderr)
+			}
+		})
+	}
+	if res := <-other; string(res.Stdout) != "other\n" {
+		t.Errorf("concurrent call: %+v", res)
+	}
+	if r.Dead() {
+		t.Fatal("runner died")
+	}
+	res, err := r.Exec(ctx, sdk.ExecRequest{Python: &sdk.PythonScript{Path: filepath.Join(t.TempDir(), "s.py"), Source: []byte("import sys; print(len(sys.stdin.read()))")}, Stdin: big})
+	if err != nil || strings.TrimSpace(string(res.Stdout)) != "204800" {
+		t.Errorf("python call with stdin: %q %v", res.Stdout, err)
+	}
+}
+
+// TestWedgedRunnerIsReplaced: a call that stops its runner gets a timed-out
+// answer within its bound, and the runner is ended (the manager starts a
+// fresh one).
+func TestWedgedRunnerIsReplaced(t *testing.T) {
+	r := localRunner(t)
+	res, err := r.Exec(context.Background(), sdk.ExecRequest{Argv: []string{"sh", "-c", "kill -STOP $PPID; sleep 30"}, Timeout: 300 * time.Millisecond, KillGrace: 100 * time.Millisecond})
+	if err != nil || !res.TimedOut {
+		t.Fatalf("got %+v %v, want a timed-out result", res, err)
+	}
+	select {
+	case <-r.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("wedged runner still alive")
+	}
+	if !errors.Is(r.Cause(), ErrWedged) {
+		t.Errorf("cause %v, want ErrWedged", r.Cause())
+	}
+}
+
+// TestSweep runs the runner as PID 1 of a fresh PID namespace (as in a
+// container, where exec'd processes have no parent): a sweep kills what an
+// earlier call left behind and spares a call still running.
+func TestSweep(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a PID namespace (unshare)")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("no unshare")
+	}
+	host := sdktest.NewLocalHost(t)
+	r, err := Start(context.Background(), context.Background(), func(ctx context.Context, req sdk.ExecRequest) (sdk.Session, error) {
+		req.Argv = append([]string{"unshare", "--pid", "--fork", "--mount-proc"}, req.Argv...)
+		return host.Session(ctx, host.ID, req)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	ctx := context.Background()
+	count := sdk.ExecRequest{Argv: []string{"sh", "-c", "grep -l '^sleep$' /proc/[0-9]*/comm 2>/dev/null | wc -l"}}
+	if res, err := r.Exec(ctx, sdk.ExecRequest{Argv: []string{"sh", "-c", "setsid sleep 300 </dev/null >/dev/null 2>&1 & sleep 300 </dev/null >/dev/null 2>&1 &"}}); err != nil || res.ExitCode != 0 {
+		t.Fatalf("leave processes behind: %+v %v", res, err)
+	}
+	if res, _ := r.Exec(ctx, count); strings.TrimSpace(string(res.Stdout)) != "2" {
+		t.Fatalf("%q sleeps left behind before the sweep, want 2", res.Stdout)
+	}
+	running := make(chan sdk.ExecResult, 1)
+	go func() {
+		res, _ := r.Exec(ctx, sdk.ExecRequest{Argv: []string{"sh", "-c", "sleep 1; echo alive"}})
+		running <- res
+	}()
+	n, err := r.Sweep(ctx)
+	if err != nil || n < 2 {
+		t.Errorf("sweep killed %d (%v), want >= 2", n, err)
+	}
+	if res := <-running; string(res.Stdout) != "alive\n" {
+		t.Errorf("a running call was swept: %+v", res)
+	}
+	if res, _ := r.Exec(ctx, count); strings.TrimSpace(string(res.Stdout)) != "0" {
+		t.Errorf("%q sleeps survive the sweep", res.Stdout)
+	}
+}
+
+// TestSweepRefusedOnHost: outside a container the sweep does nothing.
+func TestSweepRefusedOnHost(t *testing.T) {
+	r := localRunner(t)
+	if n, err := r.Sweep(context.Background()); err != nil || n != 0 {
+		t.Errorf("sweep on the host killed %d (%v)", n, err)
 	}
 }
