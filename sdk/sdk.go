@@ -34,6 +34,12 @@ var Handshake = plugin.HandshakeConfig{
 	MagicCookieValue: "b7e1a4c2-enclave-plugin-v1",
 }
 
+// PythonPath is the one rule for which interpreter runs Python in a
+// sandbox, as a POSIX shell expression: `python`, the name ms-enclave's tools
+// call, else `python3`; empty when the image has neither. The resident
+// runner, the one-shot fallback and every Python tool use it.
+const PythonPath = `"$(command -v python || command -v python3)"`
+
 // Info describes a plugin; every plugin answers it.
 type Info struct {
 	Name        string

@@ -409,6 +409,9 @@ func (p *Podman) Session(ctx context.Context, ref string, req sdk.ExecRequest) (
 		s.attachErr = <-done
 		s.outW.Close()
 		s.errW.Close()
+		// Writers to a process that is gone fail at once instead of
+		// blocking on a pipe nobody reads.
+		stdinR.CloseWithError(io.ErrClosedPipe)
 		close(s.attached)
 	}()
 	go func() {

@@ -92,9 +92,10 @@ func (m *Manager) PoolExecute(ctx context.Context, toolName string, params json.
 		m.mu.Lock()
 		vanished := sb.vanished
 		m.mu.Unlock()
-		m.giveBack(sb)
 		var me *Error
-		if errors.As(err, &me) && me.Kind == KindToolUnavailable {
+		refused := errors.As(err, &me) && (me.Kind == KindToolUnavailable || me.Kind == KindInvalidParams)
+		m.giveBack(sb, !refused)
+		if refused && me.Kind == KindToolUnavailable {
 			err = errorf(KindBadRequest, "%s", me.Msg) // 400 here, 404 on /sandbox/tool/execute
 		}
 		// The member's container was gone before the tool could run: the
@@ -188,9 +189,11 @@ func (m *Manager) returnLocked(sb *sandbox) {
 }
 
 // giveBack ends a pool call: the member goes back to the pool unless it was
-// stopped, deleted or died meanwhile. With --pool-reset it is first restored
-// to a fresh container, in the background.
-func (m *Manager) giveBack(sb *sandbox) {
+// stopped, deleted or died meanwhile. First, in the background, what the
+// call left running is killed (so the next caller can neither observe nor
+// tamper with it), or with --pool-reset the member is restored to a fresh
+// container. A member that cannot be swept is replaced.
+func (m *Manager) giveBack(sb *sandbox, ran bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	sb.inflight--
@@ -198,12 +201,29 @@ func (m *Manager) giveBack(sb *sandbox) {
 	if m.sandboxes[sb.id] != sb || sb.status != StatusBusy || !m.running {
 		return
 	}
+	if !ran { // refused before anything ran: nothing to clean
+		m.returnLocked(sb)
+		return
+	}
+	sb.resetting = true
 	if m.opts.PoolReset {
-		sb.resetting = true
 		go m.reset(sb)
 		return
 	}
-	m.returnLocked(sb)
+	go func() {
+		err := m.sweepMember(context.Background(), sb)
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		sb.resetting = false
+		if m.sandboxes[sb.id] != sb || sb.status != StatusBusy || !m.running {
+			return
+		}
+		if err != nil {
+			m.markDeadLocked(sb, "could not clean the member after a call: "+err.Error())
+			return
+		}
+		m.returnLocked(sb)
+	}()
 }
 
 // reset replaces a member's container with a fresh one from the same spec,

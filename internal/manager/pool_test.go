@@ -67,6 +67,8 @@ func TestPoolRoundRobinAndStates(t *testing.T) {
 		}
 		order = append(order, busy)
 		<-done
+		// The member is back once what the call left running is swept.
+		waitFor(t, "members idle", func() bool { return len(m.List(manager.StatusIdle)) == 2 })
 	}
 	want := []string{ids[0], ids[1], ids[0], ids[1]}
 	if fmt.Sprint(order) != fmt.Sprint(want) {
@@ -108,9 +110,7 @@ func TestPoolConcurrentBeyondSize(t *testing.T) {
 		}(i)
 	}
 	wg.Wait()
-	if n := len(m.List(manager.StatusIdle)); n != 2 {
-		t.Errorf("%d idle after the calls, want 2", n)
-	}
+	waitFor(t, "both members idle after the calls", func() bool { return len(m.List(manager.StatusIdle)) == 2 })
 }
 
 func TestPoolToolMissingIs400(t *testing.T) {

@@ -3,6 +3,7 @@ package manager
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -23,8 +24,11 @@ type runnerSlot struct {
 // fallbackPython runs a Python request as a one-shot process: the script
 // arrives on stdin and the shell replaces itself with the interpreter.
 const fallbackPython = `cat >"$0" || exit 1
-command -v python >/dev/null 2>&1 && exec python "$0"
-exec python3 "$0"`
+` + runPython
+
+// runPython runs the script "$0" with the sandbox's Python (sdk.PythonPath,
+// the rule every path follows).
+const runPython = `exec ` + sdk.PythonPath + ` "$0"`
 
 func (m *Manager) runnerSlot(sb *sandbox) *runnerSlot {
 	m.mu.Lock()
@@ -137,30 +141,109 @@ func (m *Manager) closeRunner(sb *sandbox) {
 }
 
 // execInSandbox runs a tool's process: in the resident runner when the
-// sandbox has one, else as a one-shot backend exec.
+// sandbox has one, else as a one-shot backend exec. A runner that died
+// with its container reports the container as gone (sdk.ErrSandboxNotFound),
+// so the caller learns the sandbox vanished rather than that a runner died.
 func (m *Manager) execInSandbox(ctx context.Context, sb *sandbox, req sdk.ExecRequest) (sdk.ExecResult, error) {
 	if r := m.runnerFor(ctx, sb); r != nil {
 		res, err := r.Exec(ctx, req)
-		if err == nil || !errors.Is(err, runner.ErrNotSent) {
-			if errors.Is(err, runner.ErrDied) {
-				slog.Warn("resident runner died during a call; restarting it", "sandbox_id", sb.id)
-				m.startRunner(sb)
+		if err == nil {
+			if r.Cause() != nil {
+				m.startRunner(sb) // it was wedged and has been killed
 			}
+			return res, nil
+		}
+		if errors.Is(err, runner.ErrDied) && m.containerGone(ctx, sb) {
+			return res, fmt.Errorf("%w: %w", sdk.ErrSandboxNotFound, err)
+		}
+		if !errors.Is(err, runner.ErrNotSent) {
+			slog.Warn("resident runner died during a call; restarting it", "sandbox_id", sb.id, "err", err)
+			m.startRunner(sb)
 			return res, err
 		}
 		m.startRunner(sb)
 	}
 	if req.Python != nil {
-		path := req.Python.Path
-		req.Argv, req.Stdin = []string{"sh", "-c", fallbackPython, path}, req.Python.Source
-		req.Python = nil
-		defer func() {
-			go func() {
-				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-				defer cancel()
-				sb.backend.Exec(ctx, m.containerOf(sb), sdk.ExecRequest{Argv: []string{"rm", "-f", "--", path}, Timeout: 30 * time.Second})
-			}()
-		}()
+		return m.execPythonOneShot(ctx, sb, req)
 	}
 	return sb.backend.Exec(ctx, m.containerOf(sb), req)
+}
+
+// execPythonOneShot runs a Python request without a runner: the script is
+// written to its path (from stdin of a first exec when the call has stdin of
+// its own), then run as `python path`, and removed afterwards.
+func (m *Manager) execPythonOneShot(ctx context.Context, sb *sandbox, req sdk.ExecRequest) (sdk.ExecResult, error) {
+	path, src := req.Python.Path, req.Python.Source
+	req.Python = nil
+	containerID := m.containerOf(sb)
+	defer func() {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			sb.backend.Exec(ctx, containerID, sdk.ExecRequest{Argv: []string{"rm", "-f", "--", path}, Timeout: 30 * time.Second})
+		}()
+	}()
+	if req.Stdin == nil {
+		req.Argv, req.Stdin = []string{"sh", "-c", fallbackPython, path}, src
+		return sb.backend.Exec(ctx, containerID, req)
+	}
+	w, err := sb.backend.Exec(ctx, containerID, sdk.ExecRequest{Argv: []string{"sh", "-c", `cat >"$0"`, path}, Stdin: src, Env: req.Env,
+		WorkingDir: req.WorkingDir, Timeout: req.Timeout})
+	if err != nil {
+		return sdk.ExecResult{}, err
+	}
+	if w.ExitCode != 0 {
+		return w, nil
+	}
+	req.Argv = []string{"sh", "-c", runPython, path}
+	return sb.backend.Exec(ctx, containerID, req)
+}
+
+// sweepScript is the runner's sweep for sandboxes without a runner: kill
+// every process but PID 1, the oldest child of PID 1 (the sandbox's
+// command), exec'd processes (no parent inside the container) and their
+// descendants. It refuses to run where its own ancestry reaches PID 1 (not
+// inside a container's exec). A few rounds catch what forks meanwhile.
+const sweepScript = `for round in 1 2 3; do
+for d in /proc/[0-9]*; do s=$(cat "$d/stat" 2>/dev/null) || continue; r=${s##*) }; set -- $r; echo "${d#/proc/} $2 ${20}"; done |
+awk -v self=$$ '{ pid[NR] = $1; pp[$1] = $2; st[$1] = $3 }
+END {
+  x = self; n = 0; while ((x in pp) && pp[x] != 0 && n++ < 1000) x = pp[x]
+  if (x == 1 || !(x in pp)) exit
+  root = ""; for (i in pid) { p = pid[i]; if (pp[p] == 1 && (root == "" || st[p] + 0 < st[root] + 0)) root = p }
+  keep[1] = 1; if (root != "") keep[root] = 1
+  for (i in pid) { p = pid[i]; if (pp[p] == 0) keep[p] = 1 }
+  for (changed = 1; changed; ) { changed = 0; for (i in pid) { p = pid[i]; if (!(p in keep) && (pp[p] in keep) && pp[p] != 1) { keep[p] = 1; changed = 1 } } }
+  for (i in pid) { p = pid[i]; if (!(p in keep)) print p }
+}' | while read -r p; do kill -9 "$p" 2>/dev/null; done
+done; exit 0`
+
+// containerGone asks the backend (bounded) whether a sandbox's container
+// is missing or no longer running.
+func (m *Manager) containerGone(ctx context.Context, sb *sandbox) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	st, err := sb.backend.Inspect(ctx, m.containerOf(sb))
+	if errors.Is(err, sdk.ErrSandboxNotFound) {
+		return true
+	}
+	return err == nil && st.Status != "running"
+}
+
+// sweepMember kills what a finished pool call left running in a member, so the
+// next caller can neither observe nor tamper with it. Runner-less members
+// are swept by a one-shot exec of the same rule.
+func (m *Manager) sweepMember(ctx context.Context, sb *sandbox) error {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if r := m.runnerFor(ctx, sb); r != nil {
+		if _, err := r.Sweep(ctx); err == nil {
+			return nil
+		}
+	}
+	res, err := sb.backend.Exec(ctx, m.containerOf(sb), sdk.ExecRequest{Argv: []string{"sh", "-c", sweepScript}, Timeout: 10 * time.Second})
+	if err == nil && res.ExitCode != 0 {
+		err = fmt.Errorf("sweep exited %d: %s", res.ExitCode, res.Stderr)
+	}
+	return err
 }

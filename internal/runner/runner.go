@@ -39,9 +39,9 @@ var ErrNotSent = errors.New("call not sent")
 // exitNoPython is the start script's status when no interpreter exists.
 const exitNoPython = 200
 
-const startScript = `command -v python3 >/dev/null 2>&1 && exec python3 -u -c "$0"
-command -v python >/dev/null 2>&1 && exec python -u -c "$0"
-exit 200`
+const startScript = `py=` + sdk.PythonPath + `
+[ -n "$py" ] || exit 200
+exec "$py" -u -c "$0"`
 
 // Opener opens a session in the sandbox (the backend's Session, bound to a
 // container).

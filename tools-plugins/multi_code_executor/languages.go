@@ -1,5 +1,7 @@
 package main
 
+import "github.com/enclave-sandbox/enclave/sdk"
+
 // language describes how to build and run one language. Commands run under
 // `sh -lc` in the call's work directory; main is the fixed main file name.
 type language struct {
@@ -11,7 +13,7 @@ type language struct {
 }
 
 // pythonBin picks the interpreter the way python_executor does.
-const pythonBin = `"$(command -v python || command -v python3)"`
+const pythonBin = sdk.PythonPath
 
 // goEnv gives the Go toolchain writable caches in any image.
 const goEnv = `export HOME="${HOME:-/tmp}" GOCACHE="${GOCACHE:-/tmp/.enclave-go-cache}" GOFLAGS="${GOFLAGS:--mod=mod}" GOTOOLCHAIN=local; `

@@ -25,8 +25,8 @@ const Schema = `{"type":"function","function":{"name":"notebook_executor","descr
 //go:embed kernel.py
 var kernelSource string
 
-// startKernel runs the kernel source ($0) with python, or python3.
-const startKernel = `command -v python >/dev/null 2>&1 && exec python -u -c "$0"; exec python3 -u -c "$0"`
+// startKernel runs the kernel source ($0) with the sandbox's Python.
+const startKernel = `exec ` + sdk.PythonPath + ` -u -c "$0"`
 
 // How long an interrupted cell may take to return before the kernel is
 // killed and replaced.
