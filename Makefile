@@ -13,8 +13,10 @@ PODMAN_TAGS := remote containers_image_openpgp exclude_graphdriver_btrfs btrfs_n
 LDFLAGS := -s -w -X main.version=$(VERSION)
 TOOLS := $(notdir $(wildcard tools-plugins/*))
 
-# Podman runs with the project's settings (runc, cgroupfs, ulimits).
+# Podman runs with the project's settings (runc, cgroupfs, ulimits) and
+# storage (btrfs with quotas: disk limits; written by scripts/storage.sh).
 export CONTAINERS_CONF := $(CURDIR)/deploy/containers.conf
+export CONTAINERS_STORAGE_CONF := $(CURDIR)/.cache/storage.conf
 PODMAN_SOCK ?= /run/enclave/podman.sock
 ENCLAVE_HOST ?= 0.0.0.0
 ENCLAVE_PORT ?= 8000
@@ -23,7 +25,7 @@ export ENCLAVE_HOST ENCLAVE_PORT
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 
-.PHONY: bench help deps deps-test image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
+.PHONY: bench help deps deps-test storage image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -34,13 +36,16 @@ deps: ## install Podman, runc and friends (apt, as root)
 deps-test: ## install deps plus Prometheus/promtool for the tests
 	@scripts/deps.sh --test
 
-image: deps ## build the sandbox image localhost/enclave-python:3.11 (only when missing)
+storage: deps ## container storage with disk limits (btrfs with quotas in a loop file; ENCLAVE_STORAGE=default: none)
+	@CONF=$(CONTAINERS_STORAGE_CONF) scripts/storage.sh
+
+image: storage ## build the sandbox image localhost/enclave-python:3.11 (only when missing)
 	@IMAGE=$(IMAGE) scripts/build-image.sh
 
-image-polyglot: deps ## build localhost/enclave-polyglot (Python, C/C++, Node.js, Go, Java, Rust, Ruby, Perl, PHP, Lua) when missing
+image-polyglot: storage ## build localhost/enclave-polyglot (Python, C/C++, Node.js, Go, Java, Rust, Ruby, Perl, PHP, Lua) when missing
 	@IMAGE=$(POLYGLOT_IMAGE) EXTRA="$(POLYGLOT_PACKAGES)" scripts/build-image.sh
 
-podman-service: deps ## start a Podman API service on $(PODMAN_SOCK) (if none answers)
+podman-service: storage ## start a Podman API service on $(PODMAN_SOCK) (if none answers)
 	@SOCK=$(PODMAN_SOCK) scripts/podman-service.sh
 
 build: ## build bin/enclave and the plugins into bin/plugins

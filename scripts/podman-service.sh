@@ -5,7 +5,15 @@ set -euo pipefail
 SOCK=${SOCK:-/run/enclave/podman.sock}
 export CONTAINERS_CONF=${CONTAINERS_CONF:-$(cd "$(dirname "$0")/.." && pwd)/deploy/containers.conf}
 if curl -fsS --max-time 2 --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1; then
-  exit 0
+  # A service started with other storage settings would ignore ours.
+  want=$(awk -F'"' '/^graphroot/ {print $2}' "${CONTAINERS_STORAGE_CONF:-/dev/null}" 2>/dev/null || true)
+  have=$(curl -fsS --max-time 5 --unix-socket "$SOCK" http://d/v4.0.0/libpod/info | sed -n 's/.*"graphRoot":"\([^"]*\)".*/\1/p')
+  if [ -z "$want" ] || [ "$want" = "$have" ]; then
+    exit 0
+  fi
+  echo "podman service on $SOCK uses storage $have, not $want: restarting it"
+  pkill -f "podman system service --time=0 unix://$SOCK" || true
+  for _ in $(seq 1 50); do curl -fsS --max-time 1 --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1 || break; sleep 0.1; done
 fi
 mkdir -p "$(dirname "$SOCK")"
 rm -f "$SOCK"

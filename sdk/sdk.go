@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 )
 
 // APIVersion is the plugin API version this SDK speaks (proto package v1).
@@ -40,6 +41,23 @@ var Handshake = plugin.HandshakeConfig{
 // runner, the one-shot fallback and every Python tool use it.
 const PythonPath = `"$(command -v python || command -v python3)"`
 
+// MaxMessageBytes is the largest gRPC message between the host and a
+// plugin, both ways. The host's own limits (request body, tool output) are
+// bounded well below it (cmd/enclave checks them at start), so whatever
+// the HTTP API accepts passes every hop.
+const MaxMessageBytes = 1 << 30
+
+// GRPCServer is go-plugin's server constructor with enclave's message
+// limits; Serve and the host's broker use it.
+func GRPCServer(opts []grpc.ServerOption) *grpc.Server {
+	return grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(MaxMessageBytes), grpc.MaxSendMsgSize(MaxMessageBytes))...)
+}
+
+// GRPCDialOptions are the client side of the same limits.
+func GRPCDialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes))}
+}
+
 // Info describes a plugin; every plugin answers it.
 type Info struct {
 	Name        string
@@ -51,6 +69,31 @@ type Info struct {
 	Schema json.RawMessage
 	// Tools: sandbox types supported (empty = all). Backends: types served.
 	SandboxTypes []string
+	// Backends: optional capabilities implemented (CapRename, CapHealth).
+	// sdk/backend's Serve fills it in from the implementation.
+	Capabilities []string
+}
+
+// Optional backend capabilities (Info.Capabilities).
+const (
+	CapRename = "rename"
+	CapHealth = "health"
+)
+
+// Has reports whether the plugin declares capability c.
+func (i Info) Has(c string) bool {
+	for _, x := range i.Capabilities {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// Health is a backend's answer to a health probe: it answers, and these
+// are the limits or protections it cannot enforce on this host.
+type Health struct {
+	Warnings []string
 }
 
 // Supports reports whether the plugin speaks API version v.
@@ -77,7 +120,7 @@ type ExecRequest struct {
 	// MaxOutputBytes caps each stream; 0 = no cap.
 	MaxOutputBytes int64
 	// Python, when set, runs a Python script exactly as `python <path>`
-	// would, instead of Argv and Stdin. Tools use it through the Sandbox
+	// would, instead of Argv; Stdin is the script's standard input. Tools use it through the Sandbox
 	// handle; the host runs it in the sandbox's resident runner (no
 	// interpreter start-up) or falls back to a one-shot process.
 	Python *PythonScript
@@ -116,14 +159,16 @@ type Session interface {
 
 // Spec describes a sandbox container to create.
 type Spec struct {
-	Name           string
-	Image          string
-	Command        []string
-	Env            map[string]string
-	WorkingDir     string
-	MemoryBytes    int64
-	CPUs           float64
-	PidsLimit      int64
+	Name        string
+	Image       string
+	Command     []string
+	Env         map[string]string
+	WorkingDir  string
+	MemoryBytes int64
+	CPUs        float64
+	PidsLimit   int64
+	// DiskBytes bounds what the sandbox writes to its filesystem.
+	DiskBytes      int64
 	NetworkEnabled bool
 	Network        string
 	Labels         map[string]string
@@ -132,6 +177,10 @@ type Spec struct {
 	Ports          []Port
 	ExtraHosts     map[string]string
 	Platform       string
+	// Entrypoint replaces the image's entrypoint when EntrypointSet (an
+	// empty one clears it, as ms-enclave 0.0.8's `entrypoint: []` does).
+	Entrypoint    []string
+	EntrypointSet bool
 }
 
 // Mount is a host path bound into a sandbox.

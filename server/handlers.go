@@ -25,7 +25,11 @@ type statsJSON struct {
 }
 
 type healthJSON struct {
-	Healthy         bool          `json:"healthy"`
+	Healthy bool `json:"healthy"`
+	// Warnings (additive): limits the runtime cannot enforce on this host;
+	// errors: why no backend answers.
+	Warnings        []string      `json:"warnings,omitempty"`
+	Errors          []string      `json:"errors,omitempty"`
 	Version         string        `json:"version"`
 	Uptime          manager.Float `json:"uptime"`
 	ActiveSandboxes int           `json:"active_sandboxes"`
@@ -100,7 +104,8 @@ func (s *Server) toolResult(res manager.Result) toolResultJSON {
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	st := s.m.Stats()
-	writeJSON(w, http.StatusOK, healthJSON{Healthy: s.m.Healthy(r.Context()), Version: s.opts.Version,
+	h := s.m.Health(r.Context())
+	writeJSON(w, http.StatusOK, healthJSON{Healthy: h.Healthy, Warnings: h.Warnings, Errors: h.Errors, Version: s.opts.Version,
 		Uptime: manager.Float(time.Since(s.started).Seconds()), ActiveSandboxes: st.Total, SystemInfo: statsOf(st)})
 	return nil
 }

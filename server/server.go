@@ -31,7 +31,7 @@ type Manager interface {
 	PutArchive(ctx context.Context, id, targetDir string, r io.Reader) error
 	GetArchive(ctx context.Context, id, path string, w io.Writer) error
 	Stats() manager.Stats
-	Healthy(ctx context.Context) bool
+	Health(ctx context.Context) manager.Health
 	InitializePool(ctx context.Context, sandboxType string, n int, body json.RawMessage) (manager.PoolInit, error)
 	PoolExecute(ctx context.Context, toolName string, params json.RawMessage, waitSeconds float64) (manager.Result, error)
 }
@@ -44,8 +44,10 @@ type Observer interface {
 
 // Options configure the server.
 type Options struct {
-	Version      string
-	APIKey       string
+	Version string
+	// APIKeys are the accepted keys (several during a rotation); none: no
+	// auth.
+	APIKeys      []string
 	MaxBodyBytes int64
 	MaxArchive   int64
 	// SandboxTypes returns the accepted sandbox_type values.
@@ -64,7 +66,7 @@ type Server struct {
 	opts    Options
 	mux     *http.ServeMux
 	started time.Time
-	keyHash [32]byte
+	keys    [][32]byte // SHA-256 of each accepted key
 }
 
 // New builds the server and its routes.
@@ -78,7 +80,10 @@ func New(m Manager, opts Options) *Server {
 	if opts.MaxArchive <= 0 {
 		opts.MaxArchive = 1 << 30
 	}
-	s := &Server{m: m, opts: opts, mux: http.NewServeMux(), started: time.Now(), keyHash: sha256.Sum256([]byte(opts.APIKey))}
+	s := &Server{m: m, opts: opts, mux: http.NewServeMux(), started: time.Now()}
+	for _, k := range opts.APIKeys {
+		s.keys = append(s.keys, sha256.Sum256([]byte(k)))
+	}
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, s.handle(rt))
 	}
@@ -173,9 +178,10 @@ func (s *Server) notRouted(w http.ResponseWriter, r *http.Request, h http.Handle
 	}
 }
 
-// authorized checks the API key in constant time; header wins over query.
+// authorized checks the API key in constant time against every accepted
+// key (no early exit); header wins over query.
 func (s *Server) authorized(r *http.Request) bool {
-	if s.opts.APIKey == "" {
+	if len(s.keys) == 0 {
 		return true
 	}
 	key := r.Header.Get("X-API-Key")
@@ -183,7 +189,11 @@ func (s *Server) authorized(r *http.Request) bool {
 		key = r.URL.Query().Get("api_key")
 	}
 	got := sha256.Sum256([]byte(key))
-	return subtle.ConstantTimeCompare(got[:], s.keyHash[:]) == 1
+	ok := 0
+	for _, k := range s.keys {
+		ok |= subtle.ConstantTimeCompare(got[:], k[:])
+	}
+	return ok == 1
 }
 
 // cors adds CORS headers for allowed origins; it answers a preflight that

@@ -19,7 +19,6 @@ type plugins struct{ b *fake.Backend }
 func (p plugins) Backend(t string) (backend.Backend, bool) { return p.b, t == "docker" }
 func (p plugins) Tool(name string) (manager.Tool, bool)    { return fake.Echo{}, name == "echo" }
 func (p plugins) Backends() []backend.Backend              { return []backend.Backend{p.b} }
-func (p plugins) Healthy(context.Context) bool             { return true }
 
 func newServer(t *testing.T, opts server.Options) *httptest.Server {
 	m := manager.New(manager.DefaultOptions(), plugins{fake.NewBackend()})
@@ -87,7 +86,7 @@ func TestToolResultShape(t *testing.T) {
 }
 
 func TestCORS(t *testing.T) {
-	ts := newServer(t, server.Options{CORSOrigins: []string{"https://app.example"}, APIKey: "k"})
+	ts := newServer(t, server.Options{CORSOrigins: []string{"https://app.example"}, APIKeys: []string{"k"}})
 	code, h, _ := do(t, ts, "OPTIONS", "/stats", "", "Origin", "https://app.example", "Access-Control-Request-Method", "GET", "X-API-Key", "k")
 	if code != 204 || h.Get("Access-Control-Allow-Origin") != "https://app.example" {
 		t.Errorf("preflight = %d %v", code, h)

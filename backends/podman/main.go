@@ -19,7 +19,11 @@ import (
 func main() {
 	// go-plugin forwards the plugin's stderr to the host's log.
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})))
-	b := New(Config{URL: os.Getenv("ENCLAVE_PODMAN_URL")})
+	userns := DefaultUserNS
+	if v, ok := os.LookupEnv("ENCLAVE_USERNS"); ok {
+		userns = v
+	}
+	b := New(Config{URL: os.Getenv("ENCLAVE_PODMAN_URL"), UserNS: userns})
 	defer b.Shutdown()
 	backend.Serve(b)
 }

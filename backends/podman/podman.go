@@ -21,12 +21,14 @@ import (
 	"time"
 
 	nettypes "github.com/containers/common/libnetwork/types"
+	"github.com/containers/podman/v4/libpod/define"
 	"github.com/containers/podman/v4/pkg/bindings/containers"
 	"github.com/containers/podman/v4/pkg/bindings/images"
 	"github.com/containers/podman/v4/pkg/bindings/system"
 	"github.com/containers/podman/v4/pkg/copy"
 	"github.com/containers/podman/v4/pkg/errorhandling"
 	"github.com/containers/podman/v4/pkg/specgen"
+	storagetypes "github.com/containers/storage/types"
 	spec "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/enclave-sandbox/enclave/sdk"
@@ -43,7 +45,17 @@ var keptCaps = []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSET
 type Config struct {
 	// URL of the Podman service; empty = discover or start one.
 	URL string
+	// UserNS maps root in every rootful sandbox to an unprivileged host
+	// uid range ("CONTAINER:HOST:SIZE", e.g. 0:1000000000:65536); "off" runs
+	// sandboxes in the host's user namespace (root in a sandbox is root on
+	// the host). Rootless Podman always maps (to the user's subuids).
+	UserNS string
 }
+
+// DefaultUserNS is the fixed mapping of rootful sandboxes: one mapping for
+// all of them, so Podman prepares the image's id-shifted layer once, not per
+// sandbox.
+const DefaultUserNS = "0:1000000000:65536"
 
 // Podman is the Podman backend.
 type Podman struct {
@@ -54,6 +66,17 @@ type Podman struct {
 	uri   string
 	dial  func(ctx context.Context) (net.Conn, error)
 	child *exec.Cmd
+	host  hostFacts // what the Podman host can enforce, read at connect
+}
+
+// hostFacts is what the connected Podman can and cannot enforce.
+type hostFacts struct {
+	rootless bool
+	// diskLimit: per-container storage size limits work (rootful, btrfs
+	// storage with quotas).
+	diskLimit bool
+	idmap     *storagetypes.IDMappingOptions // nil: no user namespace
+	warnings  []string
 }
 
 // New returns a backend; it connects on first use so Info never waits.
@@ -86,12 +109,18 @@ func (p *Podman) withConn(ctx context.Context) (context.Context, error) {
 		if err != nil {
 			return nil, err
 		}
-		p.conn, p.uri, p.child, p.dial = conn, uri, child, d
-		slog.Info("connected to podman", "uri", uri)
-		if info, err := system.Info(conn, nil); err == nil && info.Host != nil {
-			if info.Host.Security.Rootless && info.Host.CgroupsVersion == "v1" {
-				slog.Warn("rootless Podman on cgroups v1: memory, CPU and pids limits are NOT enforced (use cgroups v2 with the systemd cgroup manager, or rootful Podman)")
-			}
+		info, err := system.Info(conn, nil)
+		if err != nil {
+			return nil, fmt.Errorf("podman info: %w: %w", sdk.ErrUnavailable, err)
+		}
+		facts, err := readHostFacts(info, p.cfg.UserNS)
+		if err != nil {
+			return nil, err
+		}
+		p.conn, p.uri, p.child, p.dial, p.host = conn, uri, child, d, facts
+		slog.Info("connected to podman", "uri", uri, "rootless", facts.rootless, "disk_limits", facts.diskLimit, "userns", facts.idmap != nil || facts.rootless)
+		for _, w := range facts.warnings {
+			slog.Warn(w)
 		}
 	}
 	return valueCtx{Context: ctx, values: p.conn}, nil
@@ -145,13 +174,12 @@ func (p *Podman) Info(context.Context) (sdk.Info, error) {
 		SandboxTypes: []string{"docker", "docker_notebook", "podman"}}, nil
 }
 
-func (p *Podman) ensureImage(ctx context.Context, image, platform string) error {
-	ok, err := images.Exists(ctx, image, nil)
-	if err != nil {
-		return fmt.Errorf("look up image %s: %w", image, err)
-	}
-	if ok {
-		return nil
+// ensureImage pulls a missing image and returns its size.
+func (p *Podman) ensureImage(ctx context.Context, image, platform string) (int64, error) {
+	if img, err := images.GetImage(ctx, image, nil); err == nil {
+		return img.Size, nil
+	} else if !notFound(err) {
+		return 0, fmt.Errorf("look up image %s: %w", image, err)
 	}
 	opts := new(images.PullOptions).WithQuiet(true)
 	if platform != "" {
@@ -162,9 +190,18 @@ func (p *Podman) ensureImage(ctx context.Context, image, platform string) error 
 		}
 	}
 	if _, err := images.Pull(ctx, image, opts); err != nil {
-		return fmt.Errorf("%s: %w", err.Error(), sdk.ErrImageNotFound)
+		return 0, fmt.Errorf("%s: %w", err.Error(), sdk.ErrImageNotFound)
 	}
-	return nil
+	img, err := images.GetImage(ctx, image, nil)
+	if err != nil {
+		return 0, fmt.Errorf("look up image %s: %w", image, err)
+	}
+	return img.Size, nil
+}
+
+func notFound(err error) bool {
+	var em *errorhandling.ErrorModel
+	return errors.As(err, &em) && em.ResponseCode == 404
 }
 
 // Create implements backend.Backend.
@@ -173,7 +210,11 @@ func (p *Podman) Create(ctx context.Context, s sdk.Spec, startTimeout time.Durat
 	if err != nil {
 		return sdk.State{}, err
 	}
-	if err := p.ensureImage(ctx, s.Image, s.Platform); err != nil {
+	if err := requireLimits(s); err != nil {
+		return sdk.State{}, err
+	}
+	imageSize, err := p.ensureImage(ctx, s.Image, s.Platform)
+	if err != nil {
 		return sdk.State{}, err
 	}
 	g := specgen.NewSpecGenerator(s.Image, false)
@@ -181,12 +222,24 @@ func (p *Podman) Create(ctx context.Context, s sdk.Spec, startTimeout time.Durat
 	g.Labels = s.Labels
 	g.Env = s.Env
 	g.WorkDir = s.WorkingDir
-	if len(s.Command) > 0 {
-		g.Command = s.Command
-	} else {
+	// Docker creates a missing working directory; so does enclave.
+	g.CreateWorkingDir = s.WorkingDir != ""
+	if err := p.setCommand(ctx, g, s); err != nil {
+		return sdk.State{}, err
+	}
+	if len(s.Command) == 0 {
 		// The image's default command with a TTY and open stdin, so a REPL or
 		// shell stays alive until the sandbox is stopped.
 		g.Terminal, g.Stdin = true, true
+	}
+	if p.host.idmap != nil && !s.Privileged {
+		g.UserNS = specgen.Namespace{NSMode: specgen.Private}
+		g.IDMappings = p.host.idmap
+	}
+	if s.DiskBytes > 0 && p.host.diskLimit {
+		// btrfs limits the subvolume's referenced bytes, the image's
+		// included: the sandbox may write at least DiskBytes.
+		g.StorageOpts = map[string]string{"size": strconv.FormatInt(imageSize+s.DiskBytes, 10)}
 	}
 	g.Init = true
 	g.NoNewPrivileges = true
@@ -339,14 +392,40 @@ func (p *Podman) List(ctx context.Context, labels map[string]string) ([]sdk.Stat
 	return out, nil
 }
 
-// Stop implements backend.Backend.
+// Stop implements backend.Backend: SIGTERM (SIGHUP for a sandbox whose
+// command runs on a terminal: an interactive shell ignores SIGTERM and ends
+// on a hangup), SIGKILL once grace has passed. The grace is timed here, not
+// by Podman, whose stop timeout counts whole seconds.
 func (p *Podman) Stop(ctx context.Context, ref string, grace time.Duration) error {
 	ctx, err := p.withConn(ctx)
 	if err != nil {
 		return err
 	}
-	t := uint(grace.Round(time.Second) / time.Second)
-	return mapErr(containers.Stop(ctx, ref, new(containers.StopOptions).WithTimeout(t)), "stop container")
+	d, err := containers.Inspect(ctx, ref, nil)
+	if err != nil {
+		return mapErr(err, "stop container")
+	}
+	if d.State == nil || !d.State.Running {
+		return nil
+	}
+	sig := "TERM"
+	if d.Config != nil && d.Config.Tty {
+		sig = "HUP"
+	}
+	if err := containers.Kill(ctx, ref, new(containers.KillOptions).WithSignal(sig)); err != nil {
+		if err := mapErr(err, "stop container"); errors.Is(err, sdk.ErrSandboxNotFound) {
+			return nil
+		}
+	}
+	if grace > 0 {
+		wctx, cancel := context.WithTimeout(ctx, grace)
+		_, werr := containers.Wait(wctx, ref, new(containers.WaitOptions).WithCondition([]define.ContainerStatus{define.ContainerStateStopped, define.ContainerStateExited}))
+		cancel()
+		if werr == nil {
+			return nil
+		}
+	}
+	return mapErr(containers.Stop(ctx, ref, new(containers.StopOptions).WithTimeout(0)), "stop container")
 }
 
 func (p *Podman) remove(ctx context.Context, ref string) error {

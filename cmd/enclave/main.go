@@ -32,6 +32,7 @@ import (
 	"github.com/enclave-sandbox/enclave/internal/manager"
 	"github.com/enclave-sandbox/enclave/internal/pluginhost"
 	"github.com/enclave-sandbox/enclave/metrics"
+	"github.com/enclave-sandbox/enclave/sdk"
 	"github.com/enclave-sandbox/enclave/server"
 )
 
@@ -95,8 +96,9 @@ type config struct {
 	allowNetwork                            bool
 	instance, pluginDir, podmanURL          string
 	poolSize, maxSandboxes                  int
-	maxMemory                               string
-	maxCPUs                                 float64
+	maxMemory, maxDisk, diskLimit, userns   string
+	apiKeyFile                              string
+	maxCPUs, stopGrace                      float64
 	pidsLimit, maxOutput, maxBody, maxArch  int64
 	logFormat, logLevel                     string
 }
@@ -151,6 +153,11 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.Int64Var(&c.maxBody, "max-body-bytes", 64<<20, "largest JSON request body (413 beyond)")
 	fs.Int64Var(&c.maxArch, "max-archive-bytes", 1<<30, "largest archive upload (413 beyond)")
 	fs.Float64Var(&c.shutdownGrace, "shutdown-timeout", 30, "seconds to drain in-flight requests on SIGTERM/SIGINT")
+	fs.StringVar(&c.apiKeyFile, "api-key-file", "", "read API keys from this file, one per line (blank lines and # comments skipped); any of them is accepted, so keys rotate without downtime. Prefer it to --api-key, which other users can read in ps")
+	fs.StringVar(&c.maxDisk, "max-disk", "10g", "cap on a sandbox's disk_limit (what it may write to its filesystem)")
+	fs.StringVar(&c.diskLimit, "disk-limit", "2g", "disk limit of a sandbox whose config sets none (within --max-disk)")
+	fs.StringVar(&c.userns, "userns", "0:1000000000:65536", "user namespace of rootful sandboxes, CONTAINER:HOST:SIZE: root in a sandbox is host uid HOST; \"off\" runs sandboxes as host root (only for images that need real root; a container escape is then root on the host)")
+	fs.Float64Var(&c.stopGrace, "stop-grace", 2, "seconds a stopping sandbox gets between SIGTERM (SIGHUP for a terminal) and SIGKILL")
 	commonFlags(fs, c)
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: enclave server [flags]\n\nServes the ms-enclave-compatible HTTP API. Every flag can also be set as\nENCLAVE_<NAME> (e.g. ENCLAVE_API_KEY, ENCLAVE_PORT); repeatable flags take a\ncomma-separated list there. Flags win over the environment.\n\nFlags:\n")
@@ -209,12 +216,18 @@ func setupLogging(c *config) error {
 // value is set in this process's environment too: otherwise an inherited
 // ENCLAVE_PODMAN_URL would beat --podman-url.
 func pluginEnv(c *config) []string {
-	if c.podmanURL == "" {
-		os.Unsetenv("ENCLAVE_PODMAN_URL")
-		return nil
+	var env []string
+	set := func(k, v string) {
+		if v == "" {
+			os.Unsetenv(k)
+			return
+		}
+		os.Setenv(k, v)
+		env = append(env, k+"="+v)
 	}
-	os.Setenv("ENCLAVE_PODMAN_URL", c.podmanURL)
-	return []string{"ENCLAVE_PODMAN_URL=" + c.podmanURL}
+	set("ENCLAVE_PODMAN_URL", c.podmanURL)
+	set("ENCLAVE_USERNS", c.userns)
+	return env
 }
 
 func runServer(args []string) error {
@@ -241,11 +254,13 @@ func runServer(args []string) error {
 	opts.MaxSandboxes, opts.MaxCPUs, opts.PidsLimit = c.maxSandboxes, c.maxCPUs, c.pidsLimit
 	opts.MaxOutputBytes = c.maxOutput
 	opts.ExecMaxDuration = time.Duration(c.execMax * float64(time.Second))
-	mem, err := manager.ParseMemory(c.maxMemory)
-	if err != nil {
-		return fmt.Errorf("--max-memory %q: %w", c.maxMemory, err)
+	if err := limits(&c, &opts); err != nil {
+		return err
 	}
-	opts.MaxMemory, opts.MaxMemoryText = mem, c.maxMemory
+	keys, err := apiKeys(c.apiKey, c.apiKeyFile)
+	if err != nil {
+		return err
+	}
 	for _, a := range c.aliases {
 		from, to, ok := strings.Cut(a, "=")
 		if !ok || from == "" || to == "" {
@@ -287,7 +302,15 @@ func runServer(args []string) error {
 	}))
 	mgr.Start(ctx)
 
-	sopts := server.Options{Version: version, APIKey: c.apiKey, MaxBodyBytes: c.maxBody, MaxArchive: c.maxArch,
+	if h := mgr.Health(ctx); len(h.Warnings) > 0 || !h.Healthy {
+		for _, w := range h.Warnings {
+			slog.Warn("not enforced on this host", "what", w)
+		}
+		for _, e := range h.Errors {
+			slog.Warn("backend does not answer", "err", e)
+		}
+	}
+	sopts := server.Options{Version: version, APIKeys: keys, MaxBodyBytes: c.maxBody, MaxArchive: c.maxArch,
 		SandboxTypes: host.SandboxTypes, CORSOrigins: c.cors, Observer: met}
 	if c.metricsAddr == "" {
 		sopts.Metrics = met.Handler()
@@ -317,7 +340,7 @@ func runServer(args []string) error {
 			errc <- (&http.Server{Addr: c.debugAddr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}).ListenAndServe()
 		}()
 	}
-	slog.Info("enclave serving", "addr", ln.Addr().String(), "version", version, "auth", c.apiKey != "",
+	slog.Info("enclave serving", "addr", ln.Addr().String(), "version", version, "auth", len(keys) > 0,
 		"plugin_dir", c.pluginDir, "sandbox_types", host.SandboxTypes(), "tools", tools)
 
 	select {
@@ -339,6 +362,72 @@ func runServer(args []string) error {
 	}
 	mgr.Shutdown(sctx, c.cleanupOnExit)
 	return nil
+}
+
+// limits reads the resource caps; every sandbox gets a memory, CPU, pids
+// and disk limit, so none of them may be turned off.
+func limits(c *config, opts *manager.Options) error {
+	mem, err := manager.ParseMemory(c.maxMemory)
+	if err != nil || mem <= 0 {
+		return fmt.Errorf("--max-memory %q: want a positive size such as 8g", c.maxMemory)
+	}
+	opts.MaxMemory, opts.MaxMemoryText = mem, c.maxMemory
+	maxDisk, err := manager.ParseMemory(c.maxDisk)
+	if err != nil || maxDisk <= 0 {
+		return fmt.Errorf("--max-disk %q: want a positive size such as 10g", c.maxDisk)
+	}
+	disk, err := manager.ParseMemory(c.diskLimit)
+	if err != nil || disk <= 0 {
+		return fmt.Errorf("--disk-limit %q: want a positive size such as 2g", c.diskLimit)
+	}
+	opts.MaxDisk, opts.MaxDiskText, opts.DefaultDisk = maxDisk, c.maxDisk, disk
+	if c.maxCPUs <= 0 {
+		return fmt.Errorf("--max-cpus %g: want a positive number", c.maxCPUs)
+	}
+	if c.pidsLimit <= 0 {
+		return fmt.Errorf("--pids-limit %d: want a positive number", c.pidsLimit)
+	}
+	// Whatever the API accepts must fit the plugin messages it becomes (a
+	// body's code or file content, both output streams of a call).
+	const most = sdk.MaxMessageBytes / 4
+	if c.maxBody <= 0 || c.maxBody > most {
+		return fmt.Errorf("--max-body-bytes %d: want 1 to %d", c.maxBody, most)
+	}
+	if c.maxOutput <= 0 || c.maxOutput > most {
+		return fmt.Errorf("--max-output-bytes %d: want 1 to %d", c.maxOutput, most)
+	}
+	if c.stopGrace < 0 {
+		return fmt.Errorf("--stop-grace %g: want >= 0", c.stopGrace)
+	}
+	opts.StopGrace = time.Duration(c.stopGrace * float64(time.Second))
+	return nil
+}
+
+// apiKeys gathers the accepted keys: --api-key and the lines of
+// --api-key-file.
+func apiKeys(flagKey, file string) ([]string, error) {
+	var keys []string
+	if flagKey != "" {
+		keys = append(keys, flagKey)
+	}
+	if file == "" {
+		return keys, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--api-key-file: %w", err)
+	}
+	n := len(keys)
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line != "" && !strings.HasPrefix(line, "#") {
+			keys = append(keys, line)
+		}
+	}
+	if len(keys) == n {
+		return nil, fmt.Errorf("--api-key-file %s holds no key", file)
+	}
+	return keys, nil
 }
 
 // toolDefaults parses --tool-default values and checks each names a loaded

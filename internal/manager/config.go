@@ -3,7 +3,9 @@ package manager
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -115,26 +117,31 @@ type Volume struct {
 // Config is a sandbox config (http-api.md §4.1). Field order is dump order;
 // nil pointers are the null fields that the dump omits.
 type Config struct {
-	Timeout               int             `json:"timeout"`
-	ToolsConfig           Ordered         `json:"tools_config"`
-	WorkingDir            string          `json:"working_dir"`
-	EnvVars               Ordered         `json:"env_vars"`
-	ResourceLimits        json.RawMessage `json:"resource_limits"`
-	Image                 string          `json:"image"`
-	Command               json.RawMessage `json:"command,omitempty"`
-	Volumes               Ordered         `json:"volumes"`
-	Ports                 Ordered         `json:"ports"`
-	Network               string          `json:"network"`
-	ExtraHosts            Ordered         `json:"extra_hosts"`
-	Platform              *string         `json:"platform,omitempty"`
-	MemoryLimit           string          `json:"memory_limit"`
-	CPULimit              Float           `json:"cpu_limit"`
-	NetworkEnabled        bool            `json:"network_enabled"`
-	Privileged            bool            `json:"privileged"`
-	RemoveOnExit          bool            `json:"remove_on_exit"`
-	PullProgress          bool            `json:"pull_progress"`
-	PullProgressInterval  Float           `json:"pull_progress_interval"`
-	DockerExecutorWorkers int             `json:"docker_executor_workers"`
+	Timeout        int             `json:"timeout"`
+	ToolsConfig    Ordered         `json:"tools_config"`
+	WorkingDir     string          `json:"working_dir"`
+	EnvVars        Ordered         `json:"env_vars"`
+	ResourceLimits json.RawMessage `json:"resource_limits"`
+	Image          string          `json:"image"`
+	Command        json.RawMessage `json:"command,omitempty"`
+	// Entrypoint (ms-enclave 0.0.8): a list; [] clears the image's.
+	Entrypoint  json.RawMessage `json:"entrypoint,omitempty"`
+	Volumes     Ordered         `json:"volumes"`
+	Ports       Ordered         `json:"ports"`
+	Network     string          `json:"network"`
+	ExtraHosts  Ordered         `json:"extra_hosts"`
+	Platform    *string         `json:"platform,omitempty"`
+	MemoryLimit string          `json:"memory_limit"`
+	// DiskLimit (enclave): bound on what the sandbox writes; shown only when
+	// the request set it.
+	DiskLimit             string `json:"disk_limit,omitempty"`
+	CPULimit              Float  `json:"cpu_limit"`
+	NetworkEnabled        bool   `json:"network_enabled"`
+	Privileged            bool   `json:"privileged"`
+	RemoveOnExit          bool   `json:"remove_on_exit"`
+	PullProgress          bool   `json:"pull_progress"`
+	PullProgressInterval  Float  `json:"pull_progress_interval"`
+	DockerExecutorWorkers int    `json:"docker_executor_workers"`
 	// docker_notebook only.
 	Host  *string `json:"host,omitempty"`
 	Port  *int    `json:"port,omitempty"`
@@ -150,7 +157,8 @@ func (e *ConfigError) Error() string {
 
 var memoryRE = regexp.MustCompile(`^\d+[kmgKMG]?$`)
 
-// ParseMemory converts a memory_limit string to bytes (k/m/g: powers of 1024).
+// ParseMemory converts a memory_limit string to bytes (k/m/g: powers of
+// 1024). A value too large for int64 is math.MaxInt64 (callers clamp it).
 func ParseMemory(s string) (int64, error) {
 	if !memoryRE.MatchString(s) {
 		return 0, fmt.Errorf("Invalid memory limit format")
@@ -166,6 +174,9 @@ func ParseMemory(s string) (int64, error) {
 	}
 	digits := strings.TrimRight(s, "kmgKMG")
 	n, err := strconv.ParseInt(digits, 10, 64)
+	if errors.Is(err, strconv.ErrRange) || (err == nil && n > math.MaxInt64/mult) {
+		return math.MaxInt64, nil
+	}
 	if err != nil {
 		return 0, fmt.Errorf("Invalid memory limit format")
 	}
@@ -305,6 +316,36 @@ func ParseConfig(typ string, body json.RawMessage) (*Config, error) {
 				return nil, bad("must be a string")
 			}
 			c.Platform = &s
+		case "disk_limit":
+			if null {
+				continue
+			}
+			s, err := stringValue(v)
+			if err != nil {
+				return nil, bad("Invalid disk limit format")
+			}
+			if _, err := ParseMemory(s); err != nil {
+				return nil, bad("Invalid disk limit format")
+			}
+			c.DiskLimit = s
+		case "entrypoint":
+			if null {
+				continue
+			}
+			if s, err := stringValue(v); err == nil {
+				// Docker's CLI form: one executable path ("" clears).
+				list := []string{}
+				if s != "" {
+					list = []string{s}
+				}
+				c.Entrypoint, _ = json.Marshal(list)
+				continue
+			}
+			var list []string
+			if json.Unmarshal(v, &list) != nil {
+				return nil, bad("must be an array of strings")
+			}
+			c.Entrypoint = compact(v)
 		case "memory_limit":
 			s, err := stringValue(v)
 			if err != nil {
@@ -468,6 +509,16 @@ func parsePort(v json.RawMessage) (ip string, port uint32, err error) {
 		}
 	}
 	return "", 0, fmt.Errorf("must be a port number, a string or [host_ip, port]")
+}
+
+// EntrypointArgv returns the entrypoint and whether the config sets one.
+func (c *Config) EntrypointArgv() ([]string, bool) {
+	if len(c.Entrypoint) == 0 {
+		return nil, false
+	}
+	list := []string{}
+	json.Unmarshal(c.Entrypoint, &list)
+	return list, true
 }
 
 // Argv returns the command as argv; a string runs under sh -c.

@@ -4,6 +4,7 @@
 package manager
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -67,8 +68,6 @@ type Plugins interface {
 	Tool(name string) (Tool, bool)
 	// Backends lists every loaded backend (for re-adoption and health checks).
 	Backends() []backend.Backend
-	// Healthy reports whether at least one backend is up and answering.
-	Healthy(ctx context.Context) bool
 }
 
 // Observer receives measurements the manager makes (metrics).
@@ -93,6 +92,10 @@ type Options struct {
 	MaxMemoryText   string
 	MaxCPUs         float64
 	PidsLimit       int64
+	// MaxDisk caps disk_limit; DefaultDisk applies when a config has none.
+	MaxDisk     int64
+	MaxDiskText string
+	DefaultDisk int64
 	// Execution bounds.
 	MaxOutputBytes  int64
 	ExecMaxDuration time.Duration
@@ -117,7 +120,8 @@ type Options struct {
 func DefaultOptions() Options {
 	return Options{Instance: "default", CleanupInterval: 300 * time.Second, AllowNetwork: true,
 		MaxMemory: 8 << 30, MaxMemoryText: "8g", MaxCPUs: 4, PidsLimit: 1024, MaxOutputBytes: 1 << 20,
-		ExecMaxDuration: time.Hour, StartTimeout: 30 * time.Second, StopGrace: 10 * time.Second,
+		MaxDisk: 10 << 30, MaxDiskText: "10g", DefaultDisk: 2 << 30,
+		ExecMaxDuration: time.Hour, StartTimeout: 30 * time.Second, StopGrace: 2 * time.Second,
 		PoolWait: 60 * time.Second, PoolWaitText: "60", HealthInterval: 3 * time.Second, ResidentRunner: true,
 		ImageAliases: map[string]string{"jupyter-kernel-gateway": "python:3.11-slim"}}
 }
@@ -205,6 +209,7 @@ type Manager struct {
 
 	stopSweep chan struct{}
 	sweepDone chan struct{}
+	health    healthCache
 }
 
 // New returns a manager; Start begins its work.
@@ -391,14 +396,7 @@ func (m *Manager) create(ctx context.Context, sandboxType string, body json.RawM
 	if err := m.policy(cfg); err != nil {
 		return nil, createErr("%s", err.Error())
 	}
-	// Caps: the applied (capped) value is what the sandbox shows.
-	mem, _ := ParseMemory(cfg.MemoryLimit)
-	if m.opts.MaxMemory > 0 && mem > m.opts.MaxMemory {
-		cfg.MemoryLimit = m.opts.MaxMemoryText
-	}
-	if m.opts.MaxCPUs > 0 && float64(cfg.CPULimit) > m.opts.MaxCPUs {
-		cfg.CPULimit = Float(m.opts.MaxCPUs)
-	}
+	m.clamp(cfg)
 
 	m.mu.Lock()
 	if !m.running {
@@ -449,13 +447,40 @@ func (m *Manager) create(ctx context.Context, sandboxType string, body json.RawM
 	return sb, nil
 }
 
+// clamp applies the operator's caps to every resource a config asks for:
+// an unlimited ("0") or oversized request gets the cap. The applied value
+// is what the sandbox shows.
+func (m *Manager) clamp(cfg *Config) {
+	if mem, _ := ParseMemory(cfg.MemoryLimit); mem <= 0 || mem > m.opts.MaxMemory {
+		cfg.MemoryLimit = m.opts.MaxMemoryText
+	}
+	if float64(cfg.CPULimit) > m.opts.MaxCPUs || cfg.CPULimit <= 0 {
+		cfg.CPULimit = Float(m.opts.MaxCPUs)
+	}
+	if cfg.DiskLimit != "" {
+		if d, _ := ParseMemory(cfg.DiskLimit); d <= 0 || d > m.opts.MaxDisk {
+			cfg.DiskLimit = m.opts.MaxDiskText
+		}
+	}
+}
+
+// diskBytes is a config's disk limit in bytes: its own, else the default
+// (within the cap).
+func (m *Manager) diskBytes(cfg *Config) int64 {
+	if cfg.DiskLimit != "" {
+		d, _ := ParseMemory(cfg.DiskLimit)
+		return d
+	}
+	return min(m.opts.DefaultDisk, m.opts.MaxDisk)
+}
+
 // buildSpec is the container spec of a sandbox; labels carry everything
 // needed to rebuild the sandbox after a restart (§7.3).
 func (m *Manager) buildSpec(id, typ string, cfg *Config, cfgJSON []byte, pool bool, created time.Time) sdk.Spec {
 	mem, _ := ParseMemory(cfg.MemoryLimit)
 	spec := sdk.Spec{
 		Name: "sandbox-" + id, Image: m.resolveImage(cfg.Image), Command: cfg.Argv(), WorkingDir: cfg.WorkingDir,
-		Env: map[string]string{}, MemoryBytes: mem, CPUs: float64(cfg.CPULimit), PidsLimit: m.opts.PidsLimit,
+		Env: map[string]string{}, MemoryBytes: mem, CPUs: float64(cfg.CPULimit), PidsLimit: m.opts.PidsLimit, DiskBytes: m.diskBytes(cfg),
 		NetworkEnabled: cfg.NetworkEnabled, Network: cfg.Network, Privileged: cfg.Privileged, ExtraHosts: map[string]string{},
 		Labels: map[string]string{LabelMSEnclave: "true", LabelInstance: m.opts.Instance, LabelID: id, LabelType: typ,
 			LabelConfig: string(cfgJSON), LabelCreatedAt: FormatTime(created), LabelPool: fmt.Sprint(pool)},
@@ -463,6 +488,7 @@ func (m *Manager) buildSpec(id, typ string, cfg *Config, cfgJSON []byte, pool bo
 	if cfg.Platform != nil {
 		spec.Platform = *cfg.Platform
 	}
+	spec.Entrypoint, spec.EntrypointSet = cfg.EntrypointArgv()
 	for _, kv := range cfg.EnvVars {
 		s, _ := stringValue(kv.Value)
 		spec.Env[kv.Key] = s
@@ -554,7 +580,7 @@ func (m *Manager) bindTools(id, typ string, cfg *Config) []boundTool {
 		if opts.Name != nil && *opts.Name != "" {
 			name = *opts.Name
 		}
-		advertised, err := overrideSchema(info.Schema, name, kv.Key, opts.Description, opts.Parameters)
+		advertised, err := overrideSchema(stripExtension(info.Schema), name, kv.Key, opts.Description, opts.Parameters)
 		if err != nil {
 			slog.Warn("tool schema override failed, skipped", "tool", kv.Key, "err", err)
 			continue
@@ -562,6 +588,29 @@ func (m *Manager) bindTools(id, typ string, cfg *Config) []boundTool {
 		out = append(out, boundTool{name: name, tool: t, schema: advertised, validator: v, options: kv.Value})
 	}
 	return out
+}
+
+// stripExtension removes the schema.Extension key from a tool schema,
+// keeping the rest byte-for-byte.
+func stripExtension(s json.RawMessage) json.RawMessage {
+	if !bytes.Contains(s, []byte(schema.Extension)) {
+		return s
+	}
+	top, err := ParseOrdered(s)
+	if err != nil {
+		return s
+	}
+	out := top[:0]
+	for _, kv := range top {
+		if kv.Key != schema.Extension {
+			out = append(out, kv)
+		}
+	}
+	b, err := out.MarshalJSON()
+	if err != nil {
+		return s
+	}
+	return b
 }
 
 // overrideSchema applies name/description/parameters overrides to the
@@ -714,9 +763,6 @@ func (m *Manager) PoolCounts() (idle, busy int) {
 	}
 	return idle, busy
 }
-
-// Healthy reports whether a backend answers.
-func (m *Manager) Healthy(ctx context.Context) bool { return m.plugins.Healthy(ctx) }
 
 // Stop stops a sandbox and keeps it registered (http-api.md §3.7).
 func (m *Manager) Stop(ctx context.Context, id string) error {

@@ -22,7 +22,6 @@ func (p plugins) Backend(t string) (backend.Backend, bool) {
 }
 func (p plugins) Tool(name string) (manager.Tool, bool) { return fake.Echo{}, name == "echo" }
 func (p plugins) Backends() []backend.Backend           { return []backend.Backend{p.b} }
-func (p plugins) Healthy(context.Context) bool          { return true }
 
 func newManager(t *testing.T, mutate func(*manager.Options)) (*manager.Manager, *fake.Backend) {
 	b := fake.NewBackend()

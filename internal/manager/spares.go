@@ -44,7 +44,7 @@ func (m *Manager) wantSpare(typ string, cfgJSON json.RawMessage) {
 		if !ok {
 			return
 		}
-		if _, ok := be.(backend.Renamer); !ok {
+		if !backend.Has(be, sdk.CapRename) {
 			return
 		}
 		cfg, err := ParseConfig(typ, cfgJSON)

@@ -111,6 +111,20 @@ func (a *backendAdapter) Stats(ctx context.Context, ref string) (sdk.Stats, erro
 	return call(ctx, a, "stats", true, func(c *backend.Client) (sdk.Stats, error) { return c.Stats(ctx, ref) })
 }
 
+// Capabilities implements backend.Declarer: what the plugin declared in
+// its Info (the adapter's optional methods always exist).
+func (a *backendAdapter) Capabilities() []string {
+	a.p.mu.Lock()
+	defer a.p.mu.Unlock()
+	return a.p.info.Capabilities
+}
+
+// Health implements backend.HealthChecker (sdk.ErrUnsupported when the
+// plugin lacks it).
+func (a *backendAdapter) Health(ctx context.Context) (sdk.Health, error) {
+	return call(ctx, a, "health", true, func(c *backend.Client) (sdk.Health, error) { return c.Health(ctx) })
+}
+
 // Rename implements backend.Renamer (sdk.ErrUnsupported when the plugin
 // lacks it).
 func (a *backendAdapter) Rename(ctx context.Context, ref, name string) error {

@@ -282,25 +282,6 @@ func (h *Host) Tool(name string) (manager.Tool, bool) {
 	return &toolAdapter{p: p}, true
 }
 
-// Healthy implements manager.Plugins: some backend answers Info.
-func (h *Host) Healthy(ctx context.Context) bool {
-	h.mu.Lock()
-	bs := append([]*proc(nil), h.backends...)
-	h.mu.Unlock()
-	for _, p := range bs {
-		ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		raw, err := p.get(ctx)
-		if err == nil {
-			_, err = raw.(*backend.Client).Info(ctx)
-		}
-		cancel()
-		if err == nil {
-			return true
-		}
-	}
-	return false
-}
-
 // proc is one plugin process, restarted on demand.
 type proc struct {
 	h    *Host
@@ -336,6 +317,7 @@ func (p *proc) start(ctx context.Context) error {
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           newLogger(filepath.Base(p.path)),
 		StartTimeout:     30 * time.Second,
+		GRPCDialOptions:  sdk.GRPCDialOptions(),
 	})
 	rpc, err := client.Client()
 	if err != nil {

@@ -124,7 +124,7 @@ func (r *Runner) readLoop(ready chan struct{}) {
 		r.mu.Unlock()
 	}()
 	sc := bufio.NewScanner(r.sess.Stdout())
-	sc.Buffer(make([]byte, 1<<20), 64<<20) // base64 of two capped streams
+	sc.Buffer(make([]byte, 1<<20), sdk.MaxMessageBytes) // base64 of two capped streams
 	once := sync.Once{}
 	for sc.Scan() {
 		var rep reply

@@ -183,7 +183,9 @@ def child(req, extra, env, in_r, out_w, err_w):
         for k, v in extra.items():
             os.environ[k] = v
         sys.stdin = open(0, "r", closefd=False)
-        sys.stdout = open(1, "w", closefd=False)
+        # Line-buffered, so a call cut off at its deadline still returns
+        # the lines it printed before.
+        sys.stdout = open(1, "w", closefd=False, buffering=1)
         sys.stderr = open(2, "w", closefd=False, buffering=1)
         run_python(req["py_path"], req["py_src"])
     argv = req["argv"]

@@ -26,7 +26,14 @@ type Validator struct {
 	closed   bool
 }
 
-// Compile reads {"type":"function","function":{"parameters":{...}}}.
+// Extension is the top-level key of a tool schema where a plugin declares
+// what enclave accepts beyond the advertised schema:
+// {"x-enclave":{"extra_parameters":{"stdin":{"type":"string"}}}}. The host
+// strips it before advertising, so ms-enclave's schemas stay byte-for-byte.
+const Extension = "x-enclave"
+
+// Compile reads {"type":"function","function":{"parameters":{...}}} plus
+// the extra parameters of its Extension.
 func Compile(fnSchema json.RawMessage) (*Validator, error) {
 	var s struct {
 		Function struct {
@@ -36,6 +43,9 @@ func Compile(fnSchema json.RawMessage) (*Validator, error) {
 				AdditionalProperties *bool           `json:"additionalProperties"`
 			} `json:"parameters"`
 		} `json:"function"`
+		Ext struct {
+			Extra map[string]prop `json:"extra_parameters"`
+		} `json:"x-enclave"`
 	}
 	if err := json.Unmarshal(fnSchema, &s); err != nil {
 		return nil, fmt.Errorf("tool schema: %w", err)
@@ -44,6 +54,11 @@ func Compile(fnSchema json.RawMessage) (*Validator, error) {
 	v := &Validator{props: p.Properties, required: map[string]bool{}, closed: p.AdditionalProperties != nil && !*p.AdditionalProperties}
 	if v.props == nil {
 		v.props = map[string]prop{}
+	}
+	for k, x := range s.Ext.Extra {
+		if _, ok := v.props[k]; !ok {
+			v.props[k] = x
+		}
 	}
 	for _, r := range p.Required {
 		v.required[r] = true

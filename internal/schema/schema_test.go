@@ -9,6 +9,8 @@ const python = `{"type":"function","function":{"name":"python_executor","descrip
 
 const shell = `{"type":"function","function":{"name":"shell_executor","description":"x","parameters":{"type":"object","properties":{"command":{"anyOf":[{"type":"string"},{"type":"array","items":{"type":"string"}}]},"timeout":{"type":"integer"}},"required":["command"],"additionalProperties":false}}}`
 
+const shellExt = `{"type":"function","function":{"name":"shell_executor","description":"x","parameters":{"type":"object","properties":{"command":{"type":"string"}},"required":["command"],"additionalProperties":false}},"x-enclave":{"extra_parameters":{"stdin":{"type":"string"}}}}`
+
 func TestValidate(t *testing.T) {
 	tests := []struct {
 		schema, params, want string
@@ -27,6 +29,9 @@ func TestValidate(t *testing.T) {
 		{shell, `{"command":"echo"}`, ""},
 		{shell, `{"command":[1]}`, "parameter 'command' must be a string or an array of strings"},
 		{shell, `{"command":{}}`, "parameter 'command' must be a string or an array of strings"},
+		{shell, `{"command":"cat","stdin":"x"}`, "unexpected parameter 'stdin'"},
+		{shellExt, `{"command":"cat","stdin":"x"}`, ""},
+		{shellExt, `{"command":"cat","stdin":1}`, "parameter 'stdin' must be a string"},
 	}
 	for _, tt := range tests {
 		v, err := Compile(json.RawMessage(tt.schema))

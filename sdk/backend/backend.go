@@ -46,6 +46,47 @@ type Renamer interface {
 	Rename(ctx context.Context, ref, name string) error
 }
 
+// HealthChecker is an optional capability: a cheap probe of the runtime
+// (an error: it does not answer) and what it cannot enforce on this host.
+type HealthChecker interface {
+	Health(ctx context.Context) (sdk.Health, error)
+}
+
+// Declarer is implemented by backends whose optional methods always exist
+// but may be unsupported (a plugin client, a host adapter): they declare
+// their capabilities instead.
+type Declarer interface {
+	Capabilities() []string
+}
+
+// Has reports whether b has capability c (sdk.CapRename, sdk.CapHealth):
+// as it declares, or else by the interfaces it implements.
+func Has(b Backend, c string) bool {
+	caps := Capabilities(b)
+	if d, ok := b.(Declarer); ok {
+		caps = d.Capabilities()
+	}
+	for _, x := range caps {
+		if x == c {
+			return true
+		}
+	}
+	return false
+}
+
+// Capabilities lists the optional interfaces impl implements, as
+// Info.Capabilities names them.
+func Capabilities(impl Backend) []string {
+	var caps []string
+	if _, ok := impl.(Renamer); ok {
+		caps = append(caps, sdk.CapRename)
+	}
+	if _, ok := impl.(HealthChecker); ok {
+		caps = append(caps, sdk.CapHealth)
+	}
+	return caps
+}
+
 // Plugin is the go-plugin glue for backends.
 type Plugin struct {
 	plugin.NetRPCUnsupportedPlugin
@@ -69,6 +110,6 @@ func Serve(impl Backend) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: sdk.Handshake,
 		Plugins:         plugin.PluginSet{sdk.KindBackend: &Plugin{Impl: impl}},
-		GRPCServer:      plugin.DefaultGRPCServer,
+		GRPCServer:      sdk.GRPCServer,
 	})
 }

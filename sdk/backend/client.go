@@ -108,6 +108,19 @@ func (c *Client) Stats(ctx context.Context, ref string) (sdk.Stats, error) {
 	return sdk.Stats{MemoryBytes: r.GetMemoryBytes(), CPUPercent: r.GetCpuPercent(), Pids: r.GetPids()}, nil
 }
 
+// Health implements HealthChecker; sdk.ErrUnsupported when the plugin
+// lacks it.
+func (c *Client) Health(ctx context.Context) (sdk.Health, error) {
+	r, err := c.c.Health(ctx, &pb.HealthRequest{})
+	if status.Code(err) == codes.Unimplemented {
+		return sdk.Health{}, fmt.Errorf("health: %w", sdk.ErrUnsupported)
+	}
+	if err != nil {
+		return sdk.Health{}, sdk.FromStatus(err)
+	}
+	return sdk.Health{Warnings: r.GetWarnings()}, nil
+}
+
 // Rename implements Renamer; sdk.ErrUnsupported when the plugin lacks it.
 func (c *Client) Rename(ctx context.Context, ref, name string) error {
 	_, err := c.c.Rename(ctx, &pb.RenameRequest{Ref: ref, Name: name})

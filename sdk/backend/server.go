@@ -19,6 +19,7 @@ func secs(s float64) time.Duration { return time.Duration(s * float64(time.Secon
 
 func (s *server) Info(ctx context.Context, _ *pb.InfoRequest) (*pb.PluginInfo, error) {
 	i, err := s.impl.Info(ctx)
+	i.Capabilities = Capabilities(s.impl)
 	return wire.InfoToPB(i), sdk.ToStatus(err)
 }
 
@@ -92,6 +93,18 @@ func (s *server) Stats(ctx context.Context, r *pb.Ref) (*pb.StatsResponse, error
 		return nil, sdk.ToStatus(err)
 	}
 	return &pb.StatsResponse{MemoryBytes: st.MemoryBytes, CpuPercent: st.CPUPercent, Pids: st.Pids}, nil
+}
+
+func (s *server) Health(ctx context.Context, _ *pb.HealthRequest) (*pb.HealthResponse, error) {
+	hc, ok := s.impl.(HealthChecker)
+	if !ok {
+		return nil, sdk.ToStatus(fmt.Errorf("health: %w", sdk.ErrUnsupported))
+	}
+	h, err := hc.Health(ctx)
+	if err != nil {
+		return nil, sdk.ToStatus(err)
+	}
+	return &pb.HealthResponse{Warnings: h.Warnings}, nil
 }
 
 func (s *server) Rename(ctx context.Context, r *pb.RenameRequest) (*pb.Empty, error) {

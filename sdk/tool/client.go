@@ -37,7 +37,7 @@ func (c *Client) serveHost() uint32 {
 	c.once.Do(func() {
 		c.brokerID = c.broker.NextId()
 		go c.broker.AcceptAndServe(c.brokerID, func(opts []grpc.ServerOption) *grpc.Server {
-			s := grpc.NewServer(opts...)
+			s := sdk.GRPCServer(opts)
 			pb.RegisterSandboxHostServer(s, &hostServer{h: c.host})
 			return s
 		})

@@ -37,7 +37,7 @@ func (s *server) host(id uint32) (pb.SandboxHostClient, error) {
 	if c, ok := s.conns[id]; ok {
 		return c, nil
 	}
-	conn, err := s.broker.Dial(id)
+	conn, err := s.broker.DialWithOptions(id, sdk.GRPCDialOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("dial host sandbox service: %w", err)
 	}

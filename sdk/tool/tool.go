@@ -120,7 +120,7 @@ func Serve(impl Tool) {
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: sdk.Handshake,
 		Plugins:         plugin.PluginSet{sdk.KindTool: &Plugin{Impl: impl}},
-		GRPCServer:      plugin.DefaultGRPCServer,
+		GRPCServer:      sdk.GRPCServer,
 	})
 }
 

@@ -18,9 +18,14 @@ var version = "dev"
 // Schema is served byte-for-byte (tools.md §3).
 const Schema = `{"type":"function","function":{"name":"python_executor","description":"Execute Python code in an isolated environment using IPython","parameters":{"type":"object","properties":{"code":{"type":"string","description":"Python code to execute"},"timeout":{"type":"integer","description":"Execution timeout in seconds","default":30}},"required":["code"],"additionalProperties":false}}}`
 
+// extension: what python_executor accepts beyond ms-enclave's schema (not
+// advertised; see internal/schema).
+const extension = `,"x-enclave":{"extra_parameters":{"stdin":{"type":"string","description":"Data for the script's standard input, then end-of-file"}}}}`
+
 type params struct {
 	Code    string          `json:"code"`
 	Timeout json.RawMessage `json:"timeout"`
+	Stdin   *string         `json:"stdin"`
 }
 
 // Python is the python_executor tool.
@@ -32,7 +37,7 @@ func New() *Python { return &Python{} }
 // Info implements tool.Tool.
 func (*Python) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{Name: "python_executor", Kind: sdk.KindTool, Version: version, APIVersions: []uint32{sdk.APIVersion},
-		Description: "Run Python code like `python script.py`", Schema: json.RawMessage(Schema)}, nil
+		Description: "Run Python code like `python script.py`", Schema: json.RawMessage(Schema[:len(Schema)-1] + extension)}, nil
 }
 
 func scriptPath() string {
@@ -54,13 +59,17 @@ func (*Python) Execute(ctx context.Context, sb tool.Sandbox, call tool.Call) (to
 	// The host runs the script as `python <path>` would: in the sandbox's
 	// resident runner when it has one (a fork, no interpreter start-up), else
 	// as a one-shot process. Either way the file goes afterwards.
-	res, err := sb.Exec(ctx, sdk.ExecRequest{
+	req := sdk.ExecRequest{
 		Python:         &sdk.PythonScript{Path: scriptPath(), Source: []byte(p.Code)},
 		Env:            sb.Env(),
 		WorkingDir:     sb.WorkingDir(),
 		Timeout:        d.D,
 		MaxOutputBytes: call.MaxOutputBytes,
-	})
+	}
+	if p.Stdin != nil {
+		req.Stdin = []byte(*p.Stdin)
+	}
+	res, err := sb.Exec(ctx, req)
 	if err != nil {
 		return tool.Failed(fmt.Sprintf("Execution failed: %v", err)), nil
 	}

@@ -16,9 +16,14 @@ var version = "dev"
 // Schema is served byte-for-byte (tools.md §4).
 const Schema = `{"type":"function","function":{"name":"shell_executor","description":"Execute shell commands in an isolated environment","parameters":{"type":"object","properties":{"command":{"anyOf":[{"type":"string","description":"Shell command to execute"},{"type":"array","description":"List of shell command arguments to execute","items":{"type":"string"}}]},"timeout":{"type":"integer","description":"Execution timeout in seconds","default":30}},"required":["command"],"additionalProperties":false}}}`
 
+// extension: what shell_executor accepts beyond ms-enclave's schema (not
+// advertised; see internal/schema).
+const extension = `,"x-enclave":{"extra_parameters":{"stdin":{"type":"string","description":"Data for the command's standard input, then end-of-file"}}}}`
+
 type params struct {
 	Command json.RawMessage `json:"command"`
 	Timeout json.RawMessage `json:"timeout"`
+	Stdin   *string         `json:"stdin"`
 }
 
 // Shell is the shell_executor tool.
@@ -30,7 +35,7 @@ func New() *Shell { return &Shell{} }
 // Info implements tool.Tool.
 func (*Shell) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{Name: "shell_executor", Kind: sdk.KindTool, Version: version, APIVersions: []uint32{sdk.APIVersion},
-		Description: "Run shell commands (string: sh -c; array: argv)", Schema: json.RawMessage(Schema)}, nil
+		Description: "Run shell commands (string: sh -c; array: argv)", Schema: json.RawMessage(Schema[:len(Schema)-1] + extension)}, nil
 }
 
 // argv turns the command parameter into argv; nil when there is nothing to run.
@@ -66,7 +71,11 @@ func (*Shell) Execute(ctx context.Context, sb tool.Sandbox, call tool.Call) (too
 		return tool.Failed("No command provided"), nil
 	}
 	d := tool.ParseDeadline(p.Timeout, tool.DeadlineRule{Default: 30 * time.Second, DefaultText: "30", NoneOnNull: true}, call.MaxDuration)
-	res, err := sb.Exec(ctx, sdk.ExecRequest{Argv: args, Env: sb.Env(), WorkingDir: sb.WorkingDir(), Timeout: d.D, MaxOutputBytes: call.MaxOutputBytes})
+	req := sdk.ExecRequest{Argv: args, Env: sb.Env(), WorkingDir: sb.WorkingDir(), Timeout: d.D, MaxOutputBytes: call.MaxOutputBytes}
+	if p.Stdin != nil {
+		req.Stdin = []byte(*p.Stdin)
+	}
+	res, err := sb.Exec(ctx, req)
 	if err != nil {
 		return tool.Failed(fmt.Sprintf("Execution failed: %v", err)), nil
 	}

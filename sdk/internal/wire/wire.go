@@ -17,13 +17,13 @@ func duration(s float64) time.Duration { return time.Duration(s * float64(time.S
 // InfoToPB converts plugin info.
 func InfoToPB(i sdk.Info) *pb.PluginInfo {
 	return &pb.PluginInfo{Name: i.Name, Kind: i.Kind, Version: i.Version, Description: i.Description,
-		ApiVersions: i.APIVersions, SchemaJson: i.Schema, SandboxTypes: i.SandboxTypes}
+		ApiVersions: i.APIVersions, SchemaJson: i.Schema, SandboxTypes: i.SandboxTypes, Capabilities: i.Capabilities}
 }
 
 // InfoFromPB converts plugin info.
 func InfoFromPB(p *pb.PluginInfo) sdk.Info {
 	return sdk.Info{Name: p.GetName(), Kind: p.GetKind(), Version: p.GetVersion(), Description: p.GetDescription(),
-		APIVersions: p.GetApiVersions(), Schema: p.GetSchemaJson(), SandboxTypes: p.GetSandboxTypes()}
+		APIVersions: p.GetApiVersions(), Schema: p.GetSchemaJson(), SandboxTypes: p.GetSandboxTypes(), Capabilities: p.GetCapabilities()}
 }
 
 // ExecToPB converts an exec request addressed to ref.
@@ -61,9 +61,9 @@ func ResultFromPB(p *pb.ExecResult) sdk.ExecResult {
 // SpecToPB converts a sandbox spec.
 func SpecToPB(s sdk.Spec) *pb.SandboxSpec {
 	p := &pb.SandboxSpec{Name: s.Name, Image: s.Image, Command: s.Command, Env: s.Env, WorkingDir: s.WorkingDir,
-		Limits:         &pb.Limits{MemoryBytes: s.MemoryBytes, Cpus: s.CPUs, Pids: s.PidsLimit},
+		Limits:         &pb.Limits{MemoryBytes: s.MemoryBytes, Cpus: s.CPUs, Pids: s.PidsLimit, DiskBytes: s.DiskBytes},
 		NetworkEnabled: s.NetworkEnabled, Network: s.Network, Labels: s.Labels, Privileged: s.Privileged,
-		ExtraHosts: s.ExtraHosts, Platform: s.Platform}
+		ExtraHosts: s.ExtraHosts, Platform: s.Platform, Entrypoint: s.Entrypoint, EntrypointSet: s.EntrypointSet}
 	for _, m := range s.Mounts {
 		p.Mounts = append(p.Mounts, &pb.Mount{HostPath: m.HostPath, ContainerPath: m.ContainerPath, ReadOnly: m.ReadOnly})
 	}
@@ -77,8 +77,9 @@ func SpecToPB(s sdk.Spec) *pb.SandboxSpec {
 func SpecFromPB(p *pb.SandboxSpec) sdk.Spec {
 	s := sdk.Spec{Name: p.GetName(), Image: p.GetImage(), Command: p.GetCommand(), Env: p.GetEnv(), WorkingDir: p.GetWorkingDir(),
 		MemoryBytes: p.GetLimits().GetMemoryBytes(), CPUs: p.GetLimits().GetCpus(), PidsLimit: p.GetLimits().GetPids(),
+		DiskBytes:      p.GetLimits().GetDiskBytes(),
 		NetworkEnabled: p.GetNetworkEnabled(), Network: p.GetNetwork(), Labels: p.GetLabels(), Privileged: p.GetPrivileged(),
-		ExtraHosts: p.GetExtraHosts(), Platform: p.GetPlatform()}
+		ExtraHosts: p.GetExtraHosts(), Platform: p.GetPlatform(), Entrypoint: p.GetEntrypoint(), EntrypointSet: p.GetEntrypointSet()}
 	for _, m := range p.GetMounts() {
 		s.Mounts = append(s.Mounts, sdk.Mount{HostPath: m.GetHostPath(), ContainerPath: m.GetContainerPath(), ReadOnly: m.GetReadOnly()})
 	}

@@ -84,7 +84,10 @@ type PluginInfo struct {
 	// Backends: sandbox types the backend serves.
 	SandboxTypes []string `protobuf:"bytes,6,rep,name=sandbox_types,json=sandboxTypes,proto3" json:"sandbox_types,omitempty"`
 	// Free-form description for `enclave plugins`.
-	Description   string `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
+	Description string `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
+	// Backends: optional capabilities the plugin implements ("rename",
+	// "health"); filled in by the SDK's Serve from the implementation.
+	Capabilities  []string `protobuf:"bytes,8,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -168,11 +171,20 @@ func (x *PluginInfo) GetDescription() string {
 	return ""
 }
 
+func (x *PluginInfo) GetCapabilities() []string {
+	if x != nil {
+		return x.Capabilities
+	}
+	return nil
+}
+
 type Limits struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	MemoryBytes   int64                  `protobuf:"varint,1,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
-	Cpus          float64                `protobuf:"fixed64,2,opt,name=cpus,proto3" json:"cpus,omitempty"`
-	Pids          int64                  `protobuf:"varint,3,opt,name=pids,proto3" json:"pids,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	MemoryBytes int64                  `protobuf:"varint,1,opt,name=memory_bytes,json=memoryBytes,proto3" json:"memory_bytes,omitempty"`
+	Cpus        float64                `protobuf:"fixed64,2,opt,name=cpus,proto3" json:"cpus,omitempty"`
+	Pids        int64                  `protobuf:"varint,3,opt,name=pids,proto3" json:"pids,omitempty"`
+	// Bound on what the sandbox writes to its filesystem; 0 = none.
+	DiskBytes     int64 `protobuf:"varint,4,opt,name=disk_bytes,json=diskBytes,proto3" json:"disk_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -224,6 +236,13 @@ func (x *Limits) GetCpus() float64 {
 func (x *Limits) GetPids() int64 {
 	if x != nil {
 		return x.Pids
+	}
+	return 0
+}
+
+func (x *Limits) GetDiskBytes() int64 {
+	if x != nil {
+		return x.DiskBytes
 	}
 	return 0
 }
@@ -361,13 +380,16 @@ type SandboxSpec struct {
 	Limits         *Limits           `protobuf:"bytes,6,opt,name=limits,proto3" json:"limits,omitempty"`
 	NetworkEnabled bool              `protobuf:"varint,7,opt,name=network_enabled,json=networkEnabled,proto3" json:"network_enabled,omitempty"`
 	// Network to join when network_enabled; "" or "bridge" = the default.
-	Network       string            `protobuf:"bytes,8,opt,name=network,proto3" json:"network,omitempty"`
-	Labels        map[string]string `protobuf:"bytes,9,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Privileged    bool              `protobuf:"varint,10,opt,name=privileged,proto3" json:"privileged,omitempty"`
-	Mounts        []*Mount          `protobuf:"bytes,11,rep,name=mounts,proto3" json:"mounts,omitempty"`
-	Ports         []*PortMapping    `protobuf:"bytes,12,rep,name=ports,proto3" json:"ports,omitempty"`
-	ExtraHosts    map[string]string `protobuf:"bytes,13,rep,name=extra_hosts,json=extraHosts,proto3" json:"extra_hosts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Platform      string            `protobuf:"bytes,14,opt,name=platform,proto3" json:"platform,omitempty"`
+	Network    string            `protobuf:"bytes,8,opt,name=network,proto3" json:"network,omitempty"`
+	Labels     map[string]string `protobuf:"bytes,9,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Privileged bool              `protobuf:"varint,10,opt,name=privileged,proto3" json:"privileged,omitempty"`
+	Mounts     []*Mount          `protobuf:"bytes,11,rep,name=mounts,proto3" json:"mounts,omitempty"`
+	Ports      []*PortMapping    `protobuf:"bytes,12,rep,name=ports,proto3" json:"ports,omitempty"`
+	ExtraHosts map[string]string `protobuf:"bytes,13,rep,name=extra_hosts,json=extraHosts,proto3" json:"extra_hosts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Platform   string            `protobuf:"bytes,14,opt,name=platform,proto3" json:"platform,omitempty"`
+	// With entrypoint_set, replaces the image's entrypoint (empty: none).
+	Entrypoint    []string `protobuf:"bytes,15,rep,name=entrypoint,proto3" json:"entrypoint,omitempty"`
+	EntrypointSet bool     `protobuf:"varint,16,opt,name=entrypoint_set,json=entrypointSet,proto3" json:"entrypoint_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -498,6 +520,20 @@ func (x *SandboxSpec) GetPlatform() string {
 		return x.Platform
 	}
 	return ""
+}
+
+func (x *SandboxSpec) GetEntrypoint() []string {
+	if x != nil {
+		return x.Entrypoint
+	}
+	return nil
+}
+
+func (x *SandboxSpec) GetEntrypointSet() bool {
+	if x != nil {
+		return x.EntrypointSet
+	}
+	return false
 }
 
 type SandboxState struct {
@@ -1498,6 +1534,88 @@ func (x *StatsResponse) GetPids() int64 {
 	return 0
 }
 
+type HealthRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthRequest) Reset() {
+	*x = HealthRequest{}
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthRequest) ProtoMessage() {}
+
+func (x *HealthRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
+func (*HealthRequest) Descriptor() ([]byte, []int) {
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
+}
+
+type HealthResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Limits or protections the runtime cannot enforce on this host, said
+	// plainly (shown at server start and in /health).
+	Warnings      []string `protobuf:"bytes,1,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HealthResponse) Reset() {
+	*x = HealthResponse{}
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HealthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HealthResponse) ProtoMessage() {}
+
+func (x *HealthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
+func (*HealthResponse) Descriptor() ([]byte, []int) {
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *HealthResponse) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
 type SandboxInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1511,7 +1629,7 @@ type SandboxInfo struct {
 
 func (x *SandboxInfo) Reset() {
 	*x = SandboxInfo{}
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[22]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1523,7 +1641,7 @@ func (x *SandboxInfo) String() string {
 func (*SandboxInfo) ProtoMessage() {}
 
 func (x *SandboxInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[22]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1536,7 +1654,7 @@ func (x *SandboxInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxInfo.ProtoReflect.Descriptor instead.
 func (*SandboxInfo) Descriptor() ([]byte, []int) {
-	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SandboxInfo) GetId() string {
@@ -1595,7 +1713,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[23]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1607,7 +1725,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[23]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1620,7 +1738,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExecuteRequest) GetHostBrokerId() uint32 {
@@ -1688,7 +1806,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[24]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1700,7 +1818,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[24]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1713,7 +1831,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{24}
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ExecuteResponse) GetStatus() string {
@@ -1763,7 +1881,7 @@ var File_enclave_plugin_v1_plugin_proto protoreflect.FileDescriptor
 const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"\x1eenclave/plugin/v1/plugin.proto\x12\x11enclave.plugin.v1\"\r\n" +
-	"\vInfoRequest\"\xd9\x01\n" +
+	"\vInfoRequest\"\xfd\x01\n" +
 	"\n" +
 	"PluginInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
@@ -1773,11 +1891,14 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"\vschema_json\x18\x05 \x01(\fR\n" +
 	"schemaJson\x12#\n" +
 	"\rsandbox_types\x18\x06 \x03(\tR\fsandboxTypes\x12 \n" +
-	"\vdescription\x18\a \x01(\tR\vdescription\"S\n" +
+	"\vdescription\x18\a \x01(\tR\vdescription\x12\"\n" +
+	"\fcapabilities\x18\b \x03(\tR\fcapabilities\"r\n" +
 	"\x06Limits\x12!\n" +
 	"\fmemory_bytes\x18\x01 \x01(\x03R\vmemoryBytes\x12\x12\n" +
 	"\x04cpus\x18\x02 \x01(\x01R\x04cpus\x12\x12\n" +
-	"\x04pids\x18\x03 \x01(\x03R\x04pids\"h\n" +
+	"\x04pids\x18\x03 \x01(\x03R\x04pids\x12\x1d\n" +
+	"\n" +
+	"disk_bytes\x18\x04 \x01(\x03R\tdiskBytes\"h\n" +
 	"\x05Mount\x12\x1b\n" +
 	"\thost_path\x18\x01 \x01(\tR\bhostPath\x12%\n" +
 	"\x0econtainer_path\x18\x02 \x01(\tR\rcontainerPath\x12\x1b\n" +
@@ -1785,7 +1906,7 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"\vPortMapping\x12%\n" +
 	"\x0econtainer_port\x18\x01 \x01(\tR\rcontainerPort\x12\x17\n" +
 	"\ahost_ip\x18\x02 \x01(\tR\x06hostIp\x12\x1b\n" +
-	"\thost_port\x18\x03 \x01(\rR\bhostPort\"\x8e\x06\n" +
+	"\thost_port\x18\x03 \x01(\rR\bhostPort\"\xd5\x06\n" +
 	"\vSandboxSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12\x18\n" +
@@ -1805,7 +1926,11 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x05ports\x18\f \x03(\v2\x1e.enclave.plugin.v1.PortMappingR\x05ports\x12O\n" +
 	"\vextra_hosts\x18\r \x03(\v2..enclave.plugin.v1.SandboxSpec.ExtraHostsEntryR\n" +
 	"extraHosts\x12\x1a\n" +
-	"\bplatform\x18\x0e \x01(\tR\bplatform\x1a6\n" +
+	"\bplatform\x18\x0e \x01(\tR\bplatform\x12\x1e\n" +
+	"\n" +
+	"entrypoint\x18\x0f \x03(\tR\n" +
+	"entrypoint\x12%\n" +
+	"\x0eentrypoint_set\x18\x10 \x01(\bR\rentrypointSet\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
@@ -1897,7 +2022,10 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"\fmemory_bytes\x18\x01 \x01(\x03R\vmemoryBytes\x12\x1f\n" +
 	"\vcpu_percent\x18\x02 \x01(\x01R\n" +
 	"cpuPercent\x12\x12\n" +
-	"\x04pids\x18\x03 \x01(\x03R\x04pids\"\xdb\x01\n" +
+	"\x04pids\x18\x03 \x01(\x03R\x04pids\"\x0f\n" +
+	"\rHealthRequest\",\n" +
+	"\x0eHealthResponse\x12\x1a\n" +
+	"\bwarnings\x18\x01 \x03(\tR\bwarnings\"\xdb\x01\n" +
 	"\vSandboxInfo\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04type\x18\x02 \x01(\tR\x04type\x12\x1f\n" +
@@ -1923,7 +2051,7 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"\thas_error\x18\x03 \x01(\bR\bhasError\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x1b\n" +
 	"\texit_code\x18\x05 \x01(\x05R\bexitCode\x12\x18\n" +
-	"\averdict\x18\x06 \x01(\tR\averdict2\xf6\x06\n" +
+	"\averdict\x18\x06 \x01(\tR\averdict2\xc5\a\n" +
 	"\aBackend\x12E\n" +
 	"\x04Info\x12\x1e.enclave.plugin.v1.InfoRequest\x1a\x1d.enclave.plugin.v1.PluginInfo\x12K\n" +
 	"\x06Create\x12 .enclave.plugin.v1.CreateRequest\x1a\x1f.enclave.plugin.v1.SandboxState\x12B\n" +
@@ -1938,7 +2066,8 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"GetArchive\x12$.enclave.plugin.v1.GetArchiveRequest\x1a\x1f.enclave.plugin.v1.ArchiveChunk0\x01\x12A\n" +
 	"\x05Stats\x12\x16.enclave.plugin.v1.Ref\x1a .enclave.plugin.v1.StatsResponse\x12D\n" +
-	"\x06Rename\x12 .enclave.plugin.v1.RenameRequest\x1a\x18.enclave.plugin.v1.Empty2\x9f\x01\n" +
+	"\x06Rename\x12 .enclave.plugin.v1.RenameRequest\x1a\x18.enclave.plugin.v1.Empty\x12M\n" +
+	"\x06Health\x12 .enclave.plugin.v1.HealthRequest\x1a!.enclave.plugin.v1.HealthResponse2\x9f\x01\n" +
 	"\x04Tool\x12E\n" +
 	"\x04Info\x12\x1e.enclave.plugin.v1.InfoRequest\x1a\x1d.enclave.plugin.v1.PluginInfo\x12P\n" +
 	"\aExecute\x12!.enclave.plugin.v1.ExecuteRequest\x1a\".enclave.plugin.v1.ExecuteResponse2\xc8\x02\n" +
@@ -1962,7 +2091,7 @@ func file_enclave_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_enclave_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_enclave_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_enclave_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_enclave_plugin_v1_plugin_proto_goTypes = []any{
 	(*InfoRequest)(nil),       // 0: enclave.plugin.v1.InfoRequest
 	(*PluginInfo)(nil),        // 1: enclave.plugin.v1.PluginInfo
@@ -1986,32 +2115,34 @@ var file_enclave_plugin_v1_plugin_proto_goTypes = []any{
 	(*RenameRequest)(nil),     // 19: enclave.plugin.v1.RenameRequest
 	(*GetArchiveRequest)(nil), // 20: enclave.plugin.v1.GetArchiveRequest
 	(*StatsResponse)(nil),     // 21: enclave.plugin.v1.StatsResponse
-	(*SandboxInfo)(nil),       // 22: enclave.plugin.v1.SandboxInfo
-	(*ExecuteRequest)(nil),    // 23: enclave.plugin.v1.ExecuteRequest
-	(*ExecuteResponse)(nil),   // 24: enclave.plugin.v1.ExecuteResponse
-	nil,                       // 25: enclave.plugin.v1.SandboxSpec.EnvEntry
-	nil,                       // 26: enclave.plugin.v1.SandboxSpec.LabelsEntry
-	nil,                       // 27: enclave.plugin.v1.SandboxSpec.ExtraHostsEntry
-	nil,                       // 28: enclave.plugin.v1.SandboxState.LabelsEntry
-	nil,                       // 29: enclave.plugin.v1.ListRequest.LabelsEntry
-	nil,                       // 30: enclave.plugin.v1.ExecRequest.EnvEntry
-	nil,                       // 31: enclave.plugin.v1.SandboxInfo.EnvEntry
+	(*HealthRequest)(nil),     // 22: enclave.plugin.v1.HealthRequest
+	(*HealthResponse)(nil),    // 23: enclave.plugin.v1.HealthResponse
+	(*SandboxInfo)(nil),       // 24: enclave.plugin.v1.SandboxInfo
+	(*ExecuteRequest)(nil),    // 25: enclave.plugin.v1.ExecuteRequest
+	(*ExecuteResponse)(nil),   // 26: enclave.plugin.v1.ExecuteResponse
+	nil,                       // 27: enclave.plugin.v1.SandboxSpec.EnvEntry
+	nil,                       // 28: enclave.plugin.v1.SandboxSpec.LabelsEntry
+	nil,                       // 29: enclave.plugin.v1.SandboxSpec.ExtraHostsEntry
+	nil,                       // 30: enclave.plugin.v1.SandboxState.LabelsEntry
+	nil,                       // 31: enclave.plugin.v1.ListRequest.LabelsEntry
+	nil,                       // 32: enclave.plugin.v1.ExecRequest.EnvEntry
+	nil,                       // 33: enclave.plugin.v1.SandboxInfo.EnvEntry
 }
 var file_enclave_plugin_v1_plugin_proto_depIdxs = []int32{
-	25, // 0: enclave.plugin.v1.SandboxSpec.env:type_name -> enclave.plugin.v1.SandboxSpec.EnvEntry
+	27, // 0: enclave.plugin.v1.SandboxSpec.env:type_name -> enclave.plugin.v1.SandboxSpec.EnvEntry
 	2,  // 1: enclave.plugin.v1.SandboxSpec.limits:type_name -> enclave.plugin.v1.Limits
-	26, // 2: enclave.plugin.v1.SandboxSpec.labels:type_name -> enclave.plugin.v1.SandboxSpec.LabelsEntry
+	28, // 2: enclave.plugin.v1.SandboxSpec.labels:type_name -> enclave.plugin.v1.SandboxSpec.LabelsEntry
 	3,  // 3: enclave.plugin.v1.SandboxSpec.mounts:type_name -> enclave.plugin.v1.Mount
 	4,  // 4: enclave.plugin.v1.SandboxSpec.ports:type_name -> enclave.plugin.v1.PortMapping
-	27, // 5: enclave.plugin.v1.SandboxSpec.extra_hosts:type_name -> enclave.plugin.v1.SandboxSpec.ExtraHostsEntry
-	28, // 6: enclave.plugin.v1.SandboxState.labels:type_name -> enclave.plugin.v1.SandboxState.LabelsEntry
+	29, // 5: enclave.plugin.v1.SandboxSpec.extra_hosts:type_name -> enclave.plugin.v1.SandboxSpec.ExtraHostsEntry
+	30, // 6: enclave.plugin.v1.SandboxState.labels:type_name -> enclave.plugin.v1.SandboxState.LabelsEntry
 	5,  // 7: enclave.plugin.v1.CreateRequest.spec:type_name -> enclave.plugin.v1.SandboxSpec
-	29, // 8: enclave.plugin.v1.ListRequest.labels:type_name -> enclave.plugin.v1.ListRequest.LabelsEntry
+	31, // 8: enclave.plugin.v1.ListRequest.labels:type_name -> enclave.plugin.v1.ListRequest.LabelsEntry
 	6,  // 9: enclave.plugin.v1.ListResponse.sandboxes:type_name -> enclave.plugin.v1.SandboxState
-	30, // 10: enclave.plugin.v1.ExecRequest.env:type_name -> enclave.plugin.v1.ExecRequest.EnvEntry
+	32, // 10: enclave.plugin.v1.ExecRequest.env:type_name -> enclave.plugin.v1.ExecRequest.EnvEntry
 	14, // 11: enclave.plugin.v1.SessionInput.start:type_name -> enclave.plugin.v1.ExecRequest
-	31, // 12: enclave.plugin.v1.SandboxInfo.env:type_name -> enclave.plugin.v1.SandboxInfo.EnvEntry
-	22, // 13: enclave.plugin.v1.ExecuteRequest.sandbox:type_name -> enclave.plugin.v1.SandboxInfo
+	33, // 12: enclave.plugin.v1.SandboxInfo.env:type_name -> enclave.plugin.v1.SandboxInfo.EnvEntry
+	24, // 13: enclave.plugin.v1.ExecuteRequest.sandbox:type_name -> enclave.plugin.v1.SandboxInfo
 	0,  // 14: enclave.plugin.v1.Backend.Info:input_type -> enclave.plugin.v1.InfoRequest
 	7,  // 15: enclave.plugin.v1.Backend.Create:input_type -> enclave.plugin.v1.CreateRequest
 	8,  // 16: enclave.plugin.v1.Backend.Inspect:input_type -> enclave.plugin.v1.Ref
@@ -2024,32 +2155,34 @@ var file_enclave_plugin_v1_plugin_proto_depIdxs = []int32{
 	20, // 23: enclave.plugin.v1.Backend.GetArchive:input_type -> enclave.plugin.v1.GetArchiveRequest
 	8,  // 24: enclave.plugin.v1.Backend.Stats:input_type -> enclave.plugin.v1.Ref
 	19, // 25: enclave.plugin.v1.Backend.Rename:input_type -> enclave.plugin.v1.RenameRequest
-	0,  // 26: enclave.plugin.v1.Tool.Info:input_type -> enclave.plugin.v1.InfoRequest
-	23, // 27: enclave.plugin.v1.Tool.Execute:input_type -> enclave.plugin.v1.ExecuteRequest
-	14, // 28: enclave.plugin.v1.SandboxHost.Exec:input_type -> enclave.plugin.v1.ExecRequest
-	16, // 29: enclave.plugin.v1.SandboxHost.Session:input_type -> enclave.plugin.v1.SessionInput
-	18, // 30: enclave.plugin.v1.SandboxHost.PutArchive:input_type -> enclave.plugin.v1.ArchiveChunk
-	20, // 31: enclave.plugin.v1.SandboxHost.GetArchive:input_type -> enclave.plugin.v1.GetArchiveRequest
-	1,  // 32: enclave.plugin.v1.Backend.Info:output_type -> enclave.plugin.v1.PluginInfo
-	6,  // 33: enclave.plugin.v1.Backend.Create:output_type -> enclave.plugin.v1.SandboxState
-	6,  // 34: enclave.plugin.v1.Backend.Inspect:output_type -> enclave.plugin.v1.SandboxState
-	10, // 35: enclave.plugin.v1.Backend.List:output_type -> enclave.plugin.v1.ListResponse
-	13, // 36: enclave.plugin.v1.Backend.Stop:output_type -> enclave.plugin.v1.Empty
-	13, // 37: enclave.plugin.v1.Backend.Remove:output_type -> enclave.plugin.v1.Empty
-	15, // 38: enclave.plugin.v1.Backend.Exec:output_type -> enclave.plugin.v1.ExecResult
-	17, // 39: enclave.plugin.v1.Backend.Session:output_type -> enclave.plugin.v1.SessionOutput
-	13, // 40: enclave.plugin.v1.Backend.PutArchive:output_type -> enclave.plugin.v1.Empty
-	18, // 41: enclave.plugin.v1.Backend.GetArchive:output_type -> enclave.plugin.v1.ArchiveChunk
-	21, // 42: enclave.plugin.v1.Backend.Stats:output_type -> enclave.plugin.v1.StatsResponse
-	13, // 43: enclave.plugin.v1.Backend.Rename:output_type -> enclave.plugin.v1.Empty
-	1,  // 44: enclave.plugin.v1.Tool.Info:output_type -> enclave.plugin.v1.PluginInfo
-	24, // 45: enclave.plugin.v1.Tool.Execute:output_type -> enclave.plugin.v1.ExecuteResponse
-	15, // 46: enclave.plugin.v1.SandboxHost.Exec:output_type -> enclave.plugin.v1.ExecResult
-	17, // 47: enclave.plugin.v1.SandboxHost.Session:output_type -> enclave.plugin.v1.SessionOutput
-	13, // 48: enclave.plugin.v1.SandboxHost.PutArchive:output_type -> enclave.plugin.v1.Empty
-	18, // 49: enclave.plugin.v1.SandboxHost.GetArchive:output_type -> enclave.plugin.v1.ArchiveChunk
-	32, // [32:50] is the sub-list for method output_type
-	14, // [14:32] is the sub-list for method input_type
+	22, // 26: enclave.plugin.v1.Backend.Health:input_type -> enclave.plugin.v1.HealthRequest
+	0,  // 27: enclave.plugin.v1.Tool.Info:input_type -> enclave.plugin.v1.InfoRequest
+	25, // 28: enclave.plugin.v1.Tool.Execute:input_type -> enclave.plugin.v1.ExecuteRequest
+	14, // 29: enclave.plugin.v1.SandboxHost.Exec:input_type -> enclave.plugin.v1.ExecRequest
+	16, // 30: enclave.plugin.v1.SandboxHost.Session:input_type -> enclave.plugin.v1.SessionInput
+	18, // 31: enclave.plugin.v1.SandboxHost.PutArchive:input_type -> enclave.plugin.v1.ArchiveChunk
+	20, // 32: enclave.plugin.v1.SandboxHost.GetArchive:input_type -> enclave.plugin.v1.GetArchiveRequest
+	1,  // 33: enclave.plugin.v1.Backend.Info:output_type -> enclave.plugin.v1.PluginInfo
+	6,  // 34: enclave.plugin.v1.Backend.Create:output_type -> enclave.plugin.v1.SandboxState
+	6,  // 35: enclave.plugin.v1.Backend.Inspect:output_type -> enclave.plugin.v1.SandboxState
+	10, // 36: enclave.plugin.v1.Backend.List:output_type -> enclave.plugin.v1.ListResponse
+	13, // 37: enclave.plugin.v1.Backend.Stop:output_type -> enclave.plugin.v1.Empty
+	13, // 38: enclave.plugin.v1.Backend.Remove:output_type -> enclave.plugin.v1.Empty
+	15, // 39: enclave.plugin.v1.Backend.Exec:output_type -> enclave.plugin.v1.ExecResult
+	17, // 40: enclave.plugin.v1.Backend.Session:output_type -> enclave.plugin.v1.SessionOutput
+	13, // 41: enclave.plugin.v1.Backend.PutArchive:output_type -> enclave.plugin.v1.Empty
+	18, // 42: enclave.plugin.v1.Backend.GetArchive:output_type -> enclave.plugin.v1.ArchiveChunk
+	21, // 43: enclave.plugin.v1.Backend.Stats:output_type -> enclave.plugin.v1.StatsResponse
+	13, // 44: enclave.plugin.v1.Backend.Rename:output_type -> enclave.plugin.v1.Empty
+	23, // 45: enclave.plugin.v1.Backend.Health:output_type -> enclave.plugin.v1.HealthResponse
+	1,  // 46: enclave.plugin.v1.Tool.Info:output_type -> enclave.plugin.v1.PluginInfo
+	26, // 47: enclave.plugin.v1.Tool.Execute:output_type -> enclave.plugin.v1.ExecuteResponse
+	15, // 48: enclave.plugin.v1.SandboxHost.Exec:output_type -> enclave.plugin.v1.ExecResult
+	17, // 49: enclave.plugin.v1.SandboxHost.Session:output_type -> enclave.plugin.v1.SessionOutput
+	13, // 50: enclave.plugin.v1.SandboxHost.PutArchive:output_type -> enclave.plugin.v1.Empty
+	18, // 51: enclave.plugin.v1.SandboxHost.GetArchive:output_type -> enclave.plugin.v1.ArchiveChunk
+	33, // [33:52] is the sub-list for method output_type
+	14, // [14:33] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name
@@ -2066,7 +2199,7 @@ func file_enclave_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_enclave_plugin_v1_plugin_proto_rawDesc), len(file_enclave_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -42,6 +42,7 @@ const (
 	Backend_GetArchive_FullMethodName = "/enclave.plugin.v1.Backend/GetArchive"
 	Backend_Stats_FullMethodName      = "/enclave.plugin.v1.Backend/Stats"
 	Backend_Rename_FullMethodName     = "/enclave.plugin.v1.Backend/Rename"
+	Backend_Health_FullMethodName     = "/enclave.plugin.v1.Backend/Health"
 )
 
 // BackendClient is the client API for Backend service.
@@ -64,6 +65,8 @@ type BackendClient interface {
 	// Optional: rename a container (the host claims pre-created spares with
 	// it). Backends without it answer UNIMPLEMENTED and get no spares.
 	Rename(ctx context.Context, in *RenameRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Optional: whether the runtime answers, and what it cannot enforce.
+	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error)
 }
 
 type backendClient struct {
@@ -209,6 +212,16 @@ func (c *backendClient) Rename(ctx context.Context, in *RenameRequest, opts ...g
 	return out, nil
 }
 
+func (c *backendClient) Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HealthResponse)
+	err := c.cc.Invoke(ctx, Backend_Health_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BackendServer is the server API for Backend service.
 // All implementations must embed UnimplementedBackendServer
 // for forward compatibility.
@@ -229,6 +242,8 @@ type BackendServer interface {
 	// Optional: rename a container (the host claims pre-created spares with
 	// it). Backends without it answer UNIMPLEMENTED and get no spares.
 	Rename(context.Context, *RenameRequest) (*Empty, error)
+	// Optional: whether the runtime answers, and what it cannot enforce.
+	Health(context.Context, *HealthRequest) (*HealthResponse, error)
 	mustEmbedUnimplementedBackendServer()
 }
 
@@ -274,6 +289,9 @@ func (UnimplementedBackendServer) Stats(context.Context, *Ref) (*StatsResponse, 
 }
 func (UnimplementedBackendServer) Rename(context.Context, *RenameRequest) (*Empty, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Rename not implemented")
+}
+func (UnimplementedBackendServer) Health(context.Context, *HealthRequest) (*HealthResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Health not implemented")
 }
 func (UnimplementedBackendServer) mustEmbedUnimplementedBackendServer() {}
 func (UnimplementedBackendServer) testEmbeddedByValue()                 {}
@@ -483,6 +501,24 @@ func _Backend_Rename_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Backend_Health_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HealthRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BackendServer).Health(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Backend_Health_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BackendServer).Health(ctx, req.(*HealthRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Backend_ServiceDesc is the grpc.ServiceDesc for Backend service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -525,6 +561,10 @@ var Backend_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Rename",
 			Handler:    _Backend_Rename_Handler,
+		},
+		{
+			MethodName: "Health",
+			Handler:    _Backend_Health_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,0 +1,140 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestRunnerHijack: a call's processes cannot open the resident runner's
+// file descriptors (it is not dumpable and CAP_SYS_PTRACE is dropped), and a
+// forger left running by one call does not change a later call's result.
+func TestRunnerHijack(t *testing.T) {
+	s := startServer(t, "")
+	id := s.sandbox(t, nil)
+	probe := `import os
+ppid = os.getppid()
+for fd, mode in ((0, "wb"), (1, "wb"), (0, "rb")):
+    try:
+        open("/proc/%d/fd/%d" % (ppid, fd), mode)
+        print("opened", fd, mode)
+    except OSError as e:
+        print("denied", fd, mode, e.errno)
+`
+	r := s.exec(t, id, "python_executor", map[string]any{"code": probe})
+	if want := "denied 0 wb 13\ndenied 1 wb 13\ndenied 0 rb 13\n"; r.Output != want {
+		t.Fatalf("runner fds from a call: %q, want %q", r.Output, want)
+	}
+	// A forger that keeps trying for the next seconds, detached from its call.
+	forger := `import os, subprocess, sys
+code = '''
+import json, os, time
+ppid = %d
+end = time.time() + 8
+while time.time() < end:
+    for fd in (1, 0):
+        try:
+            with open("/proc/%%d/fd/%%d" % (ppid, fd), "wb", buffering=0) as f:
+                for i in range(1, 200):
+                    f.write((json.dumps({"id": i, "code": 0, "out": "Rk9SR0VECg==", "err": ""}) + "\\n").encode())
+        except OSError:
+            pass
+    time.sleep(0.01)
+'''
+subprocess.Popen([sys.executable, "-c", code % os.getppid()], start_new_session=True,
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print("started")
+`
+	if r := s.exec(t, id, "python_executor", map[string]any{"code": forger}); r.Output != "started\n" {
+		t.Fatalf("forger: %+v", r)
+	}
+	for i := 0; i < 30; i++ {
+		want := fmt.Sprintf("genuine %d\n", i)
+		r := s.exec(t, id, "python_executor", map[string]any{"code": fmt.Sprintf("print('genuine %d')", i)})
+		if r.Status != "success" || r.Output != want {
+			t.Fatalf("call %d: %q (status %s), want %q", i, r.Output, r.Status, want)
+		}
+	}
+}
+
+// TestRunnerWedge: a call that stops its runner (SIGSTOP) gets a timed-out
+// answer, and the sandbox keeps working: the host kills the wedged runner
+// and starts a fresh one.
+func TestRunnerWedge(t *testing.T) {
+	s := startServer(t, "")
+	id := s.sandbox(t, nil)
+	r := s.exec(t, id, "python_executor", map[string]any{"code": "import os, signal, time\nos.kill(os.getppid(), signal.SIGSTOP)\ntime.sleep(60)", "timeout": 1})
+	if r.Status != "error" || r.Metadata.Verdict != "timeout" {
+		t.Errorf("stopping call: status %s verdict %q error %q, want a timeout", r.Status, r.Metadata.Verdict, errText(r))
+	}
+	for i := 0; i < 3; i++ {
+		r := s.exec(t, id, "python_executor", map[string]any{"code": "print(6*7)", "timeout": 5})
+		if r.Status != "success" || r.Output != "42\n" {
+			t.Fatalf("call %d after the wedge: %+v (%s)", i, r, errText(r))
+		}
+	}
+}
+
+// TestPoolCallerIsolation: nothing one pool caller starts survives into the
+// next caller's call on the same member; files persist (as in ms-enclave)
+// unless --pool-reset.
+func TestPoolCallerIsolation(t *testing.T) {
+	s := startServer(t, "")
+	ctx := context.Background()
+	if _, err := s.C.InitializePool(ctx, 1, "docker", poolTools); err != nil {
+		t.Fatal(err)
+	}
+	leave := `import subprocess
+subprocess.Popen(["sleep", "300"], start_new_session=True)
+subprocess.Popen(["sh", "-c", "sleep 301 & sleep 302"])
+open("/tmp/from-caller-1", "w").write("kept")
+print("left")`
+	if r, err := s.C.ExecuteInPool(ctx, "python_executor", map[string]any{"code": leave}, 30); err != nil || r.Output != "left\n" {
+		t.Fatalf("caller 1: %+v %v", r, err)
+	}
+	look := `import os
+n = 0
+for p in os.listdir("/proc"):
+    try:
+        if p.isdigit() and open("/proc/%s/comm" % p).read().strip() == "sleep":
+            n += 1
+    except OSError:
+        pass
+print(n, open("/tmp/from-caller-1").read())`
+	r, err := s.C.ExecuteInPool(ctx, "python_executor", map[string]any{"code": look}, 30)
+	if err != nil || r.Output != "0 kept\n" {
+		t.Fatalf("caller 2 sees %q (%v), want no sleep left and the file kept", r.Output, err)
+	}
+}
+
+// TestStdinCannotHurtOtherCalls: stdin that a process never reads neither
+// kills the runner (SIGPIPE) nor freezes it, and a concurrent call is
+// unaffected.
+func TestStdinCannotHurtOtherCalls(t *testing.T) {
+	s := startServer(t, "")
+	id := s.sandbox(t, nil)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		r, err := s.C.ExecuteTool(context.Background(), id, "python_executor", map[string]any{"code": "import time; time.sleep(1); print('other')"})
+		if err != nil || r.Output != "other\n" {
+			t.Errorf("concurrent call: %+v %v", r, err)
+		}
+	}()
+	big := strings.Repeat("x", 200<<10)
+	r := s.exec(t, id, "file_operation", map[string]any{"operation": "write", "file_path": "/dev/null/x", "content": big})
+	if r.Status != "error" {
+		t.Errorf("write under /dev/null: %+v", r)
+	}
+	r = s.exec(t, id, "shell_executor", map[string]any{"command": "sleep 30", "stdin": big, "timeout": 1})
+	if r.Metadata.Verdict != "timeout" {
+		t.Errorf("unread stdin with a deadline: verdict %q (%s)", r.Metadata.Verdict, errText(r))
+	}
+	wg.Wait()
+	if r := s.exec(t, id, "python_executor", map[string]any{"code": "print(1)"}); r.Output != "1\n" {
+		t.Errorf("after: %+v", r)
+	}
+}
