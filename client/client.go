@@ -95,11 +95,15 @@ type Stats struct {
 
 // Health is the /health object.
 type Health struct {
-	Healthy         bool    `json:"healthy"`
-	Version         string  `json:"version"`
-	Uptime          float64 `json:"uptime"`
-	ActiveSandboxes int     `json:"active_sandboxes"`
-	SystemInfo      Stats   `json:"system_info"`
+	Healthy bool `json:"healthy"`
+	// Warnings: limits the host cannot enforce; Errors: why no backend
+	// answers.
+	Warnings        []string `json:"warnings"`
+	Errors          []string `json:"errors"`
+	Version         string   `json:"version"`
+	Uptime          float64  `json:"uptime"`
+	ActiveSandboxes int      `json:"active_sandboxes"`
+	SystemInfo      Stats    `json:"system_info"`
 }
 
 // PoolInit is the /pool/initialize answer.

@@ -20,7 +20,7 @@ mkdir -p "$run"
 chown "$USER_NAME": "$run"
 chmod 700 "$run"
 install -o "$USER_NAME" -m 644 "$top/deploy/containers.conf" "$run/containers.conf"
-as_user() { su -s /bin/bash "$USER_NAME" -c "cd ~ && export XDG_RUNTIME_DIR=$run CONTAINERS_CONF=$run/containers.conf && $*"; }
+as_user() { su -s /bin/bash "$USER_NAME" -c "cd ~ && unset CONTAINERS_STORAGE_CONF && export XDG_RUNTIME_DIR=$run CONTAINERS_CONF=$run/containers.conf && $*"; }
 
 sock=$run/podman/podman.sock
 if ! curl -fsS --max-time 2 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1; then

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -83,6 +84,22 @@ func isSentinelWrapped(err error) bool {
 	return false
 }
 
+// ErrNotDelivered marks a call that never reached the plugin (its process
+// was gone when the connection was dialled): safe to send again, whatever
+// the call does.
+var ErrNotDelivered = errors.New("call never reached the plugin")
+
+// notDelivered reads gRPC's connection-level failure texts: the transport
+// could not connect, so no request left.
+func notDelivered(msg string) bool {
+	for _, s := range []string{"connection refused", "Error while dialing", "error while dialing", "no such file or directory"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // FromStatus converts a gRPC status error back to a typed error (client side).
 func FromStatus(err error) error {
 	if err == nil {
@@ -109,7 +126,11 @@ func FromStatus(err error) error {
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("%s: %w", st.Message(), context.DeadlineExceeded)
 	case codes.Unavailable:
-		return &remoteError{msg: "plugin unavailable: " + st.Message(), sentinel: ErrUnavailable}
+		err := error(&remoteError{msg: "plugin unavailable: " + st.Message(), sentinel: ErrUnavailable})
+		if notDelivered(st.Message()) {
+			err = fmt.Errorf("%w: %w", err, ErrNotDelivered)
+		}
+		return err
 	}
 	return errors.New(st.Message())
 }

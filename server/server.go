@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path"
+	"strings"
 	"runtime/debug"
 	"time"
 
@@ -50,6 +52,9 @@ type Options struct {
 	APIKeys      []string
 	MaxBodyBytes int64
 	MaxArchive   int64
+	// MaxInflightBytes bounds the request bodies held in memory at once
+	// (large ones wait, then 503); 0: 4 × MaxBodyBytes.
+	MaxInflightBytes int64
 	// SandboxTypes returns the accepted sandbox_type values.
 	SandboxTypes func() []string
 	// Metrics serves /metrics on the main listener; nil when it is served
@@ -65,6 +70,7 @@ type Server struct {
 	m       Manager
 	opts    Options
 	mux     *http.ServeMux
+	admit   *admission
 	started time.Time
 	keys    [][32]byte // SHA-256 of each accepted key
 }
@@ -80,7 +86,10 @@ func New(m Manager, opts Options) *Server {
 	if opts.MaxArchive <= 0 {
 		opts.MaxArchive = 1 << 30
 	}
-	s := &Server{m: m, opts: opts, mux: http.NewServeMux(), started: time.Now()}
+	if opts.MaxInflightBytes <= 0 {
+		opts.MaxInflightBytes = 4 * opts.MaxBodyBytes
+	}
+	s := &Server{m: m, opts: opts, mux: http.NewServeMux(), started: time.Now(), admit: newAdmission(max(opts.MaxInflightBytes, opts.MaxBodyBytes))}
 	for _, k := range opts.APIKeys {
 		s.keys = append(s.keys, sha256.Sum256([]byte(k)))
 	}
@@ -101,7 +110,17 @@ func (s *Server) handle(rt route) http.Handler {
 			limit = s.opts.MaxArchive
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
-		if err := rt.h(w, r); err != nil {
+		err := error(nil)
+		if !rt.archive { // archives stream through; JSON bodies are read whole
+			var release func()
+			if release, err = s.admit.admit(r, limit); err == nil {
+				defer release()
+			}
+		}
+		if err == nil {
+			err = rt.h(w, r)
+		}
+		if err != nil {
 			status, detail := toHTTP(err)
 			if status >= 500 && status != http.StatusNotImplemented {
 				s.opts.Logger.Error("request failed", "route", rt.pattern, "err", err)
@@ -153,11 +172,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(rec, http.StatusUnauthorized, map[string]any{"detail": "Unauthorized"})
 		return
 	}
+	if !clean(r.URL.Path) {
+		// The mux would redirect to the cleaned path with an HTML body; no
+		// route has such a path (as in ms-enclave), and every answer is JSON.
+		writeJSON(rec, http.StatusNotFound, map[string]any{"detail": "Not Found"})
+		return
+	}
 	if h, pattern := s.mux.Handler(r); pattern == "" {
 		s.notRouted(rec, r, h)
 		return
 	}
 	s.mux.ServeHTTP(rec, r)
+}
+
+// clean reports whether p is already in the mux's canonical form.
+func clean(p string) bool {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // notRouted renders the mux's own 404/405/redirect answers as JSON.
@@ -168,12 +202,9 @@ func (s *Server) notRouted(w http.ResponseWriter, r *http.Request, h http.Handle
 	case http.StatusMethodNotAllowed:
 		w.Header().Set("Allow", probe.Header().Get("Allow"))
 		writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"detail": "Method Not Allowed"})
-	case http.StatusMovedPermanently, http.StatusPermanentRedirect, http.StatusTemporaryRedirect, http.StatusFound:
-		for k, v := range probe.Header() {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(probe.Code)
 	default:
+		// Including the mux's redirects of unclean paths (/sandbox/..):
+		// no route has such a path, as in ms-enclave, and the answer is JSON.
 		writeJSON(w, http.StatusNotFound, map[string]any{"detail": "Not Found"})
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/enclave-sandbox/enclave/internal/archive"
 	"github.com/enclave-sandbox/enclave/internal/schema"
 	"github.com/enclave-sandbox/enclave/sdk"
 	"github.com/enclave-sandbox/enclave/sdk/backend"
@@ -978,7 +979,14 @@ func (m *Manager) PutArchive(ctx context.Context, id, targetDir string, r io.Rea
 	if err != nil {
 		return &Error{Kind: KindArchiveFailed, Msg: fmt.Sprintf("Failed to create target directory %s: %v", targetDir, err), Err: err}
 	}
-	if err := sb.backend.PutArchive(ctx, m.containerOf(sb), dir, r); err != nil {
+	// The upload is checked as it streams: a malformed one is the
+	// client's mistake (400), whatever the runtime made of it.
+	checked := archive.Check(r)
+	err = sb.backend.PutArchive(ctx, m.containerOf(sb), dir, checked)
+	if bad := checked.Err(); bad != nil {
+		return &Error{Kind: KindBadRequest, Msg: "Failed to extract archive: " + bad.Error(), Err: bad}
+	}
+	if err != nil {
 		return &Error{Kind: KindArchiveFailed, Msg: "Failed to extract archive: " + err.Error(), Err: err}
 	}
 	return nil

@@ -42,8 +42,10 @@ func (a *backendAdapter) observe(op string, start time.Time, err error) {
 	}
 }
 
-// call runs one operation; idempotent ones retry once on a restarted
-// plugin when the process died under them.
+// call runs one operation. It is sent again once, to the restarted plugin,
+// when it never reached the plugin (its process was gone: whatever the
+// operation, nothing happened), or when it is idempotent and the process
+// died under it.
 func call[T any](ctx context.Context, a *backendAdapter, op string, idempotent bool, f func(*backend.Client) (T, error)) (v T, err error) {
 	start := time.Now()
 	defer func() { a.observe(op, start, err) }()
@@ -52,7 +54,7 @@ func call[T any](ctx context.Context, a *backendAdapter, op string, idempotent b
 		return v, err
 	}
 	v, err = f(c)
-	if err != nil && idempotent && a.p.died(err) {
+	if err != nil && (idempotent || errors.Is(err, sdk.ErrNotDelivered)) && a.p.died(err) {
 		if c, err = a.client(ctx); err != nil {
 			return v, err
 		}
@@ -142,6 +144,17 @@ func (a *toolAdapter) Info() sdk.Info {
 }
 
 func (a *toolAdapter) Execute(ctx context.Context, sb tool.SandboxInfo, call tool.Call) (tool.Result, error) {
+	for attempt := 0; ; attempt++ {
+		res, err := a.execute(ctx, sb, call)
+		// A call that never reached a dead plugin waits for its restart.
+		if err != nil && attempt == 0 && errors.Is(err, sdk.ErrNotDelivered) && a.p.died(err) {
+			continue
+		}
+		return res, err
+	}
+}
+
+func (a *toolAdapter) execute(ctx context.Context, sb tool.SandboxInfo, call tool.Call) (tool.Result, error) {
 	raw, err := a.p.get(ctx)
 	if err == nil {
 		var res tool.Result

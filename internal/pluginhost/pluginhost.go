@@ -409,8 +409,9 @@ func (p *proc) died(err error) bool {
 	if c == nil {
 		return true
 	}
-	// go-plugin notices the exit asynchronously; give it a moment.
-	for i := 0; i < 20 && !c.Exited(); i++ {
+	// go-plugin notices the exit asynchronously (it waits for the
+	// process); give it a bounded moment.
+	for i := 0; i < 200 && !c.Exited(); i++ {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return c.Exited()
