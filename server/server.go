@@ -13,8 +13,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path"
-	"strings"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/enclave-sandbox/enclave/internal/jsonenc"
