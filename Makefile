@@ -25,7 +25,7 @@ export ENCLAVE_HOST ENCLAVE_PORT
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 
-.PHONY: bench help deps deps-test storage image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
+.PHONY: bench help deps deps-test storage test-chaos test-fuzz image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,7 +61,7 @@ run: deps image podman-service build ## set up everything and serve on $(ENCLAVE
 	$(BIN)/enclave server --plugin-dir $(PLUGINS) --podman-url unix://$(PODMAN_SOCK) \
 	  --image-alias python:3.11-slim=$(IMAGE)
 
-test: deps-test image image-polyglot podman-service build test-unit test-integration test-e2e test-rootless ## set up and run unit, contract, integration, end-to-end and rootless tests
+test: deps-test image image-polyglot podman-service build test-unit test-fuzz test-integration test-e2e test-chaos test-rootless ## set up and run unit, contract, integration, end-to-end and rootless tests
 	@echo "all tests passed"
 
 test-unit: ## unit and contract tests with -race, plus go vet
@@ -76,7 +76,19 @@ test-integration: ## the Podman backend against the real Podman service
 
 test-e2e: ## the built server and plugins over real HTTP with real containers, and a real Prometheus
 	ENCLAVE_REQUIRE_TOOLS=1 ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) ENCLAVE_BIN_DIR=$(BIN) \
-	  ENCLAVE_POLYGLOT_IMAGE=$(POLYGLOT_IMAGE) go test -count=1 -timeout 20m ./e2e/...
+	  ENCLAVE_POLYGLOT_IMAGE=$(POLYGLOT_IMAGE) go test -count=1 -timeout 20m -skip 'TestChaos|TestRootless' ./e2e/...
+
+test-chaos: ## chaos: kill -9 of server, plugins and Podman, podman rm -f, bombs, floods, hijacks, during pool calls
+	ENCLAVE_REQUIRE_TOOLS=1 ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) ENCLAVE_BIN_DIR=$(BIN) \
+	  go test -count=1 -timeout 15m -run TestChaos ./e2e/...
+
+FUZZTIME ?= 10s
+test-fuzz: ## a short run of every Go fuzz target (FUZZTIME=10m for a long one)
+	@set -eo pipefail; for p in $$(go list ./...); do \
+	  for f in $$(go test -list '^Fuzz' $$p 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "fuzz $$p $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p | tail -1; \
+	  done; \
+	done
 
 test-rootless: ## core end-to-end cases with the server as an unprivileged user on rootless Podman
 	@set -e; eval "$$(IMAGE=$(IMAGE) scripts/rootless.sh | sed 's/^/export /')"; \

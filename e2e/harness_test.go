@@ -110,10 +110,16 @@ func startServerAs(t *testing.T, setup serverSetup, apiKey string, extra ...stri
 		// Delete what is left, then stop the server and its plugins.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		if list, err := s.C.ListSandboxes(ctx, ""); err == nil {
+		// Until none is left: a healing pool replaces what it loses.
+		for round := 0; round < 10; round++ {
+			list, err := s.C.ListSandboxes(ctx, "")
+			if err != nil || len(list) == 0 {
+				break
+			}
 			for _, sb := range list {
 				s.C.DeleteSandbox(ctx, sb.ID)
 			}
+			time.Sleep(200 * time.Millisecond)
 		}
 		cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	"github.com/enclave-sandbox/enclave/sdk"
 	"github.com/enclave-sandbox/enclave/sdk/tool"
@@ -36,12 +37,25 @@ func (h hostAdapter) Exec(ctx context.Context, id string, req sdk.ExecRequest) (
 	if req.MaxOutputBytes <= 0 || req.MaxOutputBytes > h.m.opts.MaxOutputBytes {
 		req.MaxOutputBytes = h.m.opts.MaxOutputBytes
 	}
+	// Every wait has a bound: the call's deadline, its kill grace and a
+	// margin, even when the runtime itself stalls (a container whose pids
+	// are exhausted cannot start an exec).
+	grace := req.KillGrace
+	if grace <= 0 {
+		grace = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, req.Timeout+grace+execMargin)
+	defer cancel()
 	res, err := h.m.execInSandbox(ctx, sb, req)
 	if errors.Is(err, sdk.ErrSandboxNotFound) {
 		h.m.vanished(sb)
 	}
 	return res, err
 }
+
+// execMargin is the time past a call's deadline and grace the host waits
+// for an answer before it gives up on the runtime.
+const execMargin = 15 * time.Second
 
 func (h hostAdapter) container(sb *sandbox) string { return h.m.containerOf(sb) }
 

@@ -258,11 +258,33 @@ func (m *Manager) Shutdown(ctx context.Context, deleteAll bool) {
 		<-m.sweepDone
 	}
 	m.removeSpares(ctx)
+	m.waitCreates(ctx)
 	if deleteAll {
 		for _, id := range ids {
 			if err := m.Delete(ctx, id); err != nil {
 				slog.Warn("delete on shutdown", "sandbox_id", id, "err", err)
 			}
+		}
+	}
+}
+
+// waitCreates waits (bounded by ctx) until no create is in flight: each one
+// either registered its sandbox or removed its container.
+func (m *Manager) waitCreates(ctx context.Context) {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		m.mu.Lock()
+		n := m.creating
+		m.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			slog.Warn("shutdown: creates still in flight", "count", n)
+			return
+		case <-t.C:
 		}
 	}
 }
@@ -432,12 +454,18 @@ func (m *Manager) create(ctx context.Context, sandboxType string, body json.RawM
 		}
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if !m.running {
-		// Shutdown began while we created: do not leak the container.
-		go be.Remove(context.WithoutCancel(ctx), sb.containerID)
+		// Shutdown began while we created: do not leak the container
+		// (Shutdown waits for creates in flight, this removal included).
+		m.mu.Unlock()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if err := be.Remove(rctx, sb.containerID); err != nil {
+			slog.Warn("remove a sandbox created during shutdown", "sandbox_id", sb.id, "err", err)
+		}
 		return nil, errorf(KindNotStarted, "Sandbox manager not started")
 	}
+	defer m.mu.Unlock()
 	m.registerLocked(sb)
 	if pool {
 		sb.status = StatusBusy // returnLocked makes it idle or hands it over

@@ -145,7 +145,15 @@ func (m *Manager) closeRunner(sb *sandbox) {
 // with its container reports the container as gone (sdk.ErrSandboxNotFound),
 // so the caller learns the sandbox vanished rather than that a runner died.
 func (m *Manager) execInSandbox(ctx context.Context, sb *sandbox, req sdk.ExecRequest) (sdk.ExecResult, error) {
-	if r := m.runnerFor(ctx, sb); r != nil {
+	// A call the runner never read (it died first, e.g. with the backend
+	// plugin that carried its session) goes to a fresh runner, once.
+	var prev *runner.Runner
+	for attempt := 0; attempt < 2; attempt++ {
+		r := m.runnerFor(ctx, sb)
+		if r == nil || r == prev {
+			break
+		}
+		prev = r
 		res, err := r.Exec(ctx, req)
 		if err == nil {
 			if r.Cause() != nil {
@@ -156,12 +164,11 @@ func (m *Manager) execInSandbox(ctx context.Context, sb *sandbox, req sdk.ExecRe
 		if errors.Is(err, runner.ErrDied) && m.containerGone(ctx, sb) {
 			return res, fmt.Errorf("%w: %w", sdk.ErrSandboxNotFound, err)
 		}
+		m.startRunner(sb)
 		if !errors.Is(err, runner.ErrNotSent) {
 			slog.Warn("resident runner died during a call; restarting it", "sandbox_id", sb.id, "err", err)
-			m.startRunner(sb)
 			return res, err
 		}
-		m.startRunner(sb)
 	}
 	if req.Python != nil {
 		return m.execPythonOneShot(ctx, sb, req)

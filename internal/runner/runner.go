@@ -50,6 +50,7 @@ type Opener func(ctx context.Context, req sdk.ExecRequest) (sdk.Session, error)
 type reply struct {
 	Key      string `json:"k"`
 	ID       int64  `json:"id"`
+	Ack      bool   `json:"ack"`
 	Hardened bool   `json:"hardened"`
 	Swept    int    `json:"swept"`
 	Ready    bool   `json:"ready"`
@@ -81,6 +82,7 @@ type Runner struct {
 	mu      sync.Mutex
 	nextID  int64
 	pending map[int64]chan reply
+	acked   map[int64]bool // calls the runner has read (they may have run)
 	dead    chan struct{}
 	exit    int
 	cause   error // why it ended early (ErrForged, a missed deadline)
@@ -95,7 +97,7 @@ func Start(ctx, life context.Context, open Opener) (*Runner, error) {
 	}
 	var k [16]byte
 	rand.Read(k[:])
-	r := &Runner{sess: sess, key: hex.EncodeToString(k[:]), pending: map[int64]chan reply{}, dead: make(chan struct{})}
+	r := &Runner{sess: sess, key: hex.EncodeToString(k[:]), pending: map[int64]chan reply{}, acked: map[int64]bool{}, dead: make(chan struct{})}
 	ready := make(chan struct{})
 	go io.Copy(io.Discard, sess.Stderr())
 	go r.readLoop(ready)
@@ -138,8 +140,16 @@ func (r *Runner) readLoop(ready chan struct{}) {
 			continue
 		}
 		r.mu.Lock()
+		if rep.Ack {
+			if r.pending[rep.ID] != nil {
+				r.acked[rep.ID] = true
+			}
+			r.mu.Unlock()
+			continue
+		}
 		ch := r.pending[rep.ID]
 		delete(r.pending, rep.ID)
+		delete(r.acked, rep.ID)
 		r.mu.Unlock()
 		if ch != nil {
 			ch <- rep
@@ -236,7 +246,14 @@ func (r *Runner) Exec(ctx context.Context, req sdk.ExecRequest) (sdk.ExecResult,
 	forget := func() {
 		r.mu.Lock()
 		delete(r.pending, id)
+		delete(r.acked, id)
 		r.mu.Unlock()
+	}
+	// read reports whether the runner got the call (it acked it).
+	read := func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.acked[id]
 	}
 
 	grace := req.KillGrace
@@ -292,10 +309,17 @@ func (r *Runner) Exec(ctx context.Context, req sdk.ExecRequest) (sdk.ExecResult,
 			r.abandon(fmt.Errorf("%w: no reply %s after a call's deadline and kill grace", ErrWedged, hardMargin))
 			return sdk.ExecResult{ExitCode: -1, TimedOut: !killed, Killed: killed}, nil
 		case <-r.dead:
+			got := read()
+			forget()
+			err := ErrDied
 			if c := r.Cause(); c != nil {
-				return sdk.ExecResult{}, fmt.Errorf("%w: %w", ErrDied, c)
+				err = fmt.Errorf("%w: %w", ErrDied, c)
 			}
-			return sdk.ExecResult{}, ErrDied
+			if !got {
+				// It never read the call: nothing of it ran.
+				return sdk.ExecResult{}, fmt.Errorf("%w: %w", ErrNotSent, err)
+			}
+			return sdk.ExecResult{}, err
 		}
 	}
 }

@@ -9,6 +9,8 @@
 #            "cwd": d, "stdin": b64|null, "timeout": secs, "grace": secs, "max": bytes}
 #           {"id": n, "kill": true}
 #           {"id": n, "sweep": true}   kill every process no call or session owns
+# Ack:      {"k": key, "id": n, "ack": true}   read, before anything runs: a
+#           call the runner dies before acking never ran (safe to resend)
 # Reply:    {"k": key, "id": n, "code": exit, "timed_out": b, "killed": b,
 #            "out": b64, "err": b64, "out_trunc": b, "err_trunc": b}
 #           {"k": key, "id": n, "swept": count}
@@ -24,7 +26,7 @@
 # ptrace it; children close every protocol fd and wipe the key before any
 # call code runs. Stdin is written without blocking the loop, and SIGPIPE is
 # ignored, so a call that does not read its stdin affects no other call.
-import base64, errno, json, os, select, signal, sys, time
+import base64, errno, json, os, resource, select, signal, sys, time
 
 proto_in = os.dup(0)
 proto_out = os.dup(1)
@@ -62,6 +64,21 @@ while got < len(key):
         sys.exit(0)
     got += n
 del key[KEY_LEN:]
+
+def nproc_cap():
+    # The sandbox's pids limit less a reserve for the runner and execs.
+    for path in ("/sys/fs/cgroup/pids/pids.max", "/sys/fs/cgroup/pids.max"):
+        try:
+            with open(path) as f:
+                n = int(f.read().strip())
+            return max(n - PIDS_RESERVE, 1)
+        except (OSError, ValueError):
+            pass
+    return 0
+
+
+PIDS_RESERVE = 32
+NPROC_CAP = nproc_cap()
 
 BASE_ENV = dict(os.environ)
 # Warm what every Python call uses, once, so forked children do not pay for
@@ -107,9 +124,14 @@ def send(obj):
 
 
 def run_python(path, src):
-    # In the child: become `python path`.
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(src)
+    # In the child: become `python path`. When the file cannot be written
+    # (a full disk), the code still runs and tracebacks still show its lines.
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(src)
+    except OSError:
+        import linecache
+        linecache.cache[path] = (len(src), None, src.splitlines(True), path)
     sys.argv = [path]
     sys.path[0] = os.path.dirname(path)
     mod = types.ModuleType("__main__")
@@ -177,6 +199,26 @@ def child(req, extra, env, in_r, out_w, err_w):
     os.dup2(err_w, 2)
     os.closerange(3, 65536)
     set_dumpable(True)
+    # The runner must outlive and outrun its calls to enforce their
+    # deadlines (a runner killed or starved mid-call would leave, say, a
+    # fork bomb running): under memory pressure the kernel kills a call's
+    # processes first; calls run at the lowest CPU priority (no effect
+    # unless something competes: here, the runner); and calls may not take
+    # the last pids of the sandbox, which the runner and execs need.
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+    try:
+        os.nice(19)
+    except OSError:
+        pass
+    if NPROC_CAP > 0:
+        try:
+            resource.setrlimit(resource.RLIMIT_NPROC, (NPROC_CAP, NPROC_CAP))
+        except (OSError, ValueError):
+            pass
     if req.get("cwd"):
         os.chdir(req["cwd"])
     if "py_path" in req:
@@ -419,6 +461,7 @@ while True:
                 if req.get("sweep"):
                     send({"id": req["id"], "swept": sweep()})
                     continue
+                send({"id": req.get("id"), "ack": True})
                 try:
                     start(req)
                 except Exception as e:

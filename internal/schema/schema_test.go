@@ -43,3 +43,26 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+// FuzzValidate: any parameters get an answer (never a panic), the same
+// answer twice.
+func FuzzValidate(f *testing.F) {
+	for _, p := range []string{`{"code":"x"}`, `{"code":1,"zz":null}`, `[]`, `null`, `{"command":["a",1]}`, `{"stdin":{}}`} {
+		f.Add(p)
+	}
+	vs := []*Validator{}
+	for _, s := range []string{python, shell, shellExt} {
+		v, err := Compile(json.RawMessage(s))
+		if err != nil {
+			f.Fatal(err)
+		}
+		vs = append(vs, v)
+	}
+	f.Fuzz(func(t *testing.T, params string) {
+		for _, v := range vs {
+			if a, b := v.Validate(json.RawMessage(params)), v.Validate(json.RawMessage(params)); a != b {
+				t.Fatalf("Validate(%s) not deterministic: %q vs %q", params, a, b)
+			}
+		}
+	})
+}

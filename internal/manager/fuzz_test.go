@@ -1,0 +1,61 @@
+package manager_test
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+
+	"github.com/enclave-sandbox/enclave/internal/manager"
+)
+
+// FuzzParseConfig: any body either fails with a config error or yields a
+// config whose dump parses back to the same config (what the labels keep
+// across a restart), with parseable limits.
+func FuzzParseConfig(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `null`, `{"memory_limit":"0"}`, `{"memory_limit":"99999999999999g","disk_limit":"1k"}`,
+		`{"cpu_limit":1e308,"command":["a"],"entrypoint":[]}`, `{"entrypoint":"x","env_vars":{"A":"b"}}`,
+		`{"tools_config":{"python_executor":{"enabled":false}},"ports":{"80/tcp":["127.0.0.1",8080]}}`,
+		`{"volumes":{"/h":{"bind":"/c","mode":"ro"}},"timeout":"x"}`, `[1,2]`, `{"working_dir":""}`,
+	} {
+		f.Add("docker", []byte(s))
+		f.Add("docker_notebook", []byte(s))
+	}
+	f.Fuzz(func(t *testing.T, typ string, body []byte) {
+		cfg, err := manager.ParseConfig(typ, body)
+		if err != nil {
+			return
+		}
+		for _, lim := range []string{cfg.MemoryLimit, cfg.DiskLimit} {
+			if lim == "" {
+				continue
+			}
+			if n, err := manager.ParseMemory(lim); err != nil || n < 0 || n > math.MaxInt64 {
+				t.Fatalf("accepted limit %q parses to %d, %v", lim, n, err)
+			}
+		}
+		dump, err := json.Marshal(cfg)
+		if err != nil {
+			t.Fatalf("dump: %v", err)
+		}
+		again, err := manager.ParseConfig(typ, dump)
+		if err != nil {
+			t.Fatalf("the dump %s does not parse: %v", dump, err)
+		}
+		if redump, _ := json.Marshal(again); string(redump) != string(dump) {
+			t.Fatalf("dump changed across a parse:\n%s\n%s", dump, redump)
+		}
+	})
+}
+
+func FuzzParseMemory(f *testing.F) {
+	for _, s := range []string{"0", "1", "512m", "8g", "99999999999999g", "1K", "", "-1", "1.5g", "9223372036854775807", "9223372036854775808k"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := manager.ParseMemory(s)
+		if err == nil && n < 0 {
+			t.Fatalf("ParseMemory(%q) = %d", s, n)
+		}
+	})
+}

@@ -1,0 +1,70 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/enclave-sandbox/enclave/backends/fake"
+	"github.com/enclave-sandbox/enclave/internal/manager"
+	"github.com/enclave-sandbox/enclave/server"
+)
+
+// FuzzRequests sends arbitrary paths, queries and bodies to every route:
+// the answer is always a JSON object (a {"detail": ...} one on errors) with
+// a status of the contract, never a 5xx.
+func FuzzRequests(f *testing.F) {
+	m := manager.New(manager.DefaultOptions(), plugins{fake.NewBackend()})
+	m.Start(context.Background())
+	defer m.Shutdown(context.Background(), false)
+	h := server.New(m, server.Options{Version: "fuzz", MaxBodyBytes: 1 << 16})
+	id, _ := m.Create(context.Background(), "docker", json.RawMessage(`{"tools_config":["echo"]}`))
+	seeds := []struct{ method, path, body string }{
+		{"POST", "/sandbox/create?sandbox_type=docker", `{"memory_limit":"0","cpu_limit":99,"disk_limit":"1g","entrypoint":[]}`},
+		{"POST", "/sandbox/create?sandbox_type=docker", `{"working_dir":"","volumes":{"/":{"bind":"/x"}}}`},
+		{"POST", "/sandbox/tool/execute", `{"sandbox_id":"` + id + `","tool_name":"echo","parameters":{"text":"x"}}`},
+		{"POST", "/sandbox/tool/execute", `{"sandbox_id":1,"tool_name":null}`},
+		{"POST", "/pool/initialize?pool_size=-1", `[]`},
+		{"POST", "/pool/execute?tool_name=echo&timeout=nan", `{}`},
+		{"POST", "/sandbox/" + id + "/archive?target_dir=/tmp", "not a tar"},
+		{"GET", "/sandbox/..", ""},
+		{"GET", "/sandboxes?status=%ff", ""},
+		{"DELETE", "/sandbox/" + id, ""},
+	}
+	for _, s := range seeds {
+		f.Add(s.method, s.path, s.body)
+	}
+	methods := map[string]bool{"GET": true, "POST": true, "DELETE": true, "PUT": true, "OPTIONS": true}
+	f.Fuzz(func(t *testing.T, method, path, body string) {
+		if !methods[method] || !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \r\n\t#") {
+			return
+		}
+		req, err := http.NewRequest(method, "http://enclave"+path, strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		res := rec.Result()
+		b, _ := io.ReadAll(res.Body)
+		if res.StatusCode >= 500 && res.StatusCode != http.StatusNotImplemented {
+			t.Fatalf("%s %s %q: %d %s", method, path, body, res.StatusCode, b)
+		}
+		if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/x-tar") && !strings.HasPrefix(ct, "text/plain") {
+			t.Fatalf("%s %s: content type %q", method, path, ct)
+		}
+		if res.StatusCode >= 400 {
+			var e struct {
+				Detail json.RawMessage `json:"detail"`
+			}
+			if json.Unmarshal(b, &e) != nil || len(e.Detail) == 0 {
+				t.Fatalf("%s %s: error body %q is not {\"detail\": ...}", method, path, b)
+			}
+		}
+	})
+}
