@@ -100,6 +100,7 @@ type config struct {
 	apiKeyFile                              string
 	maxCPUs, stopGrace                      float64
 	pidsLimit, maxOutput, maxBody, maxArch  int64
+	maxInflight                             int64
 	logFormat, logLevel                     string
 }
 
@@ -152,6 +153,7 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.Float64Var(&c.execMax, "exec-max-duration", 3600, "bound in seconds of any tool call, even one without a timeout")
 	fs.Int64Var(&c.maxBody, "max-body-bytes", 64<<20, "largest JSON request body (413 beyond)")
 	fs.Int64Var(&c.maxArch, "max-archive-bytes", 1<<30, "largest archive upload (413 beyond)")
+	fs.Int64Var(&c.maxInflight, "max-inflight-bytes", 0, "request bodies of 1 MiB or more held in memory at once; others wait (30 s at most), then 503; 0: 4 × --max-body-bytes")
 	fs.Float64Var(&c.shutdownGrace, "shutdown-timeout", 30, "seconds to drain in-flight requests on SIGTERM/SIGINT")
 	fs.StringVar(&c.apiKeyFile, "api-key-file", "", "read API keys from this file, one per line (blank lines and # comments skipped); any of them is accepted, so keys rotate without downtime. Prefer it to --api-key, which other users can read in ps")
 	fs.StringVar(&c.maxDisk, "max-disk", "10g", "cap on a sandbox's disk_limit (what it may write to its filesystem)")
@@ -310,7 +312,7 @@ func runServer(args []string) error {
 			slog.Warn("backend does not answer", "err", e)
 		}
 	}
-	sopts := server.Options{Version: version, APIKeys: keys, MaxBodyBytes: c.maxBody, MaxArchive: c.maxArch,
+	sopts := server.Options{Version: version, APIKeys: keys, MaxBodyBytes: c.maxBody, MaxArchive: c.maxArch, MaxInflightBytes: c.maxInflight,
 		SandboxTypes: host.SandboxTypes, CORSOrigins: c.cors, Observer: met}
 	if c.metricsAddr == "" {
 		sopts.Metrics = met.Handler()
