@@ -9,7 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestResourceCaps: every resource a config asks for is clamped to the
@@ -234,5 +236,67 @@ func TestCompatExtensions(t *testing.T) {
 	r = s.exec(t, id, "shell_executor", map[string]any{"command": "echo partial; sleep 30", "timeout": 1})
 	if r.Metadata.Verdict != "timeout" || r.Output != "partial\n" || r.ExecutionTime < 1 {
 		t.Errorf("timed-out shell call: output %q verdict %q execution_time %v", r.Output, r.Metadata.Verdict, r.ExecutionTime)
+	}
+}
+
+// rss reads a process's resident and peak resident memory in KiB.
+func rss(t *testing.T, pid int) (now, peak int64) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == "VmRSS:" {
+			fmt.Sscan(f[1], &now)
+		}
+		if len(f) >= 2 && f[0] == "VmHWM:" {
+			fmt.Sscan(f[1], &peak)
+		}
+	}
+	return now, peak
+}
+
+// TestLargeBodiesMemory: eight concurrent 60 MiB bodies do not multiply
+// the server's memory (bodies are admitted by bytes in flight and read
+// without copies), and the memory goes back once they are done.
+func TestLargeBodiesMemory(t *testing.T) {
+	s := startServer(t, "")
+	body := `{"sandbox_id":"nosuchid","tool_name":"python_executor","parameters":{"code":"` + strings.Repeat("#", 60<<20) + `"}}`
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := http.Post(s.URL+"/sandbox/tool/execute", "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 404 {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		}()
+	}
+	wg.Wait()
+	_, peak := rss(t, s.cmd.Process.Pid)
+	t.Logf("peak RSS %d MiB", peak>>10)
+	// 8 × 60 MiB arrived; at most 256 MiB of it is held at once.
+	if peak > 700<<10 {
+		t.Errorf("peak RSS %d MiB for 8 × 60 MiB bodies", peak>>10)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		now, _ := rss(t, s.cmd.Process.Pid)
+		if now < 150<<10 {
+			t.Logf("RSS after %d MiB", now>>10)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("RSS still %d MiB after the bodies were done", now>>10)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }
