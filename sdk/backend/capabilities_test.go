@@ -1,0 +1,63 @@
+package backend_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/enclave-sandbox/enclave/backends/fake"
+	"github.com/enclave-sandbox/enclave/sdk"
+	"github.com/enclave-sandbox/enclave/sdk/backend"
+	"github.com/enclave-sandbox/enclave/sdk/sdktest"
+)
+
+// declares wraps a backend whose optional methods exist whatever the
+// plugin behind it supports (as the host's plugin adapter does).
+type declares struct {
+	*fake.Backend
+	caps []string
+}
+
+func (d declares) Capabilities() []string { return d.caps }
+
+// noRename has no optional capability at all.
+type noRename struct{ backend.Backend }
+
+func TestHas(t *testing.T) {
+	f := fake.NewBackend()
+	tests := []struct {
+		name string
+		b    backend.Backend
+		cap  string
+		want bool
+	}{
+		{"implements Rename", f, sdk.CapRename, true},
+		{"implements nothing optional", noRename{f}, sdk.CapRename, false},
+		{"declares nothing though it has the method", declares{f, nil}, sdk.CapRename, false},
+		{"declares rename", declares{f, []string{sdk.CapRename}}, sdk.CapRename, true},
+		{"declares health only", declares{f, []string{sdk.CapHealth}}, sdk.CapRename, false},
+	}
+	for _, tt := range tests {
+		if got := backend.Has(tt.b, tt.cap); got != tt.want {
+			t.Errorf("%s: Has(%s) = %v, want %v", tt.name, tt.cap, got, tt.want)
+		}
+	}
+}
+
+// TestServeDeclares: over the plugin boundary, Info carries what the
+// implementation has.
+func TestServeDeclares(t *testing.T) {
+	f := fake.NewBackend()
+	for _, tt := range []struct {
+		impl backend.Backend
+		want bool
+	}{{f, true}, {noRename{f}, false}} {
+		c := sdktest.BackendClient(t, tt.impl)
+		info, err := c.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Has(sdk.CapRename) != tt.want {
+			t.Errorf("%T: capabilities %v", tt.impl, info.Capabilities)
+		}
+	}
+}
