@@ -84,7 +84,7 @@ func TestRoutesAndErrors(t *testing.T) {
 		{"POST", "/sandbox/" + id + "/archive?target_dir=/x", "", "", 400, `{"detail":"Archive body must not be empty"}`},
 		{"POST", "/sandbox/" + id + "/archive?target_dir=", "x", "", 400, `{"detail":"target_dir must not be empty"}`},
 		{"POST", "/sandbox/zzzzzzzz/archive?target_dir=/x", "x", "", 404, `{"detail":"Sandbox zzzzzzzz not found"}`},
-		{"POST", "/sandbox/" + id + "/archive?target_dir=/x", "not a tar", "", 500, `{"detail":"Failed to extract archive: *`},
+		{"POST", "/sandbox/" + id + "/archive?target_dir=/x", "not a tar", "", 400, `{"detail":"Failed to extract archive: invalid archive: not a tar archive*`},
 		{"GET", "/sandbox/" + id + "/archive", "", "", 422, `{"detail":[{"type":"missing","loc":["query","path"],*`},
 		{"GET", "/sandbox/" + id + "/archive?path=", "", "", 400, `{"detail":"path must not be empty"}`},
 		{"GET", "/sandbox/" + id + "/archive?path=/no/such", "", "", 404, `{"detail":"Path /no/such not found"}`},

@@ -21,6 +21,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -311,6 +312,16 @@ func runServer(args []string) error {
 		for _, e := range h.Errors {
 			slog.Warn("backend does not answer", "err", e)
 		}
+	}
+	// Request bodies are the server's big allocations; a soft memory limit
+	// above what may be in flight makes the GC return garbage bodies before
+	// the heap doubles (GOMEMLIMIT, when set, wins).
+	inflight := c.maxInflight
+	if inflight <= 0 {
+		inflight = 4 * c.maxBody
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(inflight + 256<<20)
 	}
 	sopts := server.Options{Version: version, APIKeys: keys, MaxBodyBytes: c.maxBody, MaxArchive: c.maxArch, MaxInflightBytes: c.maxInflight,
 		SandboxTypes: host.SandboxTypes, CORSOrigins: c.cors, Observer: met}

@@ -112,6 +112,9 @@ func parse(w io.Writer, r io.Reader) error {
 			break
 		}
 		if err != nil {
+			if n == 0 {
+				return invalid("not a tar archive (%v)", err)
+			}
 			return invalid("entry %d: %v", n+1, err)
 		}
 		if hdr.Name == "" {
