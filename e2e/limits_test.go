@@ -65,6 +65,16 @@ func TestDiskLimit(t *testing.T) {
 	if !strings.Contains(r.Output, "status 1") || !(strings.Contains(r.Output, "No space left on device") || strings.Contains(r.Output, "Disk quota exceeded")) {
 		t.Fatalf("2 GB write under a 100m limit: %q", r.Output)
 	}
+	// The bound is what the sandbox writes (the image is not counted).
+	var copied int64
+	for _, f := range strings.Split(r.Output, "\n") {
+		if strings.Contains(f, "bytes") && strings.Contains(f, "copied") {
+			fmt.Sscan(f, &copied)
+		}
+	}
+	if copied < 90<<20 || copied > 110<<20 {
+		t.Errorf("wrote %d bytes under a 100m disk limit", copied)
+	}
 	r = s.exec(t, id, "shell_executor", map[string]any{"command": "rm -f /big && echo ok > /small && cat /small"})
 	if r.Output != "ok\n" {
 		t.Errorf("after the failed write: %+v", r)

@@ -174,12 +174,14 @@ func (p *Podman) Info(context.Context) (sdk.Info, error) {
 		SandboxTypes: []string{"docker", "docker_notebook", "podman"}}, nil
 }
 
-// ensureImage pulls a missing image and returns its size.
-func (p *Podman) ensureImage(ctx context.Context, image, platform string) (int64, error) {
-	if img, err := images.GetImage(ctx, image, nil); err == nil {
-		return img.Size, nil
-	} else if !notFound(err) {
-		return 0, fmt.Errorf("look up image %s: %w", image, err)
+// ensureImage pulls a missing image.
+func (p *Podman) ensureImage(ctx context.Context, image, platform string) error {
+	ok, err := images.Exists(ctx, image, nil)
+	if err != nil {
+		return fmt.Errorf("look up image %s: %w", image, err)
+	}
+	if ok {
+		return nil
 	}
 	opts := new(images.PullOptions).WithQuiet(true)
 	if platform != "" {
@@ -190,18 +192,9 @@ func (p *Podman) ensureImage(ctx context.Context, image, platform string) (int64
 		}
 	}
 	if _, err := images.Pull(ctx, image, opts); err != nil {
-		return 0, fmt.Errorf("%s: %w", err.Error(), sdk.ErrImageNotFound)
+		return fmt.Errorf("%s: %w", err.Error(), sdk.ErrImageNotFound)
 	}
-	img, err := images.GetImage(ctx, image, nil)
-	if err != nil {
-		return 0, fmt.Errorf("look up image %s: %w", image, err)
-	}
-	return img.Size, nil
-}
-
-func notFound(err error) bool {
-	var em *errorhandling.ErrorModel
-	return errors.As(err, &em) && em.ResponseCode == 404
+	return nil
 }
 
 // Create implements backend.Backend.
@@ -213,8 +206,7 @@ func (p *Podman) Create(ctx context.Context, s sdk.Spec, startTimeout time.Durat
 	if err := requireLimits(s); err != nil {
 		return sdk.State{}, err
 	}
-	imageSize, err := p.ensureImage(ctx, s.Image, s.Platform)
-	if err != nil {
+	if err := p.ensureImage(ctx, s.Image, s.Platform); err != nil {
 		return sdk.State{}, err
 	}
 	g := specgen.NewSpecGenerator(s.Image, false)
@@ -237,9 +229,9 @@ func (p *Podman) Create(ctx context.Context, s sdk.Spec, startTimeout time.Durat
 		g.IDMappings = p.host.idmap
 	}
 	if s.DiskBytes > 0 && p.host.diskLimit {
-		// btrfs limits the subvolume's referenced bytes, the image's
-		// included: the sandbox may write at least DiskBytes.
-		g.StorageOpts = map[string]string{"size": strconv.FormatInt(imageSize+s.DiskBytes, 10)}
+		// With btrfs simple quotas (scripts/storage.sh) the limit counts
+		// what the container writes, not the image it shares.
+		g.StorageOpts = map[string]string{"size": strconv.FormatInt(s.DiskBytes, 10)}
 	}
 	g.Init = true
 	g.NoNewPrivileges = true
