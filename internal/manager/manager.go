@@ -161,6 +161,7 @@ type sandbox struct {
 	// registered: when the registry (or a reset) last got this container.
 	registered time.Time
 	runner     *runnerSlot
+	sweep      sweepTicket // guarded by Manager.mu
 }
 
 // Info is a snapshot of a sandbox (SandboxInfo).

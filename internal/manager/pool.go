@@ -189,41 +189,62 @@ func (m *Manager) returnLocked(sb *sandbox) {
 }
 
 // giveBack ends a pool call: the member goes back to the pool unless it was
-// stopped, deleted or died meanwhile. First, in the background, what the
-// call left running is killed (so the next caller can neither observe nor
-// tamper with it), or with --pool-reset the member is restored to a fresh
-// container. A member that cannot be swept is replaced.
+// stopped, deleted or died meanwhile. First what the call left running is
+// killed, so the next caller can neither observe nor tamper with it: with a
+// live runner the sweep is queued on it ahead of anything the next caller
+// sends (execInSandbox checks it happened), else it runs now, in the
+// background, and the member stays busy until it is done. With --pool-reset
+// the member gets a fresh container instead. A member that cannot be swept
+// is replaced.
 func (m *Manager) giveBack(sb *sandbox, ran bool) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	sb.inflight--
 	sb.lastActivity = time.Now().UTC()
 	if m.sandboxes[sb.id] != sb || sb.status != StatusBusy || !m.running {
+		m.mu.Unlock()
 		return
 	}
 	if !ran { // refused before anything ran: nothing to clean
 		m.returnLocked(sb)
+		m.mu.Unlock()
 		return
 	}
 	sb.resetting = true
 	if m.opts.PoolReset {
+		m.mu.Unlock()
 		go m.reset(sb)
 		return
+	}
+	m.mu.Unlock()
+	if r := m.liveRunner(sb); r != nil {
+		if done, err := r.SweepAsync(); err == nil {
+			m.mu.Lock()
+			sb.sweep = sweepTicket{r: r, done: done}
+			m.relendLocked(sb, nil)
+			m.mu.Unlock()
+			return
+		}
 	}
 	go func() {
 		err := m.sweepMember(context.Background(), sb)
 		m.mu.Lock()
 		defer m.mu.Unlock()
-		sb.resetting = false
-		if m.sandboxes[sb.id] != sb || sb.status != StatusBusy || !m.running {
-			return
-		}
-		if err != nil {
-			m.markDeadLocked(sb, "could not clean the member after a call: "+err.Error())
-			return
-		}
-		m.returnLocked(sb)
+		m.relendLocked(sb, err)
 	}()
+}
+
+// relendLocked ends a member's cleaning: back to the pool, or replaced
+// when it could not be cleaned. Caller holds m.mu.
+func (m *Manager) relendLocked(sb *sandbox, cleanErr error) {
+	sb.resetting = false
+	if m.sandboxes[sb.id] != sb || sb.status != StatusBusy || !m.running {
+		return
+	}
+	if cleanErr != nil {
+		m.markDeadLocked(sb, "could not clean the member after a call: "+cleanErr.Error())
+		return
+	}
+	m.returnLocked(sb)
 }
 
 // reset replaces a member's container with a fresh one from the same spec,

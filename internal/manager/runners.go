@@ -12,6 +12,52 @@ import (
 	"github.com/enclave-sandbox/enclave/sdk"
 )
 
+// sweepTicket is a sweep queued on a runner between two pool callers.
+type sweepTicket struct {
+	r    *runner.Runner
+	done <-chan int // fires once the runner swept
+}
+
+// liveRunner returns the sandbox's runner if it has a live one.
+func (m *Manager) liveRunner(sb *sandbox) *runner.Runner {
+	slot := m.runnerSlot(sb)
+	slot.mu.Lock()
+	defer slot.mu.Unlock()
+	if slot.r != nil && !slot.r.Dead() {
+		return slot.r
+	}
+	return nil
+}
+
+// ensureSwept makes sure the sweep queued after the last pool caller has
+// happened before anything of this call runs through r (nil: one-shot
+// exec). On the runner it was queued on, and while that runner lives, the
+// order of requests guarantees it; on any other path it is done now.
+func (m *Manager) ensureSwept(ctx context.Context, sb *sandbox, r *runner.Runner) error {
+	m.mu.Lock()
+	t := sb.sweep
+	m.mu.Unlock()
+	if t.done == nil {
+		return nil
+	}
+	select {
+	case <-t.done:
+	default:
+		if t.r == r && !r.Dead() {
+			return nil // ordered ahead of this call; the ticket stays until done
+		}
+		if err := m.sweepMember(ctx, sb); err != nil {
+			return fmt.Errorf("clean the pool member: %w", err)
+		}
+	}
+	m.mu.Lock()
+	if sb.sweep == t {
+		sb.sweep = sweepTicket{}
+	}
+	m.mu.Unlock()
+	return nil
+}
+
 // runnerSlot is a sandbox's resident runner (see package runner).
 type runnerSlot struct {
 	mu       sync.Mutex
@@ -154,6 +200,9 @@ func (m *Manager) execInSandbox(ctx context.Context, sb *sandbox, req sdk.ExecRe
 			break
 		}
 		prev = r
+		if err := m.ensureSwept(ctx, sb, r); err != nil {
+			return sdk.ExecResult{}, err
+		}
 		res, err := r.Exec(ctx, req)
 		if err == nil {
 			if r.Cause() != nil {
@@ -169,6 +218,9 @@ func (m *Manager) execInSandbox(ctx context.Context, sb *sandbox, req sdk.ExecRe
 			slog.Warn("resident runner died during a call; restarting it", "sandbox_id", sb.id, "err", err)
 			return res, err
 		}
+	}
+	if err := m.ensureSwept(ctx, sb, nil); err != nil {
+		return sdk.ExecResult{}, err
 	}
 	if req.Python != nil {
 		return m.execPythonOneShot(ctx, sb, req)
@@ -241,7 +293,7 @@ func (m *Manager) containerGone(ctx context.Context, sb *sandbox) bool {
 // next caller can neither observe nor tamper with it. Runner-less members
 // are swept by a one-shot exec of the same rule.
 func (m *Manager) sweepMember(ctx context.Context, sb *sandbox) error {
-	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	if r := m.runnerFor(ctx, sb); r != nil {
 		if _, err := r.Sweep(ctx); err == nil {

@@ -42,10 +42,16 @@ signal.signal(signal.SIGPIPE, signal.SIG_IGN)
 PR_SET_DUMPABLE = 4
 
 
+try:
+    import ctypes
+    _prctl = ctypes.CDLL(None, use_errno=True).prctl
+except Exception:
+    _prctl = None
+
+
 def set_dumpable(on):
     try:
-        import ctypes
-        return ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 1 if on else 0, 0, 0, 0) == 0
+        return _prctl(PR_SET_DUMPABLE, 1 if on else 0, 0, 0, 0) == 0
     except Exception:
         return False
 
@@ -64,6 +70,9 @@ while got < len(key):
         sys.exit(0)
     got += n
 del key[KEY_LEN:]
+# Every line starts with this; it lives only here and in key, which a
+# forked child wipes.
+prefix = bytearray(b'{"k": "') + key + bytearray(b'", ')
 
 def nproc_cap():
     # The sandbox's pids limit less a reserve for the runner and execs.
@@ -109,18 +118,17 @@ def oom_kills():
     return -1
 
 
-def write_all(data):
-    view = memoryview(data)
-    while view:
-        n = os.write(proto_out, view)
-        view = view[n:]
-
-
 def send(obj):
-    body = json.dumps(obj).encode()
-    write_all(b'{"k": "')
-    write_all(key)
-    write_all(b'", ' + body[1:] + b"\n")
+    # One writev of the keyed prefix and the body: one chunk through the
+    # session, and no other object ever holds the key.
+    bufs = [memoryview(prefix), memoryview(json.dumps(obj).encode()[1:] + b"\n")]
+    while bufs:
+        n = os.writev(proto_out, bufs)
+        while bufs and n >= len(bufs[0]):
+            n -= len(bufs[0])
+            bufs.pop(0)
+        if bufs:
+            bufs[0] = bufs[0][n:]
 
 
 def run_python(path, src):
@@ -189,6 +197,7 @@ def child(req, extra, env, in_r, out_w, err_w):
     # In the forked child, before any call code runs: wipe the key, drop
     # every protocol fd, then become dumpable again (a normal process).
     key[:] = bytes(KEY_LEN)
+    prefix[:] = bytes(len(prefix))
     os.setpgid(0, 0)
     signal.set_wakeup_fd(-1)
     for s in (signal.SIGCHLD, signal.SIGPIPE):
@@ -367,19 +376,15 @@ def proc_table():
     return out
 
 
-def sandbox_roots():
-    # What the sandbox runs on its own when the runner starts (its command
-    # and what that started): a sweep never touches these.
-    me = os.getpid()
-    return {(pid, st) for pid, (ppid, _, st) in proc_table().items() if pid != 1 and pid != me and ppid != me}
-
-
 def sweep():
     # Kill every process that no running call, no other exec session (ppid 0
     # inside the container: e.g. a notebook kernel) and not the sandbox's
-    # own command owns: what earlier calls left behind. Only inside a
-    # container, where exec'd processes have no parent in the namespace: on
-    # a host this would be every process of the machine.
+    # own command (the oldest child of PID 1, which started with the
+    # container) owns: what earlier calls left behind. The same rule as the
+    # one-shot sweep (internal/manager/runners.go), and it needs no memory
+    # of earlier runners. Only inside a container, where exec'd processes
+    # have no parent in the namespace: on a host this would be every process
+    # of the machine.
     if os.getppid() != 0:
         return 0
     me = os.getpid()
@@ -388,8 +393,11 @@ def sweep():
     for _ in range(20):  # a fork bomb refills between rounds; its pids limit bounds it
         table = proc_table()
         keep = {1, me}
+        children_of_init = [(int(st), pid) for pid, (ppid, _, st) in table.items() if ppid == 1]
+        if children_of_init:
+            keep.add(min(children_of_init)[1])
         for pid, (ppid, pgid, st) in table.items():
-            if ppid == 0 or (pid, st) in roots or pgid in live_groups:
+            if ppid == 0 or pgid in live_groups:
                 keep.add(pid)
         # Descendants of kept processes (other than the runner's own
         # children, which are calls) are kept too.
@@ -414,7 +422,6 @@ def sweep():
     return killed
 
 
-roots = sandbox_roots()
 send({"ready": True, "pid": os.getpid(), "hardened": hardened})
 buf = b""
 while True:

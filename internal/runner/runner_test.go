@@ -187,9 +187,10 @@ func TestWedgedRunnerIsReplaced(t *testing.T) {
 	}
 }
 
-// TestSweep runs the runner as PID 1 of a fresh PID namespace (as in a
-// container, where exec'd processes have no parent): a sweep kills what an
-// earlier call left behind and spares a call still running.
+// TestSweep runs the runner in a fresh PID namespace as in a container
+// (exec'd processes have no parent there; the oldest child of PID 1 is the
+// sandbox's own command, here a sleep): a sweep kills what an earlier call
+// left behind and spares a call still running and the sandbox's command.
 func TestSweep(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for a PID namespace (unshare)")
@@ -199,7 +200,7 @@ func TestSweep(t *testing.T) {
 	}
 	host := sdktest.NewLocalHost(t)
 	r, err := Start(context.Background(), context.Background(), func(ctx context.Context, req sdk.ExecRequest) (sdk.Session, error) {
-		req.Argv = append([]string{"unshare", "--pid", "--fork", "--mount-proc"}, req.Argv...)
+		req.Argv = append([]string{"unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", `sleep 1000 </dev/null >/dev/null 2>&1 & exec "$@"`, "init"}, req.Argv...)
 		return host.Session(ctx, host.ID, req)
 	})
 	if err != nil {
@@ -211,8 +212,8 @@ func TestSweep(t *testing.T) {
 	if res, err := r.Exec(ctx, sdk.ExecRequest{Argv: []string{"sh", "-c", "setsid sleep 300 </dev/null >/dev/null 2>&1 & sleep 300 </dev/null >/dev/null 2>&1 &"}}); err != nil || res.ExitCode != 0 {
 		t.Fatalf("leave processes behind: %+v %v", res, err)
 	}
-	if res, _ := r.Exec(ctx, count); strings.TrimSpace(string(res.Stdout)) != "2" {
-		t.Fatalf("%q sleeps left behind before the sweep, want 2", res.Stdout)
+	if res, _ := r.Exec(ctx, count); strings.TrimSpace(string(res.Stdout)) != "3" {
+		t.Fatalf("%q sleeps before the sweep, want the command's and 2 left behind", res.Stdout)
 	}
 	running := make(chan sdk.ExecResult, 1)
 	go func() {
@@ -226,8 +227,8 @@ func TestSweep(t *testing.T) {
 	if res := <-running; string(res.Stdout) != "alive\n" {
 		t.Errorf("a running call was swept: %+v", res)
 	}
-	if res, _ := r.Exec(ctx, count); strings.TrimSpace(string(res.Stdout)) != "0" {
-		t.Errorf("%q sleeps survive the sweep", res.Stdout)
+	if res, _ := r.Exec(ctx, count); strings.TrimSpace(string(res.Stdout)) != "1" {
+		t.Errorf("%q sleeps after the sweep, want only the sandbox command's", res.Stdout)
 	}
 }
 
