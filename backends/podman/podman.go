@@ -420,7 +420,25 @@ func (p *Podman) Stop(ctx context.Context, ref string, grace time.Duration) erro
 	return mapErr(containers.Stop(ctx, ref, new(containers.StopOptions).WithTimeout(0)), "stop container")
 }
 
+// remove force-removes a container. Podman sometimes races its own cleanup
+// of a just-killed container ("unlinkat .../shm: device or resource
+// busy"); such a removal is retried a few times before it is an error.
 func (p *Podman) remove(ctx context.Context, ref string) error {
+	var err error
+	for attempt := 0; attempt < 6; attempt++ {
+		if err = p.removeOnce(ctx, ref); err == nil || !strings.Contains(err.Error(), "resource busy") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func (p *Podman) removeOnce(ctx context.Context, ref string) error {
 	reports, err := containers.Remove(ctx, ref, new(containers.RemoveOptions).WithForce(true).WithVolumes(true).WithTimeout(0))
 	if err = mapErr(err, "remove container"); errors.Is(err, sdk.ErrSandboxNotFound) {
 		return nil

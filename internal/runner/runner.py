@@ -211,16 +211,13 @@ def child(req, extra, env, in_r, out_w, err_w):
     # The runner must outlive and outrun its calls to enforce their
     # deadlines (a runner killed or starved mid-call would leave, say, a
     # fork bomb running): under memory pressure the kernel kills a call's
-    # processes first; calls run at the lowest CPU priority (no effect
-    # unless something competes: here, the runner); and calls may not take
-    # the last pids of the sandbox, which the runner and execs need.
+    # processes first, and calls may not take the last pids of the sandbox,
+    # which the runner and execs need. (A lower CPU priority for calls would
+    # also keep the runner ahead of a busy call, but costs every call time
+    # whenever the host is busy: the runner is idle while a call runs.)
     try:
         with open("/proc/self/oom_score_adj", "w") as f:
             f.write("1000")
-    except OSError:
-        pass
-    try:
-        os.nice(19)
     except OSError:
         pass
     if NPROC_CAP > 0:
