@@ -303,36 +303,11 @@ func TestClientDisconnectKills(t *testing.T) {
 	markerAbsentLater(marker)(t, s, id)
 }
 
-// backendPID finds the backend plugin process of the server.
-func backendPID(t *testing.T, serverPID int) int {
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid ...
-		s := string(stat)
-		rp := strings.LastIndexByte(s, ')')
-		fields := strings.Fields(s[rp+2:])
-		comm := s[strings.IndexByte(s, '(')+1 : rp]
-		if ppid, _ := strconv.Atoi(fields[1]); ppid == serverPID && strings.HasPrefix(comm, "enclave-backend") {
-			return pid
-		}
-	}
-	t.Fatalf("no backend plugin process under server pid %d", serverPID)
-	return 0
-}
-
 func TestBackendPluginRestart(t *testing.T) {
 	s := startServer(t, "")
 	ctx := context.Background()
 	id := s.sandbox(t, nil)
-	old := backendPID(t, s.cmd.Process.Pid)
+	old := pluginPID(t, s.cmd.Process.Pid, "enclave-backend-")
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -356,7 +331,7 @@ func TestBackendPluginRestart(t *testing.T) {
 	if r := s.exec(t, id2, "python_executor", map[string]any{"code": "print(2)"}); r.Output != "2\n" {
 		t.Errorf("new sandbox: %+v", r)
 	}
-	if pid := backendPID(t, s.cmd.Process.Pid); pid == old {
+	if pid := pluginPID(t, s.cmd.Process.Pid, "enclave-backend-"); pid == old {
 		t.Errorf("backend pid unchanged")
 	}
 	m, err := s.C.Metrics(ctx)

@@ -106,27 +106,6 @@ func during(t *testing.T, s *server, n int, act func()) *tally {
 	return tl
 }
 
-func pluginPID(t *testing.T, serverPID int, name string) int {
-	t.Helper()
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(stat)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if fields[1] == fmt.Sprint(serverPID) && strings.Contains(string(cmd), name) {
-			var pid int
-			fmt.Sscan(e.Name(), &pid)
-			return pid
-		}
-	}
-	t.Fatalf("no plugin %s under server %d", name, serverPID)
-	return 0
-}
-
 // killAndWait SIGKILLs pid and waits (bounded) until it is gone.
 func killAndWait(t *testing.T, pid int) {
 	t.Helper()

@@ -234,3 +234,25 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// pluginPID finds the server's plugin process whose command line holds name.
+func pluginPID(t *testing.T, serverPID int, name string) int {
+	t.Helper()
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if fields[1] == fmt.Sprint(serverPID) && strings.Contains(string(cmd), name) {
+			var pid int
+			fmt.Sscan(e.Name(), &pid)
+			return pid
+		}
+	}
+	t.Fatalf("no plugin %s under server %d", name, serverPID)
+	return 0
+}
