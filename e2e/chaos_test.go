@@ -234,6 +234,11 @@ func TestChaosPodmanServiceKilled(t *testing.T) {
 	s := startServerAs(t, serverSetup{binDir: binDir, podmanURL: url}, "")
 	chaosPool(t, s, 2)
 	id := s.sandbox(t, nil)
+	// Pool callers keep calling through the outage: calls in flight or made
+	// while Podman is down may fail, explicitly; none may hang or be forged.
+	stop := make(chan struct{})
+	tl, wait := runCallers(t, s, 2, stop)
+	time.Sleep(500 * time.Millisecond)
 	kill()
 	// /health says so (its probe is cached for at most 2 s).
 	deadline := time.Now().Add(15 * time.Second)
@@ -279,8 +284,11 @@ func TestChaosPodmanServiceKilled(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	tl := during(t, s, 3, func() {})
-	tl.check(t, "pool after the Podman service's restart", false)
+	close(stop)
+	wait()
+	tl.check(t, "pool callers through the Podman service's kill -9 and restart", true)
+	after := during(t, s, 3, func() {})
+	after.check(t, "pool after the Podman service's restart", false)
 }
 
 // TestChaosHostileCode: bombs and floods in pool members; each gets a clear
