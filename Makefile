@@ -70,15 +70,15 @@ test-unit: ## unit and contract tests with -race, plus go vet
 	ENCLAVE_REQUIRE_TOOLS=1 CGO_ENABLED=1 go test -race -count=1 $$(go list ./... | grep -v -e /backends/podman -e /e2e)
 	cd examples/custom-tool && go vet ./... && go test -count=1 ./...
 
-test-integration: ## the Podman backend against the real Podman service
+test-integration: storage ## the Podman backend against the real Podman service
 	ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) \
 	  CGO_ENABLED=0 go test -count=1 -timeout 15m -tags '$(PODMAN_TAGS)' ./backends/podman
 
-test-e2e: ## the built server and plugins over real HTTP with real containers, and a real Prometheus
+test-e2e: storage ## the built server and plugins over real HTTP with real containers, and a real Prometheus
 	ENCLAVE_REQUIRE_TOOLS=1 ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) ENCLAVE_BIN_DIR=$(BIN) \
 	  ENCLAVE_POLYGLOT_IMAGE=$(POLYGLOT_IMAGE) go test -count=1 -timeout 20m -skip 'TestChaos|TestRootless' ./e2e/...
 
-test-chaos: ## chaos: kill -9 of server, plugins and Podman, podman rm -f, bombs, floods, hijacks, during pool calls
+test-chaos: storage ## chaos: kill -9 of server, plugins and Podman, podman rm -f, bombs, floods, hijacks, during pool calls
 	ENCLAVE_REQUIRE_TOOLS=1 ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) ENCLAVE_BIN_DIR=$(BIN) \
 	  go test -count=1 -timeout 15m -run TestChaos ./e2e/...
 
@@ -90,11 +90,11 @@ test-fuzz: ## a short run of every Go fuzz target (FUZZTIME=10m for a long one)
 	  done; \
 	done
 
-test-rootless: ## core end-to-end cases with the server as an unprivileged user on rootless Podman
+test-rootless: storage ## core end-to-end cases with the server as an unprivileged user on rootless Podman
 	@set -e; eval "$$(IMAGE=$(IMAGE) scripts/rootless.sh | sed 's/^/export /')"; \
 	ENCLAVE_REQUIRE_ROOTLESS=1 go test -count=1 -timeout 10m -run TestRootless ./e2e/...
 
-bench: deps image podman-service build ## benchmark a fresh server against the Podman floors; prints a table, writes bench-<time>.json
+bench: deps storage image podman-service build ## benchmark a fresh server against the Podman floors; prints a table, writes bench-<time>.json
 	CGO_ENABLED=0 go build -tags '$(PODMAN_TAGS)' -o $(BIN)/enclave-bench ./cmd/enclave-bench
 	$(BIN)/enclave-bench --bin $(BIN) --podman-url unix://$(PODMAN_SOCK) --image $(IMAGE)
 
