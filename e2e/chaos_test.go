@@ -161,7 +161,7 @@ func TestChaosKillPlugins(t *testing.T) {
 		// Between calls: the next call is served by the restarted plugin.
 		killAndWait(t, pluginPID(t, s.cmd.Process.Pid, name))
 		if r, err := s.C.ExecuteInPool(context.Background(), "python_executor", map[string]any{"code": "print('after')"}, 30); err != nil || r.Output != "after\n" {
-			t.Errorf("first call after kill -9 of %s: %+v %v", name, r, err)
+			t.Errorf("first call after kill -9 of %s: %+v %v %s", name, r, err, errIf(r))
 		}
 		// During calls: calls in flight at the instant of the kill may end
 		// with an explicit error; none hangs or is forged, and calls go on.
@@ -364,4 +364,11 @@ print("planted")`
 	}
 	tl := during(t, s, 2, func() { time.Sleep(3 * time.Second) })
 	tl.check(t, "pool callers after a hijack attempt", false)
+}
+
+func errIf(r *client.ToolResult) string {
+	if r == nil {
+		return ""
+	}
+	return errText(r)
 }

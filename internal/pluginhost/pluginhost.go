@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -290,9 +291,29 @@ type proc struct {
 
 	mu       sync.Mutex
 	client   *plugin.Client
+	pid      int // of the running process
 	raw      any
 	info     sdk.Info
 	restarts int
+}
+
+// gone reports whether the plugin process has died, even before go-plugin
+// noticed (it learns of the exit asynchronously): a call made just after a
+// crash must go to a restarted process, not fail on the dead one.
+func (p *proc) gone() bool {
+	if p.client == nil || p.client.Exited() {
+		return true
+	}
+	if p.pid <= 0 {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(p.pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	s := string(stat)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && i+2 < len(s) && (s[i+2] == 'Z' || s[i+2] == 'X')
 }
 
 func (p *proc) pluginSet() plugin.PluginSet {
@@ -346,6 +367,10 @@ func (p *proc) start(ctx context.Context) error {
 		return err
 	}
 	p.client, p.raw, p.info = client, raw, info
+	p.pid = 0
+	if rc := client.ReattachConfig(); rc != nil {
+		p.pid = rc.Pid
+	}
 	if p.h.opts.OnUp != nil {
 		p.h.opts.OnUp(p.kind, info.Name, true)
 	}
@@ -375,7 +400,7 @@ func checkInfo(kind string, info sdk.Info) error {
 func (p *proc) get(ctx context.Context) (any, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.client != nil && !p.client.Exited() {
+	if !p.gone() {
 		return p.raw, nil
 	}
 	name := p.info.Name
@@ -403,18 +428,18 @@ func (p *proc) died(err error) bool {
 	if !errors.Is(err, sdk.ErrUnavailable) {
 		return false
 	}
-	p.mu.Lock()
-	c := p.client
-	p.mu.Unlock()
-	if c == nil {
-		return true
-	}
-	// go-plugin notices the exit asynchronously (it waits for the
-	// process); give it a bounded moment.
-	for i := 0; i < 200 && !c.Exited(); i++ {
+	// The process may take a moment to die after its connection broke;
+	// give it a bounded one.
+	for i := 0; i < 200; i++ {
+		p.mu.Lock()
+		gone := p.gone()
+		p.mu.Unlock()
+		if gone {
+			return true
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return c.Exited()
+	return false
 }
 
 func (p *proc) name() string {
