@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// The exact schemas of tools.md §3–§5, served byte-for-byte.
+// The exact schemas of ms-enclave's python, shell and file tools, served byte-for-byte.
 const (
 	pythonSchema    = `{"type":"function","function":{"name":"python_executor","description":"Execute Python code in an isolated environment using IPython","parameters":{"type":"object","properties":{"code":{"type":"string","description":"Python code to execute"},"timeout":{"type":"integer","description":"Execution timeout in seconds","default":30}},"required":["code"],"additionalProperties":false}}}`
 	shellSchema     = `{"type":"function","function":{"name":"shell_executor","description":"Execute shell commands in an isolated environment","parameters":{"type":"object","properties":{"command":{"anyOf":[{"type":"string","description":"Shell command to execute"},{"type":"array","description":"List of shell command arguments to execute","items":{"type":"string"}}]},"timeout":{"type":"integer","description":"Execution timeout in seconds","default":30}},"required":["command"],"additionalProperties":false}}}`
@@ -197,7 +197,7 @@ func TestToolSchemasAndValidation(t *testing.T) {
 			t.Errorf("params %s: %d %s, want 422 %s", c.params, code, body, c.want)
 		}
 	}
-	// All five on a docker_notebook sandbox, byte for byte (tools.md §8 case 22).
+	// All five on a docker_notebook sandbox, byte for byte.
 	nb, err := s.C.CreateSandbox(context.Background(), "docker_notebook", json.RawMessage(`{"tools_config":{"python_executor":{},"shell_executor":{},"file_operation":{},"notebook_executor":{},"multi_code_executor":{}}}`))
 	if err != nil {
 		t.Fatal(err)
@@ -243,7 +243,7 @@ func bothPaths(t *testing.T, run func(t *testing.T, s *server)) {
 }
 
 // TestOOMVerdict: a process the memory limit kills is an error with verdict
-// oom_killed (tools.md §2.3), on both execution paths; a SIGKILL from
+// oom_killed, on both execution paths; a SIGKILL from
 // elsewhere is not.
 func TestOOMVerdict(t *testing.T) {
 	for _, args := range [][]string{nil, {"--resident-runner=false"}} {

@@ -8,7 +8,7 @@ type route struct {
 	archive bool
 }
 
-// routes is every route of the API, in one table (http-api.md §2).
+// routes is every route of the API, in one table.
 func (s *Server) routes() []route {
 	rs := []route{
 		{pattern: "GET /health", h: s.health},

@@ -182,7 +182,7 @@ func jsonObject(r *http.Request, optional bool) (json.RawMessage, error) {
 	return objectBody(raw, optional)
 }
 
-// toolRequest is ToolExecutionRequest (http-api.md §4.3).
+// toolRequest is ToolExecutionRequest.
 type toolRequest struct {
 	SandboxID  string
 	ToolName   string

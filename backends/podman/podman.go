@@ -37,7 +37,7 @@ import (
 // version is set by the Makefile (-ldflags -X main.version=...).
 var version = "dev"
 
-// Capabilities kept in every non-privileged container (DESIGN.md, Security).
+// Capabilities kept in every non-privileged container (README, Security policy).
 var keptCaps = []string{"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
 	"CAP_SETGID", "CAP_SETUID", "CAP_NET_BIND_SERVICE"}
 

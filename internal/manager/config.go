@@ -114,7 +114,7 @@ type Volume struct {
 	Mode string `json:"mode"`
 }
 
-// Config is a sandbox config (http-api.md §4.1). Field order is dump order;
+// Config is a sandbox config. Field order is dump order;
 // nil pointers are the null fields that the dump omits.
 type Config struct {
 	Timeout        int             `json:"timeout"`

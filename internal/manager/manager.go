@@ -25,7 +25,7 @@ import (
 	"github.com/enclave-sandbox/enclave/sdk/tool"
 )
 
-// Status is a sandbox status (http-api.md §5).
+// Status is a sandbox status.
 type Status string
 
 // Statuses.
@@ -44,7 +44,7 @@ var Statuses = []Status{StatusInitializing, StatusRunning, StatusIdle, StatusBus
 
 func (s Status) active() bool { return s == StatusRunning || s == StatusIdle || s == StatusBusy }
 
-// Labels carried by every container (http-api.md §7.3).
+// Labels carried by every container.
 const (
 	LabelMSEnclave = "ms-enclave"
 	LabelInstance  = "enclave.instance"
@@ -117,7 +117,7 @@ type Options struct {
 	ResidentRunner bool
 }
 
-// DefaultOptions are the contract's defaults (http-api.md §9).
+// DefaultOptions are the contract's defaults.
 func DefaultOptions() Options {
 	return Options{Instance: "default", CleanupInterval: 300 * time.Second, AllowNetwork: true,
 		MaxMemory: 8 << 30, MaxMemoryText: "8g", MaxCPUs: 4, PidsLimit: 1024, MaxOutputBytes: 1 << 20,
@@ -352,7 +352,7 @@ func matchImage(pattern, image string) bool {
 	return pattern == image
 }
 
-// policy applies the operator's policy to a config (http-api.md §8.1).
+// policy applies the operator's policy to a config.
 func (m *Manager) policy(cfg *Config) error {
 	if cfg.Privileged && !m.opts.AllowPrivileged {
 		return errors.New("privileged sandboxes are not allowed on this server (enable with --allow-privileged)")
@@ -396,7 +396,7 @@ func createErr(format string, args ...any) *Error {
 	return errorf(KindCreateFailed, "Failed to create sandbox: "+format, args...)
 }
 
-// Create creates, starts and registers a sandbox (http-api.md §3.4).
+// Create creates, starts and registers a sandbox.
 func (m *Manager) Create(ctx context.Context, sandboxType string, body json.RawMessage) (string, error) {
 	sb, err := m.create(ctx, sandboxType, body, false)
 	if err != nil {
@@ -576,7 +576,7 @@ func (m *Manager) startNamed(ctx context.Context, name, id, typ string, cfg *Con
 	return sb, nil
 }
 
-// bindTools resolves tools_config (tools.md §1.1): unknown, disabled or
+// bindTools resolves tools_config: unknown, disabled or
 // unsupported tools are skipped and logged.
 func (m *Manager) bindTools(id, typ string, cfg *Config) []boundTool {
 	var out []boundTool
@@ -794,7 +794,7 @@ func (m *Manager) PoolCounts() (idle, busy int) {
 	return idle, busy
 }
 
-// Stop stops a sandbox and keeps it registered (http-api.md §3.7).
+// Stop stops a sandbox and keeps it registered.
 func (m *Manager) Stop(ctx context.Context, id string) error {
 	m.mu.Lock()
 	sb, ok := m.sandboxes[id]
@@ -900,7 +900,7 @@ func (m *Manager) activeSandbox(id string, notActive Kind) (*sandbox, func(), er
 	}, nil
 }
 
-// Execute runs a tool in a sandbox (http-api.md §3.9).
+// Execute runs a tool in a sandbox.
 func (m *Manager) Execute(ctx context.Context, id, toolName string, params json.RawMessage) (Result, error) {
 	sb, release, err := m.activeSandbox(id, KindNotActive)
 	if err != nil {
@@ -993,7 +993,7 @@ func resolvePath(sb *sandbox, p string) string {
 	return path.Join(sb.cfg.WorkingDir, p)
 }
 
-// PutArchive extracts a tar into target_dir (http-api.md §3.11).
+// PutArchive extracts a tar into target_dir.
 func (m *Manager) PutArchive(ctx context.Context, id, targetDir string, r io.Reader) error {
 	sb, release, err := m.activeSandbox(id, KindBadRequest)
 	if err != nil {
@@ -1021,7 +1021,7 @@ func (m *Manager) PutArchive(ctx context.Context, id, targetDir string, r io.Rea
 	return nil
 }
 
-// GetArchive writes a tar of path to w (http-api.md §3.12).
+// GetArchive writes a tar of path to w.
 func (m *Manager) GetArchive(ctx context.Context, id, p string, w io.Writer) error {
 	sb, release, err := m.activeSandbox(id, KindBadRequest)
 	if err != nil {

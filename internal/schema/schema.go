@@ -1,5 +1,5 @@
 // Package schema validates tool parameters against a tool's OpenAI function
-// schema, the subset the built-in tools use (tools.md §1.3): string, integer
+// schema, the subset the built-in tools use: string, integer
 // (any JSON number: the integers are timeouts in seconds), number, array of
 // strings, object of strings, anyOf, required, additionalProperties false.
 package schema

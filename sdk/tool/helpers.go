@@ -29,8 +29,8 @@ type DeadlineRule struct {
 	NoneOnNull bool
 }
 
-// ParseDeadline resolves a timeout parameter (seconds, any JSON number) per
-// tools.md §2.3. raw is nil when the parameter was omitted. max is the
+// ParseDeadline resolves a timeout parameter (seconds, any JSON number) as
+// ms-enclave's tools do. raw is nil when the parameter was omitted. max is the
 // operator bound, which also caps any requested value.
 func ParseDeadline(raw json.RawMessage, rule DeadlineRule, max time.Duration) Deadline {
 	maxD := Deadline{D: max, Text: SecondsText(max)}
@@ -91,7 +91,7 @@ func Text(b []byte) string {
 }
 
 // FromExec maps a process result to a tool result the way python_executor
-// and shell_executor do (tools.md §3, §4): stdout is the output; stderr is the
+// and shell_executor do: stdout is the output; stderr is the
 // error, or a message naming the exit code or deadline when it is empty.
 func FromExec(r sdk.ExecResult, d Deadline) Result {
 	out := Result{Output: Text(r.Stdout), ExitCode: r.ExitCode}

@@ -12,7 +12,7 @@ import (
 
 var version = "dev"
 
-// Schema is served byte-for-byte (tools.md §5).
+// Schema is served byte-for-byte.
 const Schema = `{"type":"function","function":{"name":"file_operation","description":"Perform file operations like read, write, delete, and list files","parameters":{"type":"object","properties":{"operation":{"type":"string","description":"Type of file operation to perform","enum":["create","read","write","delete","list","exists"]},"file_path":{"type":"string","description":"Path to the file or directory"},"content":{"type":"string","description":"Content to write to file (only for write operation)"},"encoding":{"type":"string","description":"File encoding","default":"utf-8"}},"required":["operation","file_path"],"additionalProperties":false}}}`
 
 // writeScript creates the parent directory of $1 and writes stdin to $1.

@@ -1,5 +1,5 @@
 // Command enclave-tool-file_operation reads, writes, lists and deletes files
-// in a sandbox (tools.md §5). Paths are always argv elements, never shell text.
+// in a sandbox. Paths are always argv elements, never shell text.
 package main
 
 import "github.com/enclave-sandbox/enclave/sdk/tool"

@@ -21,7 +21,7 @@ import (
 
 var version = "dev"
 
-// Schema is served byte-for-byte (tools.md §7).
+// Schema is served byte-for-byte.
 const Schema = `{"type":"function","function":{"name":"multi_code_executor","description":"Execute code in various languages (python, cpp, csharp, go, java, nodejs, ts, rust, php, bash, pytest, jest, go_test, lua, r, perl, d_ut, ruby, scala, julia, kotlin_script, verilog, lean, swift, racket) with runtime tuning","parameters":{"type":"object","properties":{"language":{"type":"string","description":"Language to execute (python, cpp, csharp, go, java, nodejs, ts, rust, php, bash, pytest, jest, go_test, lua, r, perl, d_ut, ruby, scala, julia, kotlin_script, verilog, lean, swift, racket)"},"code":{"type":"string","description":"Source code to execute"},"files":{"type":"object","description":"Optional additional files to write before execution (filename -> content)","additionalProperties":{"type":"string"}},"compile_timeout":{"type":"integer","description":"Compile timeout in seconds (omit to disable compilation timeout)"},"run_timeout":{"type":"integer","description":"Run timeout in seconds","default":30}},"required":["language","code"],"additionalProperties":false}}}`
 
 type params struct {

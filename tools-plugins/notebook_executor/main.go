@@ -1,5 +1,5 @@
 // Command enclave-tool-notebook_executor runs stateful Python cells in a
-// persistent interpreter per sandbox (tools.md §6). No Jupyter is needed in
+// persistent interpreter per sandbox. No Jupyter is needed in
 // the image: the kernel is a small stdlib-only Python program.
 package main
 

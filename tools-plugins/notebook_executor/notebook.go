@@ -19,7 +19,7 @@ import (
 
 var version = "dev"
 
-// Schema is served byte-for-byte (tools.md §6).
+// Schema is served byte-for-byte.
 const Schema = `{"type":"function","function":{"name":"notebook_executor","description":"Execute Python code in a Jupyter kernel environment","parameters":{"type":"object","properties":{"code":{"type":"string","description":"Python code to execute in the notebook kernel"},"timeout":{"type":"integer","description":"Execution timeout in seconds","default":30}},"required":["code"],"additionalProperties":false}}}`
 
 //go:embed kernel.py

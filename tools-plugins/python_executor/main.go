@@ -1,5 +1,5 @@
 // Command enclave-tool-python_executor runs Python code in a sandbox exactly
-// as `python script.py` would (tools.md §3).
+// as `python script.py` would.
 package main
 
 import (

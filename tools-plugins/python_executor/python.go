@@ -15,7 +15,7 @@ import (
 
 var version = "dev"
 
-// Schema is served byte-for-byte (tools.md §3).
+// Schema is served byte-for-byte.
 const Schema = `{"type":"function","function":{"name":"python_executor","description":"Execute Python code in an isolated environment using IPython","parameters":{"type":"object","properties":{"code":{"type":"string","description":"Python code to execute"},"timeout":{"type":"integer","description":"Execution timeout in seconds","default":30}},"required":["code"],"additionalProperties":false}}}`
 
 // extension: what python_executor accepts beyond ms-enclave's schema (not

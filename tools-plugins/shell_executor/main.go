@@ -1,5 +1,5 @@
-// Command enclave-tool-shell_executor runs shell commands in a sandbox
-// (tools.md §4): a string under `sh -c`, an array as argv.
+// Command enclave-tool-shell_executor runs shell commands in a sandbox: a
+// string under `sh -c`, an array as argv.
 package main
 
 import "github.com/enclave-sandbox/enclave/sdk/tool"

@@ -13,7 +13,7 @@ import (
 
 var version = "dev"
 
-// Schema is served byte-for-byte (tools.md §4).
+// Schema is served byte-for-byte.
 const Schema = `{"type":"function","function":{"name":"shell_executor","description":"Execute shell commands in an isolated environment","parameters":{"type":"object","properties":{"command":{"anyOf":[{"type":"string","description":"Shell command to execute"},{"type":"array","description":"List of shell command arguments to execute","items":{"type":"string"}}]},"timeout":{"type":"integer","description":"Execution timeout in seconds","default":30}},"required":["command"],"additionalProperties":false}}}`
 
 // extension: what shell_executor accepts beyond ms-enclave's schema (not
