@@ -66,9 +66,8 @@ func probe(ctx context.Context, be backend.Backend) ([]string, error) {
 			}
 		}
 	}
-	info, err := be.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("backend %s: %w", info.Name, err)
+	if _, err := be.Info(ctx); err != nil {
+		return nil, fmt.Errorf("backend plugin does not answer: %w", err)
 	}
 	return nil, nil
 }
