@@ -17,6 +17,8 @@ if curl -fsS --max-time 2 --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1; 
 fi
 mkdir -p "$(dirname "$SOCK")"
 rm -f "$SOCK"
+# conmon drops files (an "oom" marker) into the service's working directory.
+cd "$(dirname "$SOCK")"
 nohup podman system service --time=0 "unix://$SOCK" >"$(dirname "$SOCK")/podman-service.log" 2>&1 &
 for _ in $(seq 1 100); do
   if curl -fsS --max-time 2 --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1; then
