@@ -7,33 +7,36 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/enclave-sandbox/enclave/internal/pyjson"
+	"github.com/enclave-sandbox/enclave/sdk"
+
 	"github.com/enclave-sandbox/enclave/internal/manager"
 )
 
 // Response shapes; field order is the contract's key order.
 
 type statsJSON struct {
-	ManagerType     string          `json:"manager_type"`
-	TotalSandboxes  int             `json:"total_sandboxes"`
-	StatusCounts    manager.Ordered `json:"status_counts"`
-	SandboxTypes    manager.Ordered `json:"sandbox_types"`
-	Running         bool            `json:"running"`
-	CleanupInterval int             `json:"cleanup_interval"`
-	PoolSize        int             `json:"pool_size"`
-	PoolEnabled     bool            `json:"pool_enabled"`
-	PoolInitialized bool            `json:"pool_initialized"`
+	ManagerType     string         `json:"manager_type"`
+	TotalSandboxes  int            `json:"total_sandboxes"`
+	StatusCounts    pyjson.Ordered `json:"status_counts"`
+	SandboxTypes    pyjson.Ordered `json:"sandbox_types"`
+	Running         bool           `json:"running"`
+	CleanupInterval int            `json:"cleanup_interval"`
+	PoolSize        int            `json:"pool_size"`
+	PoolEnabled     bool           `json:"pool_enabled"`
+	PoolInitialized bool           `json:"pool_initialized"`
 }
 
 type healthJSON struct {
 	Healthy bool `json:"healthy"`
 	// Warnings (additive): limits the runtime cannot enforce on this host;
 	// errors: why no backend answers.
-	Warnings        []string      `json:"warnings,omitempty"`
-	Errors          []string      `json:"errors,omitempty"`
-	Version         string        `json:"version"`
-	Uptime          manager.Float `json:"uptime"`
-	ActiveSandboxes int           `json:"active_sandboxes"`
-	SystemInfo      statsJSON     `json:"system_info"`
+	Warnings        []string     `json:"warnings,omitempty"`
+	Errors          []string     `json:"errors,omitempty"`
+	Version         string       `json:"version"`
+	Uptime          pyjson.Float `json:"uptime"`
+	ActiveSandboxes int          `json:"active_sandboxes"`
+	SystemInfo      statsJSON    `json:"system_info"`
 }
 
 type metadataJSON struct {
@@ -44,14 +47,14 @@ type metadataJSON struct {
 }
 
 type sandboxJSON struct {
-	ID             string          `json:"id"`
-	Status         string          `json:"status"`
-	Type           string          `json:"type"`
-	Config         any             `json:"config"`
-	CreatedAt      string          `json:"created_at"`
-	UpdatedAt      string          `json:"updated_at"`
-	Metadata       metadataJSON    `json:"metadata"`
-	AvailableTools manager.Ordered `json:"available_tools"`
+	ID             string         `json:"id"`
+	Status         string         `json:"status"`
+	Type           string         `json:"type"`
+	Config         any            `json:"config"`
+	CreatedAt      string         `json:"created_at"`
+	UpdatedAt      string         `json:"updated_at"`
+	Metadata       metadataJSON   `json:"metadata"`
+	AvailableTools pyjson.Ordered `json:"available_tools"`
 }
 
 type toolMetaJSON struct {
@@ -61,13 +64,13 @@ type toolMetaJSON struct {
 }
 
 type toolResultJSON struct {
-	Status        string        `json:"status"`
-	ExecutionTime manager.Float `json:"execution_time"`
-	Timestamp     string        `json:"timestamp"`
-	ToolName      string        `json:"tool_name"`
-	Output        string        `json:"output"`
-	Metadata      toolMetaJSON  `json:"metadata"`
-	Error         *string       `json:"error"`
+	Status        string       `json:"status"`
+	ExecutionTime pyjson.Float `json:"execution_time"`
+	Timestamp     string       `json:"timestamp"`
+	ToolName      string       `json:"tool_name"`
+	Output        string       `json:"output"`
+	Metadata      toolMetaJSON `json:"metadata"`
+	Error         *string      `json:"error"`
 }
 
 type messageJSON struct {
@@ -86,14 +89,14 @@ func statsOf(st manager.Stats) statsJSON {
 
 func sandboxOf(in manager.Info) sandboxJSON {
 	return sandboxJSON{ID: in.ID, Status: string(in.Status), Type: in.Type, Config: in.Config,
-		CreatedAt: manager.FormatTime(in.CreatedAt), UpdatedAt: manager.FormatTime(in.UpdatedAt),
+		CreatedAt: pyjson.FormatTime(in.CreatedAt), UpdatedAt: pyjson.FormatTime(in.UpdatedAt),
 		Metadata:       metadataJSON{ContainerID: in.ContainerID, Image: in.Image, Pool: in.Pool, Error: in.Error},
 		AvailableTools: in.Tools}
 }
 
 func (s *Server) toolResult(res manager.Result) toolResultJSON {
-	out := toolResultJSON{Status: res.Status, ExecutionTime: manager.Float(res.Duration.Seconds()),
-		Timestamp: manager.FormatTime(res.Finished), ToolName: res.ToolName, Output: res.Output,
+	out := toolResultJSON{Status: res.Status, ExecutionTime: pyjson.Float(res.Duration.Seconds()),
+		Timestamp: pyjson.FormatTime(res.Finished), ToolName: res.ToolName, Output: res.Output,
 		Metadata: toolMetaJSON{ExitCode: res.ExitCode, DurationMS: res.Duration.Milliseconds(), Verdict: res.Verdict},
 		Error:    res.Error}
 	if s.opts.Observer != nil {
@@ -106,7 +109,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) error {
 	st := s.m.Stats()
 	h := s.m.Health(r.Context())
 	writeJSON(w, http.StatusOK, healthJSON{Healthy: h.Healthy, Warnings: h.Warnings, Errors: h.Errors, Version: s.opts.Version,
-		Uptime: manager.Float(time.Since(s.started).Seconds()), ActiveSandboxes: st.Total, SystemInfo: statsOf(st)})
+		Uptime: pyjson.Float(time.Since(s.started).Seconds()), ActiveSandboxes: st.Total, SystemInfo: statsOf(st)})
 	return nil
 }
 
@@ -134,7 +137,10 @@ func (s *Server) sandboxType(r *http.Request, required bool) (string, error) {
 	if herr != nil {
 		return "", herr
 	}
-	allowed := []string{"docker", "docker_notebook", "podman", "volcengine", "dummy"}
+	var allowed []string
+	for _, st := range sdk.SandboxTypes {
+		allowed = append(allowed, st.Name)
+	}
 	if s.opts.SandboxTypes != nil {
 		for _, x := range s.opts.SandboxTypes() {
 			dup := false

@@ -17,8 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/enclave-sandbox/enclave/internal/jsonenc"
 	"github.com/enclave-sandbox/enclave/internal/manager"
+	"github.com/enclave-sandbox/enclave/internal/pyjson"
 )
 
 // Manager is what the server needs of the core.
@@ -29,7 +29,7 @@ type Manager interface {
 	Stop(ctx context.Context, id string) error
 	Delete(ctx context.Context, id string) error
 	Execute(ctx context.Context, id, toolName string, params json.RawMessage) (manager.Result, error)
-	Tools(id string) (manager.Ordered, error)
+	Tools(id string) (pyjson.Ordered, error)
 	PutArchive(ctx context.Context, id, targetDir string, r io.Reader) error
 	GetArchive(ctx context.Context, id, path string, w io.Writer) error
 	Stats() manager.Stats
@@ -295,7 +295,7 @@ func (w *statusWriter) Flush() {
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := jsonenc.Marshal(v)
+	b, err := pyjson.Marshal(v)
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"detail":"Internal Server Error"}`)
 	}

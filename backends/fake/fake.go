@@ -66,7 +66,7 @@ func (c *Container) state() sdk.State {
 // Info implements backend.Backend.
 func (b *Backend) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{Name: "fake", Kind: sdk.KindBackend, Version: "test", APIVersions: []uint32{sdk.APIVersion},
-		SandboxTypes: []string{"docker", "docker_notebook", "podman"}}, nil
+		SandboxTypes: sdk.ContainerTypes()}, nil
 }
 
 // Create implements backend.Backend.

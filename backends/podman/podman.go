@@ -171,7 +171,7 @@ func rlimits() []spec.POSIXRlimit {
 func (p *Podman) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{Name: "podman", Kind: sdk.KindBackend, Version: version, APIVersions: []uint32{sdk.APIVersion},
 		Description:  "Podman containers (rootful or rootless) through the Podman REST API",
-		SandboxTypes: []string{"docker", "docker_notebook", "podman"}}, nil
+		SandboxTypes: sdk.ContainerTypes()}, nil
 }
 
 // ensureImage pulls a missing image.

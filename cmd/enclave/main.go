@@ -295,7 +295,7 @@ func runServer(args []string) error {
 	for i, s := range manager.Statuses {
 		statuses[i] = string(s)
 	}
-	reg.MustRegister(metrics.NewStateCollector([]string{"docker", "docker_notebook"}, statuses, func() metrics.Snapshot {
+	reg.MustRegister(metrics.NewStateCollector(servedTypes(host.SandboxTypes()), statuses, func() metrics.Snapshot {
 		snap := metrics.Snapshot{Sandboxes: map[[2]string]int{}}
 		for _, in := range mgr.List("") {
 			snap.Sandboxes[[2]string{in.Type, string(in.Status)}]++
@@ -523,4 +523,18 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// servedTypes are the types sandboxes are registered under (podman is
+// registered as docker), from what the loaded backends serve.
+func servedTypes(declared []string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, t := range declared {
+		if c := sdk.CanonicalType(t); !seen[c] && !sdk.LookupType(c).Unserved {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	return out
 }

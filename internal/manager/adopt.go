@@ -7,6 +7,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/enclave-sandbox/enclave/internal/pyjson"
+
 	"github.com/enclave-sandbox/enclave/sdk/backend"
 )
 
@@ -92,7 +94,7 @@ func (m *Manager) rebuild(be backend.Backend, containerID, status string, labels
 	if err != nil {
 		return remove("config label unreadable: " + err.Error())
 	}
-	cfgJSON, _ := marshal(cfg)
+	cfgJSON, _ := pyjson.Marshal(cfg)
 	created, err := time.Parse("2006-01-02T15:04:05.000000", labels[LabelCreatedAt])
 	if err != nil {
 		created = time.Now().UTC()

@@ -10,103 +10,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/enclave-sandbox/enclave/internal/jsonenc"
+	"github.com/enclave-sandbox/enclave/internal/pyjson"
+	"github.com/enclave-sandbox/enclave/sdk"
 )
-
-// Float renders with a decimal point (2.0, not 2), as Python floats do.
-type Float float64
-
-// MarshalJSON implements json.Marshaler.
-func (f Float) MarshalJSON() ([]byte, error) {
-	s := strconv.FormatFloat(float64(f), 'f', -1, 64)
-	if !strings.ContainsAny(s, ".eE") {
-		s += ".0"
-	}
-	return []byte(s), nil
-}
-
-// KV is one entry of an Ordered object.
-type KV struct {
-	Key   string
-	Value json.RawMessage
-}
-
-// Ordered is a JSON object that keeps its key order (Python dicts do, and
-// clients see the order they sent).
-type Ordered []KV
-
-// MarshalJSON implements json.Marshaler.
-func (o Ordered) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, kv := range o {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k, _ := marshal(kv.Key)
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(kv.Value)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
-
-// Get returns the value of key.
-func (o Ordered) Get(key string) (json.RawMessage, bool) {
-	for _, kv := range o {
-		if kv.Key == key {
-			return kv.Value, true
-		}
-	}
-	return nil, false
-}
-
-// ParseOrdered reads a JSON object keeping key order; later duplicates win.
-func ParseOrdered(raw json.RawMessage) (Ordered, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, fmt.Errorf("not an object")
-	}
-	var out Ordered
-	for dec.More() {
-		kt, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
-		}
-		key := kt.(string)
-		replaced := false
-		for i := range out {
-			if out[i].Key == key {
-				out[i].Value, replaced = compact(v), true
-			}
-		}
-		if !replaced {
-			out = append(out, KV{key, compact(v)})
-		}
-	}
-	return out, nil
-}
-
-func compact(v json.RawMessage) json.RawMessage {
-	var b bytes.Buffer
-	if json.Compact(&b, v) != nil {
-		return v
-	}
-	return b.Bytes()
-}
-
-// marshal encodes as the API renders JSON.
-func marshal(v any) ([]byte, error) { return jsonenc.Marshal(v) }
 
 // Volume is a host path bound into a sandbox.
 type Volume struct {
@@ -118,30 +24,30 @@ type Volume struct {
 // nil pointers are the null fields that the dump omits.
 type Config struct {
 	Timeout        int             `json:"timeout"`
-	ToolsConfig    Ordered         `json:"tools_config"`
+	ToolsConfig    pyjson.Ordered  `json:"tools_config"`
 	WorkingDir     string          `json:"working_dir"`
-	EnvVars        Ordered         `json:"env_vars"`
+	EnvVars        pyjson.Ordered  `json:"env_vars"`
 	ResourceLimits json.RawMessage `json:"resource_limits"`
 	Image          string          `json:"image"`
 	Command        json.RawMessage `json:"command,omitempty"`
 	// Entrypoint (ms-enclave 0.0.8): a list; [] clears the image's.
 	Entrypoint  json.RawMessage `json:"entrypoint,omitempty"`
-	Volumes     Ordered         `json:"volumes"`
-	Ports       Ordered         `json:"ports"`
+	Volumes     pyjson.Ordered  `json:"volumes"`
+	Ports       pyjson.Ordered  `json:"ports"`
 	Network     string          `json:"network"`
-	ExtraHosts  Ordered         `json:"extra_hosts"`
+	ExtraHosts  pyjson.Ordered  `json:"extra_hosts"`
 	Platform    *string         `json:"platform,omitempty"`
 	MemoryLimit string          `json:"memory_limit"`
 	// DiskLimit (enclave): bound on what the sandbox writes; shown only when
 	// the request set it.
-	DiskLimit             string `json:"disk_limit,omitempty"`
-	CPULimit              Float  `json:"cpu_limit"`
-	NetworkEnabled        bool   `json:"network_enabled"`
-	Privileged            bool   `json:"privileged"`
-	RemoveOnExit          bool   `json:"remove_on_exit"`
-	PullProgress          bool   `json:"pull_progress"`
-	PullProgressInterval  Float  `json:"pull_progress_interval"`
-	DockerExecutorWorkers int    `json:"docker_executor_workers"`
+	DiskLimit             string       `json:"disk_limit,omitempty"`
+	CPULimit              pyjson.Float `json:"cpu_limit"`
+	NetworkEnabled        bool         `json:"network_enabled"`
+	Privileged            bool         `json:"privileged"`
+	RemoveOnExit          bool         `json:"remove_on_exit"`
+	PullProgress          bool         `json:"pull_progress"`
+	PullProgressInterval  pyjson.Float `json:"pull_progress_interval"`
+	DockerExecutorWorkers int          `json:"docker_executor_workers"`
 	// docker_notebook only.
 	Host  *string `json:"host,omitempty"`
 	Port  *int    `json:"port,omitempty"`
@@ -185,11 +91,11 @@ func ParseMemory(s string) (int64, error) {
 
 // DefaultConfig returns the defaults for a sandbox type.
 func DefaultConfig(typ string) *Config {
-	c := &Config{Timeout: 30, ToolsConfig: Ordered{}, WorkingDir: "/sandbox", EnvVars: Ordered{},
-		ResourceLimits: json.RawMessage("{}"), Image: "python:3.11-slim", Volumes: Ordered{}, Ports: Ordered{},
-		Network: "bridge", ExtraHosts: Ordered{}, MemoryLimit: "4g", CPULimit: 2.0, RemoveOnExit: true,
+	c := &Config{Timeout: 30, ToolsConfig: pyjson.Ordered{}, WorkingDir: "/sandbox", EnvVars: pyjson.Ordered{},
+		ResourceLimits: json.RawMessage("{}"), Image: "python:3.11-slim", Volumes: pyjson.Ordered{}, Ports: pyjson.Ordered{},
+		Network: "bridge", ExtraHosts: pyjson.Ordered{}, MemoryLimit: "4g", CPULimit: 2.0, RemoveOnExit: true,
 		PullProgressInterval: 3.0, DockerExecutorWorkers: 8}
-	if typ == "docker_notebook" {
+	if sdk.LookupType(typ).Notebook {
 		host, port := "127.0.0.1", 8888
 		c.Image = "jupyter-kernel-gateway"
 		c.Host, c.Port = &host, &port
@@ -205,11 +111,11 @@ func ParseConfig(typ string, body json.RawMessage) (*Config, error) {
 	if len(body) == 0 || string(body) == "null" {
 		return c, nil
 	}
-	obj, err := ParseOrdered(body)
+	obj, err := pyjson.ParseOrdered(body)
 	if err != nil {
 		return nil, &ConfigError{"body", "must be an object"}
 	}
-	notebook := typ == "docker_notebook"
+	notebook := sdk.LookupType(typ).Notebook
 	for _, kv := range obj {
 		f, v := kv.Key, kv.Value
 		null := string(v) == "null"
@@ -246,7 +152,7 @@ func ParseConfig(typ string, body json.RawMessage) (*Config, error) {
 			}
 			c.EnvVars = o
 		case "resource_limits":
-			if _, err := ParseOrdered(v); err != nil {
+			if _, err := pyjson.ParseOrdered(v); err != nil {
 				return nil, bad("must be an object")
 			}
 			c.ResourceLimits = v
@@ -270,7 +176,7 @@ func ParseConfig(typ string, body json.RawMessage) (*Config, error) {
 			}
 			c.Command = v
 		case "volumes":
-			o, err := ParseOrdered(v)
+			o, err := pyjson.ParseOrdered(v)
 			if err != nil {
 				return nil, bad("must be an object {host_path: {\"bind\": path, \"mode\": \"rw\"|\"ro\"}}")
 			}
@@ -285,7 +191,7 @@ func ParseConfig(typ string, body json.RawMessage) (*Config, error) {
 			}
 			c.Volumes = o
 		case "ports":
-			o, err := ParseOrdered(v)
+			o, err := pyjson.ParseOrdered(v)
 			if err != nil {
 				return nil, bad("must be an object")
 			}
@@ -345,7 +251,7 @@ func ParseConfig(typ string, body json.RawMessage) (*Config, error) {
 			if json.Unmarshal(v, &list) != nil {
 				return nil, bad("must be an array of strings")
 			}
-			c.Entrypoint = compact(v)
+			c.Entrypoint = pyjson.Compact(v)
 		case "memory_limit":
 			s, err := stringValue(v)
 			if err != nil {
@@ -363,7 +269,7 @@ func ParseConfig(typ string, body json.RawMessage) (*Config, error) {
 			if f <= 0 {
 				return nil, bad("must be greater than 0")
 			}
-			c.CPULimit = Float(f)
+			c.CPULimit = pyjson.Float(f)
 		case "network_enabled", "privileged", "remove_on_exit", "pull_progress":
 			b, err := boolValue(v)
 			if err != nil {
@@ -384,7 +290,7 @@ func ParseConfig(typ string, body json.RawMessage) (*Config, error) {
 			if null || json.Unmarshal(v, &fl) != nil {
 				return nil, bad("must be a number")
 			}
-			c.PullProgressInterval = Float(fl)
+			c.PullProgressInterval = pyjson.Float(fl)
 		case "docker_executor_workers":
 			n, err := intValue(v)
 			if err != nil {
@@ -446,8 +352,8 @@ func boolValue(v json.RawMessage) (bool, error) {
 	return b, err
 }
 
-func stringObject(v json.RawMessage) (Ordered, error) {
-	o, err := ParseOrdered(v)
+func stringObject(v json.RawMessage) (pyjson.Ordered, error) {
+	o, err := pyjson.ParseOrdered(v)
 	if err != nil {
 		return nil, err
 	}
@@ -460,21 +366,21 @@ func stringObject(v json.RawMessage) (Ordered, error) {
 }
 
 // parseTools accepts {name: {options}} or [name, ...].
-func parseTools(v json.RawMessage) (Ordered, error) {
+func parseTools(v json.RawMessage) (pyjson.Ordered, error) {
 	if len(v) > 0 && v[0] == '[' {
 		var names []string
 		if err := json.Unmarshal(v, &names); err != nil {
 			return nil, fmt.Errorf("must be an object or an array of tool names")
 		}
-		out := Ordered{}
+		out := pyjson.Ordered{}
 		for _, n := range names {
 			if _, dup := out.Get(n); !dup {
-				out = append(out, KV{n, json.RawMessage("{}")})
+				out = append(out, pyjson.KV{Key: n, Value: json.RawMessage("{}")})
 			}
 		}
 		return out, nil
 	}
-	o, err := ParseOrdered(v)
+	o, err := pyjson.ParseOrdered(v)
 	if err != nil {
 		return nil, fmt.Errorf("must be an object or an array of tool names")
 	}
@@ -483,7 +389,7 @@ func parseTools(v json.RawMessage) (Ordered, error) {
 			o[i].Value = json.RawMessage("{}")
 			continue
 		}
-		if _, err := ParseOrdered(kv.Value); err != nil {
+		if _, err := pyjson.ParseOrdered(kv.Value); err != nil {
 			return nil, fmt.Errorf("%s: options must be an object", kv.Key)
 		}
 	}

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/enclave-sandbox/enclave/internal/pyjson"
+
 	"github.com/enclave-sandbox/enclave/internal/archive"
 	"github.com/enclave-sandbox/enclave/internal/schema"
 	"github.com/enclave-sandbox/enclave/sdk"
@@ -176,14 +178,14 @@ type Info struct {
 	Image       string
 	Pool        bool
 	Error       string
-	Tools       Ordered
+	Tools       pyjson.Ordered
 }
 
 // Stats is the /stats object.
 type Stats struct {
 	Total           int
-	StatusCounts    Ordered
-	SandboxTypes    Ordered
+	StatusCounts    pyjson.Ordered
+	SandboxTypes    pyjson.Ordered
 	Running         bool
 	CleanupInterval int
 	PoolSize        int
@@ -323,14 +325,6 @@ func (m *Manager) unreserve(id string) {
 	m.mu.Unlock()
 }
 
-// NormalizeType maps podman to docker.
-func NormalizeType(t string) string {
-	if t == "podman" {
-		return "docker"
-	}
-	return t
-}
-
 // resolveImage applies aliases (chains allowed, loops cut).
 func (m *Manager) resolveImage(image string) string {
 	seen := map[string]bool{}
@@ -408,9 +402,9 @@ func (m *Manager) Create(ctx context.Context, sandboxType string, body json.RawM
 // create validates, starts and registers a sandbox; pool members are
 // registered idle and join the pool queue at once.
 func (m *Manager) create(ctx context.Context, sandboxType string, body json.RawMessage, pool bool) (*sandbox, error) {
-	typ := NormalizeType(sandboxType)
+	typ := sdk.CanonicalType(sandboxType)
 	be, ok := m.plugins.Backend(typ)
-	if !ok || typ == "volcengine" || typ == "dummy" {
+	if !ok || sdk.LookupType(typ).Unserved {
 		return nil, createErr("sandbox type %s is not available", sandboxType)
 	}
 	cfg, err := ParseConfig(typ, body)
@@ -441,7 +435,7 @@ func (m *Manager) create(ctx context.Context, sandboxType string, body json.RawM
 
 	var sb *sandbox
 	if !pool {
-		if cfgJSON, err := marshal(cfg); err == nil {
+		if cfgJSON, err := pyjson.Marshal(cfg); err == nil {
 			sb = m.claimSpare(ctx, typ, cfgJSON)
 		}
 	}
@@ -485,7 +479,7 @@ func (m *Manager) clamp(cfg *Config) {
 		cfg.MemoryLimit = m.opts.MaxMemoryText
 	}
 	if float64(cfg.CPULimit) > m.opts.MaxCPUs || cfg.CPULimit <= 0 {
-		cfg.CPULimit = Float(m.opts.MaxCPUs)
+		cfg.CPULimit = pyjson.Float(m.opts.MaxCPUs)
 	}
 	if cfg.DiskLimit != "" {
 		if d, _ := ParseMemory(cfg.DiskLimit); d <= 0 || d > m.opts.MaxDisk {
@@ -513,7 +507,7 @@ func (m *Manager) buildSpec(id, typ string, cfg *Config, cfgJSON []byte, pool bo
 		Env: map[string]string{}, MemoryBytes: mem, CPUs: float64(cfg.CPULimit), PidsLimit: m.opts.PidsLimit, DiskBytes: m.diskBytes(cfg),
 		NetworkEnabled: cfg.NetworkEnabled, Network: cfg.Network, Privileged: cfg.Privileged, ExtraHosts: map[string]string{},
 		Labels: map[string]string{LabelMSEnclave: "true", LabelInstance: m.opts.Instance, LabelID: id, LabelType: typ,
-			LabelConfig: string(cfgJSON), LabelCreatedAt: FormatTime(created), LabelPool: fmt.Sprint(pool)},
+			LabelConfig: string(cfgJSON), LabelCreatedAt: pyjson.FormatTime(created), LabelPool: fmt.Sprint(pool)},
 	}
 	if cfg.Platform != nil {
 		spec.Platform = *cfg.Platform
@@ -559,7 +553,7 @@ func (m *Manager) start(ctx context.Context, id, typ string, cfg *Config, be bac
 
 // startNamed is start with a container name (spares start as spare-<id>).
 func (m *Manager) startNamed(ctx context.Context, name, id, typ string, cfg *Config, be backend.Backend, pool bool) (*sandbox, error) {
-	cfgJSON, err := marshal(cfg)
+	cfgJSON, err := pyjson.Marshal(cfg)
 	if err != nil {
 		return nil, errorf(KindInternal, "encode config: %v", err)
 	}
@@ -626,7 +620,7 @@ func stripExtension(s json.RawMessage) json.RawMessage {
 	if !bytes.Contains(s, []byte(schema.Extension)) {
 		return s
 	}
-	top, err := ParseOrdered(s)
+	top, err := pyjson.ParseOrdered(s)
 	if err != nil {
 		return s
 	}
@@ -649,7 +643,7 @@ func overrideSchema(s json.RawMessage, name, orig string, desc *string, params j
 	if name == orig && desc == nil && len(params) == 0 {
 		return s, nil
 	}
-	top, err := ParseOrdered(s)
+	top, err := pyjson.ParseOrdered(s)
 	if err != nil {
 		return nil, err
 	}
@@ -657,21 +651,21 @@ func overrideSchema(s json.RawMessage, name, orig string, desc *string, params j
 		if kv.Key != "function" {
 			continue
 		}
-		fn, err := ParseOrdered(kv.Value)
+		fn, err := pyjson.ParseOrdered(kv.Value)
 		if err != nil {
 			return nil, err
 		}
 		for j := range fn {
 			switch fn[j].Key {
 			case "name":
-				fn[j].Value, _ = marshal(name)
+				fn[j].Value, _ = pyjson.Marshal(name)
 			case "description":
 				if desc != nil {
-					fn[j].Value, _ = marshal(*desc)
+					fn[j].Value, _ = pyjson.Marshal(*desc)
 				}
 			case "parameters":
 				if len(params) > 0 && string(params) != "null" {
-					fn[j].Value = compact(params)
+					fn[j].Value = pyjson.Compact(params)
 				}
 			}
 		}
@@ -715,9 +709,9 @@ func (sb *sandbox) setStatus(s Status) {
 }
 
 func (m *Manager) info(sb *sandbox) Info {
-	tools := Ordered{}
+	tools := pyjson.Ordered{}
 	for _, t := range sb.tools {
-		tools = append(tools, KV{t.name, t.schema})
+		tools = append(tools, pyjson.KV{Key: t.name, Value: t.schema})
 	}
 	return Info{ID: sb.id, Status: sb.status, Type: sb.typ, Config: sb.cfgJSON, CreatedAt: sb.created, UpdatedAt: sb.updated,
 		ContainerID: sb.containerID, Image: sb.image, Pool: sb.pool, Error: sb.errMsg, Tools: tools}
@@ -753,7 +747,7 @@ func (m *Manager) Stats() Stats {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	st := Stats{Total: len(m.sandboxes), Running: m.running, CleanupInterval: int(m.opts.CleanupInterval / time.Second),
-		PoolEnabled: m.opts.PoolSize > 0, PoolInitialized: m.pool.initialized, StatusCounts: Ordered{}, SandboxTypes: Ordered{}}
+		PoolEnabled: m.opts.PoolSize > 0, PoolInitialized: m.pool.initialized, StatusCounts: pyjson.Ordered{}, SandboxTypes: pyjson.Ordered{}}
 	counts, types := map[string]int{}, map[string]int{}
 	var typeOrder []string
 	for _, id := range m.order {
@@ -769,13 +763,13 @@ func (m *Manager) Stats() Stats {
 	}
 	for _, s := range Statuses {
 		if n := counts[string(s)]; n > 0 {
-			v, _ := marshal(n)
-			st.StatusCounts = append(st.StatusCounts, KV{string(s), v})
+			v, _ := pyjson.Marshal(n)
+			st.StatusCounts = append(st.StatusCounts, pyjson.KV{Key: string(s), Value: v})
 		}
 	}
 	for _, t := range typeOrder {
-		v, _ := marshal(types[t])
-		st.SandboxTypes = append(st.SandboxTypes, KV{t, v})
+		v, _ := pyjson.Marshal(types[t])
+		st.SandboxTypes = append(st.SandboxTypes, pyjson.KV{Key: t, Value: v})
 	}
 	return st
 }
@@ -859,7 +853,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 }
 
 // Tools returns the advertised tool schemas of a sandbox.
-func (m *Manager) Tools(id string) (Ordered, error) {
+func (m *Manager) Tools(id string) (pyjson.Ordered, error) {
 	info, ok := m.Get(id)
 	if !ok {
 		return nil, errorf(KindNotFound, "Sandbox %s not found", id)
@@ -953,7 +947,7 @@ func (m *Manager) runTool(ctx context.Context, sb *sandbox, toolName string, par
 // applyDefaults adds the operator's defaults for parameters the call
 // omitted, and lowers the output cap when the tool has its own.
 func applyDefaults(params json.RawMessage, defs map[string]json.RawMessage, maxOutput int64) (json.RawMessage, int64) {
-	obj, err := ParseOrdered(params)
+	obj, err := pyjson.ParseOrdered(params)
 	if err != nil {
 		return params, maxOutput
 	}
@@ -971,7 +965,7 @@ func applyDefaults(params json.RawMessage, defs map[string]json.RawMessage, maxO
 			continue
 		}
 		if _, set := obj.Get(k); !set {
-			obj = append(obj, KV{k, defs[k]})
+			obj = append(obj, pyjson.KV{Key: k, Value: defs[k]})
 		}
 	}
 	out, _ := obj.MarshalJSON()
@@ -1036,9 +1030,6 @@ func (m *Manager) GetArchive(ctx context.Context, id, p string, w io.Writer) err
 	}
 	return nil
 }
-
-// FormatTime renders naive UTC with 6 fractional digits (§1.6).
-func FormatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000") }
 
 // sweepLoop runs the cleanup sweep at start and every CleanupInterval.
 func (m *Manager) sweepLoop(ctx context.Context) {

@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/enclave-sandbox/enclave/internal/pyjson"
 )
 
 // waiter is a /pool/execute call waiting for an idle member. The hand-off
@@ -67,7 +68,7 @@ func (m *Manager) InitializePool(ctx context.Context, sandboxType string, n int,
 func (m *Manager) PoolExecute(ctx context.Context, toolName string, params json.RawMessage, waitSeconds float64) (Result, error) {
 	wait, waitText := m.opts.PoolWait, m.opts.PoolWaitText
 	if waitSeconds != 0 {
-		wait, waitText = time.Duration(waitSeconds*float64(time.Second)), pyFloat(waitSeconds)
+		wait, waitText = time.Duration(waitSeconds*float64(time.Second)), pyjson.FloatText(waitSeconds)
 	}
 	m.mu.Lock()
 	initialized := m.pool.initialized
@@ -388,15 +389,4 @@ func (m *Manager) vanished(sb *sandbox) {
 	defer m.mu.Unlock()
 	sb.vanished = true
 	m.markDeadLocked(sb, "container vanished")
-}
-
-// pyFloat renders a wait like Python's str(float).
-func pyFloat(f float64) string {
-	s := fmt.Sprint(f)
-	for _, c := range s {
-		if c == '.' || c == 'e' {
-			return s
-		}
-	}
-	return s + ".0"
 }

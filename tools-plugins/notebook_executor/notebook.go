@@ -142,7 +142,7 @@ func New() *Notebook {
 func (*Notebook) Info(context.Context) (sdk.Info, error) {
 	return sdk.Info{Name: "notebook_executor", Kind: sdk.KindTool, Version: version, APIVersions: []uint32{sdk.APIVersion},
 		Description: "Stateful Python cells in a persistent interpreter", Schema: json.RawMessage(Schema),
-		SandboxTypes: []string{"docker_notebook"}}, nil
+		SandboxTypes: []string{sdk.TypeNotebook}}, nil
 }
 
 func (n *Notebook) slot(id string) *slot {
