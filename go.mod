@@ -7,6 +7,7 @@ require (
 	github.com/containers/podman/v4 v4.9.5
 	github.com/containers/storage v1.51.0
 	github.com/docker/docker v24.0.7+incompatible
+	github.com/google/go-cmp v0.7.0
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/go-plugin v1.8.0
 	github.com/opencontainers/runtime-spec v1.1.1-0.20230922153023-c0e90434df2a

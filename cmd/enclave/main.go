@@ -32,6 +32,7 @@ import (
 
 	"github.com/enclave-sandbox/enclave/internal/manager"
 	"github.com/enclave-sandbox/enclave/internal/pluginhost"
+	"github.com/enclave-sandbox/enclave/internal/sandboxconfig"
 	"github.com/enclave-sandbox/enclave/metrics"
 	"github.com/enclave-sandbox/enclave/sdk"
 	"github.com/enclave-sandbox/enclave/server"
@@ -380,16 +381,16 @@ func runServer(args []string) error {
 // limits reads the resource caps; every sandbox gets a memory, CPU, pids
 // and disk limit, so none of them may be turned off.
 func limits(c *config, opts *manager.Options) error {
-	mem, err := manager.ParseMemory(c.maxMemory)
+	mem, err := sandboxconfig.ParseSize(c.maxMemory)
 	if err != nil || mem <= 0 {
 		return fmt.Errorf("--max-memory %q: want a positive size such as 8g", c.maxMemory)
 	}
 	opts.MaxMemory, opts.MaxMemoryText = mem, c.maxMemory
-	maxDisk, err := manager.ParseMemory(c.maxDisk)
+	maxDisk, err := sandboxconfig.ParseSize(c.maxDisk)
 	if err != nil || maxDisk <= 0 {
 		return fmt.Errorf("--max-disk %q: want a positive size such as 10g", c.maxDisk)
 	}
-	disk, err := manager.ParseMemory(c.diskLimit)
+	disk, err := sandboxconfig.ParseSize(c.diskLimit)
 	if err != nil || disk <= 0 {
 		return fmt.Errorf("--disk-limit %q: want a positive size such as 2g", c.diskLimit)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/enclave-sandbox/enclave/internal/pyjson"
+	"github.com/enclave-sandbox/enclave/internal/sandboxconfig"
 
 	"github.com/enclave-sandbox/enclave/sdk/backend"
 )
@@ -90,12 +91,12 @@ func (m *Manager) rebuild(be backend.Backend, containerID, status string, labels
 	if id == "" || typ == "" {
 		return remove("labels incomplete")
 	}
-	cfg, err := ParseConfig(typ, json.RawMessage(labels[LabelConfig]))
+	cfg, err := sandboxconfig.Parse(typ, json.RawMessage(labels[LabelConfig]))
 	if err != nil {
 		return remove("config label unreadable: " + err.Error())
 	}
-	cfgJSON, _ := pyjson.Marshal(cfg)
-	created, err := time.Parse("2006-01-02T15:04:05.000000", labels[LabelCreatedAt])
+	cfgJSON := cfg.Dump()
+	created, err := pyjson.ParseTime(labels[LabelCreatedAt])
 	if err != nil {
 		created = time.Now().UTC()
 	}

@@ -13,12 +13,14 @@ import (
 	"io"
 	"log/slog"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/enclave-sandbox/enclave/internal/pyjson"
+	"github.com/enclave-sandbox/enclave/internal/sandboxconfig"
 
 	"github.com/enclave-sandbox/enclave/internal/archive"
 	"github.com/enclave-sandbox/enclave/internal/schema"
@@ -119,6 +121,12 @@ type Options struct {
 	ResidentRunner bool
 }
 
+// caps are the resource caps a config is clamped to.
+func (o Options) caps() sandboxconfig.Caps {
+	return sandboxconfig.Caps{MaxMemory: o.MaxMemory, MaxMemoryText: o.MaxMemoryText, MaxCPUs: o.MaxCPUs,
+		MaxDisk: o.MaxDisk, MaxDiskText: o.MaxDiskText}
+}
+
 // DefaultOptions are the contract's defaults.
 func DefaultOptions() Options {
 	return Options{Instance: "default", CleanupInterval: 300 * time.Second, AllowNetwork: true,
@@ -140,7 +148,7 @@ type boundTool struct {
 type sandbox struct {
 	id          string
 	typ         string
-	cfg         *Config
+	cfg         *sandboxconfig.Config
 	cfgJSON     json.RawMessage
 	backend     backend.Backend
 	spec        sdk.Spec // to recreate the container (pool reset)
@@ -347,13 +355,13 @@ func matchImage(pattern, image string) bool {
 }
 
 // policy applies the operator's policy to a config.
-func (m *Manager) policy(cfg *Config) error {
+func (m *Manager) policy(cfg *sandboxconfig.Config) error {
 	if cfg.Privileged && !m.opts.AllowPrivileged {
 		return errors.New("privileged sandboxes are not allowed on this server (enable with --allow-privileged)")
 	}
-	for _, v := range cfg.Volumes {
-		if !underAny(v.Key, m.opts.AllowVolumes) {
-			return fmt.Errorf("host volume %s is not allowed on this server (allow with --allow-volume)", v.Key)
+	for _, v := range cfg.Mounts() {
+		if !underAny(v.HostPath, m.opts.AllowVolumes) {
+			return fmt.Errorf("host volume %s is not allowed on this server (allow with --allow-volume)", v.HostPath)
 		}
 	}
 	if cfg.NetworkEnabled && !m.opts.AllowNetwork {
@@ -407,14 +415,14 @@ func (m *Manager) create(ctx context.Context, sandboxType string, body json.RawM
 	if !ok || sdk.LookupType(typ).Unserved {
 		return nil, createErr("sandbox type %s is not available", sandboxType)
 	}
-	cfg, err := ParseConfig(typ, body)
+	cfg, err := sandboxconfig.Parse(typ, body)
 	if err != nil {
 		return nil, createErr("%s", err.Error())
 	}
 	if err := m.policy(cfg); err != nil {
 		return nil, createErr("%s", err.Error())
 	}
-	m.clamp(cfg)
+	cfg.Clamp(m.opts.caps())
 
 	m.mu.Lock()
 	if !m.running {
@@ -435,9 +443,7 @@ func (m *Manager) create(ctx context.Context, sandboxType string, body json.RawM
 
 	var sb *sandbox
 	if !pool {
-		if cfgJSON, err := pyjson.Marshal(cfg); err == nil {
-			sb = m.claimSpare(ctx, typ, cfgJSON)
-		}
+		sb = m.claimSpare(ctx, typ, cfg.Dump())
 	}
 	if sb != nil {
 		defer m.unreserve(sb.id)
@@ -471,28 +477,10 @@ func (m *Manager) create(ctx context.Context, sandboxType string, body json.RawM
 	return sb, nil
 }
 
-// clamp applies the operator's caps to every resource a config asks for:
-// an unlimited ("0") or oversized request gets the cap. The applied value
-// is what the sandbox shows.
-func (m *Manager) clamp(cfg *Config) {
-	if mem, _ := ParseMemory(cfg.MemoryLimit); mem <= 0 || mem > m.opts.MaxMemory {
-		cfg.MemoryLimit = m.opts.MaxMemoryText
-	}
-	if float64(cfg.CPULimit) > m.opts.MaxCPUs || cfg.CPULimit <= 0 {
-		cfg.CPULimit = pyjson.Float(m.opts.MaxCPUs)
-	}
-	if cfg.DiskLimit != "" {
-		if d, _ := ParseMemory(cfg.DiskLimit); d <= 0 || d > m.opts.MaxDisk {
-			cfg.DiskLimit = m.opts.MaxDiskText
-		}
-	}
-}
-
 // diskBytes is a config's disk limit in bytes: its own, else the default
 // (within the cap).
-func (m *Manager) diskBytes(cfg *Config) int64 {
-	if cfg.DiskLimit != "" {
-		d, _ := ParseMemory(cfg.DiskLimit)
+func (m *Manager) diskBytes(cfg *sandboxconfig.Config) int64 {
+	if d := cfg.DiskBytes(); d > 0 {
 		return d
 	}
 	return min(m.opts.DefaultDisk, m.opts.MaxDisk)
@@ -500,12 +488,12 @@ func (m *Manager) diskBytes(cfg *Config) int64 {
 
 // buildSpec is the container spec of a sandbox; labels carry everything
 // needed to rebuild the sandbox after a restart (§7.3).
-func (m *Manager) buildSpec(id, typ string, cfg *Config, cfgJSON []byte, pool bool, created time.Time) sdk.Spec {
-	mem, _ := ParseMemory(cfg.MemoryLimit)
+func (m *Manager) buildSpec(id, typ string, cfg *sandboxconfig.Config, cfgJSON []byte, pool bool, created time.Time) sdk.Spec {
 	spec := sdk.Spec{
 		Name: "sandbox-" + id, Image: m.resolveImage(cfg.Image), Command: cfg.Argv(), WorkingDir: cfg.WorkingDir,
-		Env: map[string]string{}, MemoryBytes: mem, CPUs: float64(cfg.CPULimit), PidsLimit: m.opts.PidsLimit, DiskBytes: m.diskBytes(cfg),
-		NetworkEnabled: cfg.NetworkEnabled, Network: cfg.Network, Privileged: cfg.Privileged, ExtraHosts: map[string]string{},
+		Env: cfg.Env(), MemoryBytes: cfg.MemoryBytes(), CPUs: float64(cfg.CPULimit), PidsLimit: m.opts.PidsLimit, DiskBytes: m.diskBytes(cfg),
+		NetworkEnabled: cfg.NetworkEnabled, Network: cfg.Network, Privileged: cfg.Privileged, ExtraHosts: cfg.Hosts(),
+		Mounts: cfg.Mounts(), Ports: cfg.PortBindings(),
 		Labels: map[string]string{LabelMSEnclave: "true", LabelInstance: m.opts.Instance, LabelID: id, LabelType: typ,
 			LabelConfig: string(cfgJSON), LabelCreatedAt: pyjson.FormatTime(created), LabelPool: fmt.Sprint(pool)},
 	}
@@ -513,23 +501,6 @@ func (m *Manager) buildSpec(id, typ string, cfg *Config, cfgJSON []byte, pool bo
 		spec.Platform = *cfg.Platform
 	}
 	spec.Entrypoint, spec.EntrypointSet = cfg.EntrypointArgv()
-	for _, kv := range cfg.EnvVars {
-		s, _ := stringValue(kv.Value)
-		spec.Env[kv.Key] = s
-	}
-	for _, kv := range cfg.ExtraHosts {
-		s, _ := stringValue(kv.Value)
-		spec.ExtraHosts[kv.Key] = s
-	}
-	for _, kv := range cfg.Volumes {
-		var v Volume
-		json.Unmarshal(kv.Value, &v)
-		spec.Mounts = append(spec.Mounts, sdk.Mount{HostPath: kv.Key, ContainerPath: v.Bind, ReadOnly: v.Mode == "ro"})
-	}
-	for _, kv := range cfg.Ports {
-		ip, port, _ := parsePort(kv.Value)
-		spec.Ports = append(spec.Ports, sdk.Port{ContainerPort: kv.Key, HostIP: ip, HostPort: port})
-	}
 	return spec
 }
 
@@ -547,16 +518,13 @@ func createErrFrom(image string, err error) *Error {
 
 // start creates the container and binds the tools; the sandbox is not yet
 // registered.
-func (m *Manager) start(ctx context.Context, id, typ string, cfg *Config, be backend.Backend, pool bool) (*sandbox, error) {
+func (m *Manager) start(ctx context.Context, id, typ string, cfg *sandboxconfig.Config, be backend.Backend, pool bool) (*sandbox, error) {
 	return m.startNamed(ctx, "sandbox-"+id, id, typ, cfg, be, pool)
 }
 
 // startNamed is start with a container name (spares start as spare-<id>).
-func (m *Manager) startNamed(ctx context.Context, name, id, typ string, cfg *Config, be backend.Backend, pool bool) (*sandbox, error) {
-	cfgJSON, err := pyjson.Marshal(cfg)
-	if err != nil {
-		return nil, errorf(KindInternal, "encode config: %v", err)
-	}
+func (m *Manager) startNamed(ctx context.Context, name, id, typ string, cfg *sandboxconfig.Config, be backend.Backend, pool bool) (*sandbox, error) {
+	cfgJSON := cfg.Dump()
 	now := time.Now().UTC()
 	spec := m.buildSpec(id, typ, cfg, cfgJSON, pool, now)
 	spec.Name = name
@@ -572,44 +540,33 @@ func (m *Manager) startNamed(ctx context.Context, name, id, typ string, cfg *Con
 
 // bindTools resolves tools_config: unknown, disabled or
 // unsupported tools are skipped and logged.
-func (m *Manager) bindTools(id, typ string, cfg *Config) []boundTool {
+func (m *Manager) bindTools(id, typ string, cfg *sandboxconfig.Config) []boundTool {
 	var out []boundTool
-	for _, kv := range cfg.ToolsConfig {
-		var opts struct {
-			Name        *string         `json:"name"`
-			Description *string         `json:"description"`
-			Parameters  json.RawMessage `json:"parameters"`
-			Enabled     *bool           `json:"enabled"`
-		}
-		json.Unmarshal(kv.Value, &opts)
-		if opts.Enabled != nil && !*opts.Enabled {
+	for _, tc := range cfg.Tools() {
+		if !tc.Enabled {
 			continue
 		}
-		t, ok := m.plugins.Tool(kv.Key)
+		t, ok := m.plugins.Tool(tc.Plugin)
 		if !ok {
-			slog.Warn("tool not available, skipped", "sandbox_id", id, "tool", kv.Key)
+			slog.Warn("tool not available, skipped", "sandbox_id", id, "tool", tc.Plugin)
 			continue
 		}
 		info := t.Info()
-		if len(info.SandboxTypes) > 0 && !contains(info.SandboxTypes, typ) {
-			slog.Warn("tool does not support sandbox type, skipped", "sandbox_id", id, "tool", kv.Key, "type", typ)
+		if len(info.SandboxTypes) > 0 && !slices.Contains(info.SandboxTypes, typ) {
+			slog.Warn("tool does not support sandbox type, skipped", "sandbox_id", id, "tool", tc.Plugin, "type", typ)
 			continue
 		}
 		v, err := schema.Compile(info.Schema)
 		if err != nil {
-			slog.Warn("tool schema invalid, skipped", "tool", kv.Key, "err", err)
+			slog.Warn("tool schema invalid, skipped", "tool", tc.Plugin, "err", err)
 			continue
 		}
-		name := kv.Key
-		if opts.Name != nil && *opts.Name != "" {
-			name = *opts.Name
-		}
-		advertised, err := overrideSchema(stripExtension(info.Schema), name, kv.Key, opts.Description, opts.Parameters)
+		advertised, err := overrideSchema(stripExtension(info.Schema), tc)
 		if err != nil {
-			slog.Warn("tool schema override failed, skipped", "tool", kv.Key, "err", err)
+			slog.Warn("tool schema override failed, skipped", "tool", tc.Plugin, "err", err)
 			continue
 		}
-		out = append(out, boundTool{name: name, tool: t, schema: advertised, validator: v, options: kv.Value})
+		out = append(out, boundTool{name: tc.Name, tool: t, schema: advertised, validator: v, options: tc.Options})
 	}
 	return out
 }
@@ -639,8 +596,8 @@ func stripExtension(s json.RawMessage) json.RawMessage {
 
 // overrideSchema applies name/description/parameters overrides to the
 // schema, keeping its byte form when nothing changes.
-func overrideSchema(s json.RawMessage, name, orig string, desc *string, params json.RawMessage) (json.RawMessage, error) {
-	if name == orig && desc == nil && len(params) == 0 {
+func overrideSchema(s json.RawMessage, tc sandboxconfig.Tool) (json.RawMessage, error) {
+	if tc.Name == tc.Plugin && tc.Description == nil && len(tc.Parameters) == 0 {
 		return s, nil
 	}
 	top, err := pyjson.ParseOrdered(s)
@@ -658,29 +615,20 @@ func overrideSchema(s json.RawMessage, name, orig string, desc *string, params j
 		for j := range fn {
 			switch fn[j].Key {
 			case "name":
-				fn[j].Value, _ = pyjson.Marshal(name)
+				fn[j].Value = pyjson.MustMarshal(tc.Name)
 			case "description":
-				if desc != nil {
-					fn[j].Value, _ = pyjson.Marshal(*desc)
+				if tc.Description != nil {
+					fn[j].Value = pyjson.MustMarshal(*tc.Description)
 				}
 			case "parameters":
-				if len(params) > 0 && string(params) != "null" {
-					fn[j].Value = pyjson.Compact(params)
+				if len(tc.Parameters) > 0 {
+					fn[j].Value = tc.Parameters
 				}
 			}
 		}
 		top[i].Value, _ = fn.MarshalJSON()
 	}
 	return top.MarshalJSON()
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // registerLocked adds a sandbox to the registry. Caller holds m.mu.
@@ -924,13 +872,8 @@ func (m *Manager) runTool(ctx context.Context, sb *sandbox, toolName string, par
 	if defs := m.opts.ToolDefaults[bt.tool.Info().Name]; len(defs) > 0 {
 		params, maxOutput = applyDefaults(params, defs, maxOutput)
 	}
-	env := map[string]string{}
-	for _, kv := range sb.cfg.EnvVars {
-		s, _ := stringValue(kv.Value)
-		env[kv.Key] = s
-	}
 	start := time.Now()
-	res, err := bt.tool.Execute(ctx, tool.SandboxInfo{ID: sb.id, Type: sb.typ, WorkingDir: sb.cfg.WorkingDir, Image: sb.image, Env: env},
+	res, err := bt.tool.Execute(ctx, tool.SandboxInfo{ID: sb.id, Type: sb.typ, WorkingDir: sb.cfg.WorkingDir, Image: sb.image, Env: sb.cfg.Env()},
 		tool.Call{Name: toolName, Params: params, Options: bt.options, MaxDuration: m.opts.ExecMaxDuration, MaxOutputBytes: maxOutput})
 	if err != nil {
 		res = tool.Failed("Execution failed: " + err.Error())

@@ -192,20 +192,6 @@ func TestConcurrency(t *testing.T) {
 	}
 }
 
-func TestParseMemory(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		ok   bool
-	}{{"4g", 4 << 30, true}, {"512M", 512 << 20, true}, {"10k", 10 << 10, true}, {"100", 100, true}, {"1.5g", 0, false}, {"g", 0, false}, {"", 0, false}}
-	for _, tt := range tests {
-		got, err := manager.ParseMemory(tt.in)
-		if (err == nil) != tt.ok || got != tt.want {
-			t.Errorf("ParseMemory(%q) = %d, %v", tt.in, got, err)
-		}
-	}
-}
-
 func sdkSpecWithLabels(labels map[string]string) sdk.Spec {
 	return sdk.Spec{Name: "sandbox-" + labels["enclave.id"], Image: "x", Labels: labels}
 }

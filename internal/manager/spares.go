@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/enclave-sandbox/enclave/internal/sandboxconfig"
 	"github.com/enclave-sandbox/enclave/sdk"
 	"github.com/enclave-sandbox/enclave/sdk/backend"
 )
@@ -47,7 +48,7 @@ func (m *Manager) wantSpare(typ string, cfgJSON json.RawMessage) {
 		if !backend.Has(be, sdk.CapRename) {
 			return
 		}
-		cfg, err := ParseConfig(typ, cfgJSON)
+		cfg, err := sandboxconfig.Parse(typ, cfgJSON)
 		if err != nil {
 			return
 		}

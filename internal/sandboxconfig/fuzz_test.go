@@ -1,11 +1,12 @@
-package manager_test
+package sandboxconfig_test
 
 import (
 	"encoding/json"
 	"math"
+	"reflect"
 	"testing"
 
-	"github.com/enclave-sandbox/enclave/internal/manager"
+	"github.com/enclave-sandbox/enclave/internal/sandboxconfig"
 )
 
 // FuzzParseConfig: any body either fails with a config error or yields a
@@ -22,7 +23,7 @@ func FuzzParseConfig(f *testing.F) {
 		f.Add("docker_notebook", []byte(s))
 	}
 	f.Fuzz(func(t *testing.T, typ string, body []byte) {
-		cfg, err := manager.ParseConfig(typ, body)
+		cfg, err := sandboxconfig.Parse(typ, body)
 		if err != nil {
 			return
 		}
@@ -30,7 +31,7 @@ func FuzzParseConfig(f *testing.F) {
 			if lim == "" {
 				continue
 			}
-			if n, err := manager.ParseMemory(lim); err != nil || n < 0 || n > math.MaxInt64 {
+			if n, err := sandboxconfig.ParseSize(lim); err != nil || n < 0 || n > math.MaxInt64 {
 				t.Fatalf("accepted limit %q parses to %d, %v", lim, n, err)
 			}
 		}
@@ -38,24 +39,34 @@ func FuzzParseConfig(f *testing.F) {
 		if err != nil {
 			t.Fatalf("dump: %v", err)
 		}
-		again, err := manager.ParseConfig(typ, dump)
+		again, err := sandboxconfig.Parse(typ, dump)
 		if err != nil {
 			t.Fatalf("the dump %s does not parse: %v", dump, err)
 		}
 		if redump, _ := json.Marshal(again); string(redump) != string(dump) {
 			t.Fatalf("dump changed across a parse:\n%s\n%s", dump, redump)
 		}
+		// The typed values come back from the dump too: a re-adopted
+		// sandbox gets the container it was created with.
+		if !reflect.DeepEqual(typed(cfg), typed(again)) {
+			t.Fatalf("typed values changed across a parse of %s:\n%+v\n%+v", dump, typed(cfg), typed(again))
+		}
 	})
 }
 
-func FuzzParseMemory(f *testing.F) {
+func typed(c *sandboxconfig.Config) []any {
+	ep, set := c.EntrypointArgv()
+	return []any{c.Argv(), ep, set, c.Env(), c.Hosts(), c.Mounts(), c.PortBindings(), c.MemoryBytes(), c.DiskBytes(), c.Tools()}
+}
+
+func FuzzParseSize(f *testing.F) {
 	for _, s := range []string{"0", "1", "512m", "8g", "99999999999999g", "1K", "", "-1", "1.5g", "9223372036854775807", "9223372036854775808k"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		n, err := manager.ParseMemory(s)
+		n, err := sandboxconfig.ParseSize(s)
 		if err == nil && n < 0 {
-			t.Fatalf("ParseMemory(%q) = %d", s, n)
+			t.Fatalf("ParseSize(%q) = %d", s, n)
 		}
 	})
 }
