@@ -60,24 +60,27 @@ func GRPCDialOptions() []grpc.DialOption {
 
 // Info describes a plugin; every plugin answers it.
 type Info struct {
-	Name        string
-	Kind        string
-	Version     string
+	Name    string
+	Kind    string
+	Version string
+	// Description is one line for `enclave plugins`.
 	Description string
 	APIVersions []uint32
 	// Tools: the OpenAI function schema, compact JSON, served byte-for-byte.
 	Schema json.RawMessage
 	// Tools: sandbox types supported (empty = all). Backends: types served.
 	SandboxTypes []string
-	// Backends: optional capabilities implemented (CapRename, CapHealth).
-	// sdk/backend's Serve fills it in from the implementation.
+	// Backends: optional capabilities implemented (CapSessions, CapRename,
+	// CapHealth). sdk/backend's Serve fills it in from the implementation;
+	// the host uses no capability a plugin does not declare.
 	Capabilities []string
 }
 
 // Optional backend capabilities (Info.Capabilities).
 const (
-	CapRename = "rename"
-	CapHealth = "health"
+	CapSessions = "sessions"
+	CapRename   = "rename"
+	CapHealth   = "health"
 )
 
 // Has reports whether the plugin declares capability c.
@@ -119,18 +122,6 @@ type ExecRequest struct {
 	KillGrace time.Duration
 	// MaxOutputBytes caps each stream; 0 = no cap.
 	MaxOutputBytes int64
-	// Python, when set, runs a Python script exactly as `python <path>`
-	// would, instead of Argv; Stdin is the script's standard input. Tools use it through the Sandbox
-	// handle; the host runs it in the sandbox's resident runner (no
-	// interpreter start-up) or falls back to a one-shot process.
-	Python *PythonScript
-}
-
-// PythonScript is a script to run as `python Path`; the file exists while
-// it runs and is removed afterwards.
-type PythonScript struct {
-	Path   string
-	Source []byte
 }
 
 // ExecResult is the outcome of an ExecRequest.
@@ -206,11 +197,4 @@ type State struct {
 	ExitCode  int
 	OOMKilled bool
 	Image     string
-}
-
-// Stats is a container's resource usage.
-type Stats struct {
-	MemoryBytes int64
-	CPUPercent  float64
-	Pids        int64
 }

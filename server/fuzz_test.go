@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/enclave-sandbox/enclave/backends/fake"
+	"github.com/enclave-sandbox/enclave/internal/fake"
 	"github.com/enclave-sandbox/enclave/internal/manager"
 	"github.com/enclave-sandbox/enclave/server"
 )
@@ -18,7 +18,7 @@ import (
 // the answer is always a JSON object (a {"detail": ...} one on errors) with
 // a status of the contract, never a 5xx.
 func FuzzRequests(f *testing.F) {
-	m := manager.New(manager.DefaultOptions(), plugins{fake.NewBackend()})
+	m := manager.New(manager.DefaultOptions(), plugins{fake.NewBackend()}, newExec(manager.DefaultOptions()))
 	m.Start(context.Background())
 	defer m.Shutdown(context.Background(), false)
 	h := server.New(m, server.Options{Version: "fuzz", MaxBodyBytes: 1 << 16})

@@ -8,7 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/enclave-sandbox/enclave/backends/fake"
+	"github.com/enclave-sandbox/enclave/internal/executor"
+	"github.com/enclave-sandbox/enclave/internal/fake"
 	"github.com/enclave-sandbox/enclave/internal/manager"
 	"github.com/enclave-sandbox/enclave/sdk/backend"
 	"github.com/enclave-sandbox/enclave/server"
@@ -20,8 +21,13 @@ func (p plugins) Backend(t string) (backend.Backend, bool) { return p.b, t == "d
 func (p plugins) Tool(name string) (manager.Tool, bool)    { return fake.Echo{}, name == "echo" }
 func (p plugins) Backends() []backend.Backend              { return []backend.Backend{p.b} }
 
+// newExec is the executor a manager with opts gets from cmd/enclave.
+func newExec(o manager.Options) *executor.Executor {
+	return executor.New(executor.Options{StartTimeout: o.StartTimeout, MaxDuration: o.ExecMaxDuration, MaxOutputBytes: o.MaxOutputBytes})
+}
+
 func newServer(t *testing.T, opts server.Options) *httptest.Server {
-	m := manager.New(manager.DefaultOptions(), plugins{fake.NewBackend()})
+	m := manager.New(manager.DefaultOptions(), plugins{fake.NewBackend()}, newExec(manager.DefaultOptions()))
 	m.Start(context.Background())
 	t.Cleanup(func() { m.Shutdown(context.Background(), false) })
 	if opts.Version == "" {

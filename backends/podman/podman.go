@@ -32,6 +32,7 @@ import (
 	spec "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/enclave-sandbox/enclave/sdk"
+	"github.com/enclave-sandbox/enclave/sdk/backend"
 )
 
 // version is set by the Makefile (-ldflags -X main.version=...).
@@ -500,27 +501,6 @@ func (p *Podman) GetArchive(ctx context.Context, ref, path string, w io.Writer) 
 	return mapErr(copyFn(), "copy from container")
 }
 
-// Stats implements backend.Backend.
-func (p *Podman) Stats(ctx context.Context, ref string) (sdk.Stats, error) {
-	ctx, err := p.withConn(ctx)
-	if err != nil {
-		return sdk.Stats{}, err
-	}
-	ch, err := containers.Stats(ctx, []string{ref}, new(containers.StatsOptions).WithStream(false))
-	if err != nil {
-		return sdk.Stats{}, mapErr(err, "stats")
-	}
-	for rep := range ch {
-		if rep.Error != nil {
-			return sdk.Stats{}, mapErr(rep.Error, "stats")
-		}
-		for _, s := range rep.Stats {
-			return sdk.Stats{MemoryBytes: int64(s.MemUsage), CPUPercent: s.CPU, Pids: int64(s.PIDs)}, nil
-		}
-	}
-	return sdk.Stats{}, fmt.Errorf("no stats for %s: %w", ref, sdk.ErrSandboxNotFound)
-}
-
 // Rename implements backend.Renamer.
 func (p *Podman) Rename(ctx context.Context, ref, name string) error {
 	ctx, err := p.withConn(ctx)
@@ -529,3 +509,10 @@ func (p *Podman) Rename(ctx context.Context, ref, name string) error {
 	}
 	return mapErr(containers.Rename(ctx, ref, new(containers.RenameOptions).WithName(name)), "rename container")
 }
+
+var (
+	_ backend.Backend       = (*Podman)(nil)
+	_ backend.SessionOpener = (*Podman)(nil)
+	_ backend.Renamer       = (*Podman)(nil)
+	_ backend.HealthChecker = (*Podman)(nil)
+)

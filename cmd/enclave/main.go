@@ -30,6 +30,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/enclave-sandbox/enclave/internal/executor"
 	"github.com/enclave-sandbox/enclave/internal/manager"
 	"github.com/enclave-sandbox/enclave/internal/pluginhost"
 	"github.com/enclave-sandbox/enclave/internal/sandboxconfig"
@@ -250,7 +251,6 @@ func runServer(args []string) error {
 	opts.PoolWait = time.Duration(c.poolWait * float64(time.Second))
 	opts.PoolWaitText = strconv.FormatFloat(c.poolWait, 'f', -1, 64)
 	opts.PoolReset = c.poolReset
-	opts.ResidentRunner = c.residentRunner
 	opts.IdleTTL = time.Duration(c.idleTTL * float64(time.Second))
 	opts.HealthInterval = time.Duration(c.healthInterval * float64(time.Second))
 	opts.AllowPrivileged, opts.AllowNetwork = c.allowPrivileged, c.allowNetwork
@@ -275,7 +275,11 @@ func runServer(args []string) error {
 
 	reg := prometheus.NewRegistry()
 	met := metrics.New(reg, version)
-	host := pluginhost.New(pluginhost.Options{Dir: c.pluginDir, Env: pluginEnv(&c),
+	// Tool plugins call back into the executor; the manager registers its
+	// sandboxes with it.
+	exec := executor.New(executor.Options{ResidentRunner: c.residentRunner, StartTimeout: opts.StartTimeout,
+		MaxDuration: opts.ExecMaxDuration, MaxOutputBytes: opts.MaxOutputBytes})
+	host := pluginhost.New(pluginhost.Options{Dir: c.pluginDir, Env: pluginEnv(&c), Sandboxes: exec,
 		OnRestart: met.PluginRestarted, OnUp: met.PluginState, OnBackendOp: met.BackendOp, OnRPCError: met.PluginRPCError})
 	defer host.Kill()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -290,8 +294,7 @@ func runServer(args []string) error {
 		return err
 	}
 
-	mgr := manager.New(opts, host)
-	host.SetSandboxHost(mgr.SandboxHost())
+	mgr := manager.New(opts, host, exec)
 	statuses := make([]string, len(manager.Statuses))
 	for i, s := range manager.Statuses {
 		statuses[i] = string(s)

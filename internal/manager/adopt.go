@@ -46,6 +46,13 @@ func (m *Manager) adopt(ctx context.Context) {
 		}
 	}
 	sort.Slice(adopted, func(i, j int) bool { return adopted[i].created.Before(adopted[j].created) })
+	seen := map[string]bool{}
+	for _, sb := range adopted {
+		if sb.status.active() && !seen[sb.id] {
+			m.exec.Add(sb.id, m.target(sb))
+		}
+		seen[sb.id] = true
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, sb := range adopted {
@@ -54,9 +61,6 @@ func (m *Manager) adopt(ctx context.Context) {
 			continue
 		}
 		m.registerLocked(sb)
-		if sb.status.active() {
-			go m.startRunner(sb)
-		}
 		if sb.pool {
 			m.pool.idle = append(m.pool.idle, sb)
 			m.pool.initialized = true

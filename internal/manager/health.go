@@ -58,12 +58,10 @@ func (m *Manager) Health(ctx context.Context) Health {
 }
 
 func probe(ctx context.Context, be backend.Backend) ([]string, error) {
-	if backend.Has(be, sdk.CapHealth) {
-		if hc, ok := be.(backend.HealthChecker); ok {
-			h, err := hc.Health(ctx)
-			if err == nil || !errors.Is(err, sdk.ErrUnsupported) {
-				return h.Warnings, err
-			}
+	if hc, ok := backend.HealthCheck(be); ok {
+		h, err := hc.Health(ctx)
+		if err == nil || !errors.Is(err, sdk.ErrUnsupported) {
+			return h.Warnings, err
 		}
 	}
 	if _, err := be.Info(ctx); err != nil {

@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/enclave-sandbox/enclave/internal/executor"
 	"github.com/enclave-sandbox/enclave/internal/pyjson"
 	"github.com/enclave-sandbox/enclave/internal/sandboxconfig"
 
@@ -116,9 +117,6 @@ type Options struct {
 	// ToolDefaults are operator defaults per tool (by plugin name): values of
 	// parameters a call omits, and "max_output_bytes" for the output cap.
 	ToolDefaults map[string]map[string]json.RawMessage
-	// ResidentRunner runs tool processes in a resident per-sandbox runner
-	// (fork per call) instead of a container exec per call.
-	ResidentRunner bool
 }
 
 // caps are the resource caps a config is clamped to.
@@ -133,7 +131,7 @@ func DefaultOptions() Options {
 		MaxMemory: 8 << 30, MaxMemoryText: "8g", MaxCPUs: 4, PidsLimit: 1024, MaxOutputBytes: 1 << 20,
 		MaxDisk: 10 << 30, MaxDiskText: "10g", DefaultDisk: 2 << 30,
 		ExecMaxDuration: time.Hour, StartTimeout: 30 * time.Second, StopGrace: 2 * time.Second,
-		PoolWait: 60 * time.Second, PoolWaitText: "60", HealthInterval: 3 * time.Second, ResidentRunner: true,
+		PoolWait: 60 * time.Second, PoolWaitText: "60", HealthInterval: 3 * time.Second,
 		ImageAliases: map[string]string{"jupyter-kernel-gateway": "python:3.11-slim"}}
 }
 
@@ -170,8 +168,6 @@ type sandbox struct {
 	resetting bool
 	// registered: when the registry (or a reset) last got this container.
 	registered time.Time
-	runner     *runnerSlot
-	sweep      sweepTicket // guarded by Manager.mu
 }
 
 // Info is a snapshot of a sandbox (SandboxInfo).
@@ -205,6 +201,7 @@ type Stats struct {
 type Manager struct {
 	opts    Options
 	plugins Plugins
+	exec    *executor.Executor
 
 	mu        sync.Mutex
 	sandboxes map[string]*sandbox
@@ -224,9 +221,10 @@ type Manager struct {
 	health    healthCache
 }
 
-// New returns a manager; Start begins its work.
-func New(opts Options, plugins Plugins) *Manager {
-	return &Manager{opts: opts, plugins: plugins, sandboxes: map[string]*sandbox{}, reserved: map[string]bool{},
+// New returns a manager; Start begins its work. Processes of its sandboxes
+// run through exec, which the tool plugins reach too.
+func New(opts Options, plugins Plugins, exec *executor.Executor) *Manager {
+	return &Manager{opts: opts, plugins: plugins, exec: exec, sandboxes: map[string]*sandbox{}, reserved: map[string]bool{},
 		spares: map[string][]*sandbox{}, sparing: map[string]bool{}}
 }
 
@@ -461,6 +459,7 @@ func (m *Manager) create(ctx context.Context, sandboxType string, body json.RawM
 		m.mu.Unlock()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
+		m.exec.Remove(sb.id)
 		if err := be.Remove(rctx, sb.containerID); err != nil {
 			slog.Warn("remove a sandbox created during shutdown", "sandbox_id", sb.id, "err", err)
 		}
@@ -473,7 +472,6 @@ func (m *Manager) create(ctx context.Context, sandboxType string, body json.RawM
 		m.returnLocked(sb)
 		m.pool.initialized = true
 	}
-	go m.startRunner(sb) // no-op for a claimed spare: its runner is warm
 	return sb, nil
 }
 
@@ -535,6 +533,7 @@ func (m *Manager) startNamed(ctx context.Context, name, id, typ string, cfg *san
 	sb := &sandbox{id: id, typ: typ, cfg: cfg, cfgJSON: cfgJSON, backend: be, containerID: st.ContainerID, spec: spec,
 		image: spec.Image, created: now, updated: now, lastActivity: now, status: StatusRunning, pool: pool}
 	sb.tools = m.bindTools(id, typ, cfg)
+	m.exec.Add(id, m.target(sb)) // before anyone can call it: the runner warms meanwhile
 	return sb, nil
 }
 
@@ -629,6 +628,12 @@ func overrideSchema(s json.RawMessage, tc sandboxconfig.Tool) (json.RawMessage, 
 		top[i].Value, _ = fn.MarshalJSON()
 	}
 	return top.MarshalJSON()
+}
+
+// target is where the executor runs a sandbox's processes.
+func (m *Manager) target(sb *sandbox) executor.Target {
+	return executor.Target{Backend: sb.backend, ContainerID: sb.containerID, WorkingDir: sb.cfg.WorkingDir,
+		Vanished: func() { m.vanished(sb) }}
 }
 
 // registerLocked adds a sandbox to the registry. Caller holds m.mu.
@@ -752,7 +757,7 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 	m.dropFromPoolLocked(sb, true)
 	containerID := sb.containerID
 	m.mu.Unlock()
-	m.closeRunner(sb)
+	m.exec.Remove(id)
 
 	err := sb.backend.Stop(ctx, containerID, m.opts.StopGrace)
 	if err == nil && sb.cfg.RemoveOnExit {
@@ -786,7 +791,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	m.dropFromPoolLocked(sb, false) // an explicit DELETE shrinks the pool
 	containerID := sb.containerID
 	m.mu.Unlock()
-	m.closeRunner(sb)
+	m.exec.Remove(id)
 
 	// Force-remove kills at once: no grace is owed to a sandbox being deleted.
 	if err := sb.backend.Remove(ctx, containerID); err != nil && !errors.Is(err, sdk.ErrSandboxNotFound) {
@@ -915,13 +920,6 @@ func applyDefaults(params json.RawMessage, defs map[string]json.RawMessage, maxO
 	return out, maxOutput
 }
 
-// containerOf reads a sandbox's container id (pool resets change it).
-func (m *Manager) containerOf(sb *sandbox) string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return sb.containerID
-}
-
 // resolvePath resolves a relative path against the sandbox's working dir.
 func resolvePath(sb *sandbox, p string) string {
 	if path.IsAbs(p) {
@@ -938,7 +936,7 @@ func (m *Manager) PutArchive(ctx context.Context, id, targetDir string, r io.Rea
 	}
 	defer release()
 	dir := resolvePath(sb, targetDir)
-	res, err := sb.backend.Exec(ctx, m.containerOf(sb), sdk.ExecRequest{Argv: []string{"mkdir", "-p", "--", dir}, Timeout: time.Minute})
+	res, err := m.exec.Exec(ctx, id, sdk.ExecRequest{Argv: []string{"mkdir", "-p", "--", dir}, Timeout: time.Minute})
 	if err == nil && res.ExitCode != 0 {
 		err = errors.New(strings.TrimSpace(string(res.Stderr)))
 	}
@@ -948,7 +946,7 @@ func (m *Manager) PutArchive(ctx context.Context, id, targetDir string, r io.Rea
 	// The upload is checked as it streams: a malformed one is the
 	// client's mistake (400), whatever the runtime made of it.
 	checked := archive.Check(r)
-	err = sb.backend.PutArchive(ctx, m.containerOf(sb), dir, checked)
+	err = m.exec.PutArchive(ctx, id, dir, checked)
 	if bad := checked.Err(); bad != nil {
 		return &Error{Kind: KindBadRequest, Msg: "Failed to extract archive: " + bad.Error(), Err: bad}
 	}
@@ -965,7 +963,7 @@ func (m *Manager) GetArchive(ctx context.Context, id, p string, w io.Writer) err
 		return err
 	}
 	defer release()
-	if err := sb.backend.GetArchive(ctx, m.containerOf(sb), resolvePath(sb, p), w); err != nil {
+	if err := m.exec.GetArchive(ctx, id, resolvePath(sb, p), w); err != nil {
 		if errors.Is(err, sdk.ErrPathNotFound) {
 			return errorf(KindPathNotFound, "Path %s not found", p)
 		}

@@ -9,7 +9,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/enclave-sandbox/enclave/backends/fake"
+	"github.com/enclave-sandbox/enclave/internal/executor"
+	"github.com/enclave-sandbox/enclave/internal/fake"
 	"github.com/enclave-sandbox/enclave/internal/manager"
 	"github.com/enclave-sandbox/enclave/sdk"
 	"github.com/enclave-sandbox/enclave/sdk/backend"
@@ -23,6 +24,11 @@ func (p plugins) Backend(t string) (backend.Backend, bool) {
 func (p plugins) Tool(name string) (manager.Tool, bool) { return fake.Echo{}, name == "echo" }
 func (p plugins) Backends() []backend.Backend           { return []backend.Backend{p.b} }
 
+// newExec is the executor a manager with opts gets from cmd/enclave.
+func newExec(o manager.Options) *executor.Executor {
+	return executor.New(executor.Options{StartTimeout: o.StartTimeout, MaxDuration: o.ExecMaxDuration, MaxOutputBytes: o.MaxOutputBytes})
+}
+
 func newManager(t *testing.T, mutate func(*manager.Options)) (*manager.Manager, *fake.Backend) {
 	b := fake.NewBackend()
 	opts := manager.DefaultOptions()
@@ -30,7 +36,7 @@ func newManager(t *testing.T, mutate func(*manager.Options)) (*manager.Manager, 
 	if mutate != nil {
 		mutate(&opts)
 	}
-	m := manager.New(opts, plugins{b})
+	m := manager.New(opts, plugins{b}, newExec(opts))
 	m.Start(context.Background())
 	t.Cleanup(func() { m.Shutdown(context.Background(), false) })
 	return m, b

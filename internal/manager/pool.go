@@ -217,17 +217,14 @@ func (m *Manager) giveBack(sb *sandbox, ran bool) {
 		return
 	}
 	m.mu.Unlock()
-	if r := m.liveRunner(sb); r != nil {
-		if done, err := r.SweepAsync(); err == nil {
-			m.mu.Lock()
-			sb.sweep = sweepTicket{r: r, done: done}
-			m.relendLocked(sb, nil)
-			m.mu.Unlock()
-			return
-		}
+	if m.exec.QueueSweep(sb.id) {
+		m.mu.Lock()
+		m.relendLocked(sb, nil)
+		m.mu.Unlock()
+		return
 	}
 	go func() {
-		err := m.sweepMember(context.Background(), sb)
+		err := m.exec.Sweep(context.Background(), sb.id)
 		m.mu.Lock()
 		defer m.mu.Unlock()
 		m.relendLocked(sb, err)
@@ -256,7 +253,7 @@ func (m *Manager) reset(sb *sandbox) {
 	m.mu.Lock()
 	old := sb.containerID
 	m.mu.Unlock()
-	m.closeRunner(sb)
+	m.exec.Remove(sb.id)
 	err := sb.backend.Remove(ctx, old)
 	var newID string
 	if err == nil {
@@ -273,12 +270,12 @@ func (m *Manager) reset(sb *sandbox) {
 	}
 	sb.containerID = newID
 	sb.registered = time.Now()
-	go m.startRunner(sb)
 	if m.sandboxes[sb.id] != sb || sb.status != StatusBusy || !m.running {
 		// Deleted or stopped while resetting: do not leak the new container.
 		go sb.backend.Remove(context.Background(), newID)
 		return
 	}
+	m.exec.Add(sb.id, m.target(sb))
 	m.returnLocked(sb)
 }
 
@@ -291,7 +288,7 @@ func (m *Manager) markDeadLocked(sb *sandbox, reason string) {
 	sb.setStatus(StatusError)
 	sb.errMsg = reason
 	slog.Warn("sandbox died", "sandbox_id", sb.id, "reason", reason)
-	go m.closeRunner(sb)
+	go m.exec.Remove(sb.id)
 	if sb.pool {
 		m.dropFromPoolLocked(sb, true)
 	}

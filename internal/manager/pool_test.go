@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/enclave-sandbox/enclave/backends/fake"
+	"github.com/enclave-sandbox/enclave/internal/fake"
 	"github.com/enclave-sandbox/enclave/internal/manager"
 )
 
@@ -197,7 +197,7 @@ func TestReadoption(t *testing.T) {
 	opts := manager.DefaultOptions()
 	opts.CleanupInterval, opts.HealthInterval = 0, 0
 	ctx := context.Background()
-	m1 := manager.New(opts, plugins{b})
+	m1 := manager.New(opts, plugins{b}, newExec(opts))
 	m1.Start(ctx)
 	plain, _ := m1.Create(ctx, "docker", json.RawMessage(`{"tools_config":["echo"],"env_vars":{"K":"v"}}`))
 	res, _ := m1.InitializePool(ctx, "docker", 2, json.RawMessage(`{"tools_config":["echo"]}`))
@@ -217,7 +217,7 @@ func TestReadoption(t *testing.T) {
 		}
 	}
 
-	m2 := manager.New(opts, plugins{b})
+	m2 := manager.New(opts, plugins{b}, newExec(opts))
 	m2.Start(ctx)
 	defer m2.Shutdown(ctx, false)
 	for id, was := range before {
@@ -278,7 +278,7 @@ func TestSpareFromPoolConfig(t *testing.T) {
 	opts := manager.DefaultOptions()
 	opts.CleanupInterval, opts.HealthInterval = 0, 0
 	ctx := context.Background()
-	m := manager.New(opts, plugins{b})
+	m := manager.New(opts, plugins{b}, newExec(opts))
 	m.Start(ctx)
 	cfg := json.RawMessage(`{"tools_config":["echo"],"memory_limit":"1g"}`)
 	if _, err := m.InitializePool(ctx, "docker", 1, cfg); err != nil {
@@ -320,7 +320,7 @@ func TestSpareFromPoolConfig(t *testing.T) {
 	if spares() != 0 {
 		t.Errorf("shutdown left %d spares", spares())
 	}
-	m2 := manager.New(opts, plugins{b})
+	m2 := manager.New(opts, plugins{b}, newExec(opts))
 	m2.Start(ctx)
 	defer m2.Shutdown(ctx, false)
 	if in, ok := m2.Get(id); !ok || in.Status != manager.StatusRunning {

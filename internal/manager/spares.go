@@ -45,7 +45,7 @@ func (m *Manager) wantSpare(typ string, cfgJSON json.RawMessage) {
 		if !ok {
 			return
 		}
-		if !backend.Has(be, sdk.CapRename) {
+		if _, ok := backend.Renames(be); !ok {
 			return
 		}
 		cfg, err := sandboxconfig.Parse(typ, cfgJSON)
@@ -65,12 +65,12 @@ func (m *Manager) wantSpare(typ string, cfgJSON json.RawMessage) {
 		if !m.running {
 			m.mu.Unlock()
 			m.unreserve(id)
+			m.exec.Remove(id)
 			be.Remove(ctx, sb.containerID)
 			return
 		}
 		m.spares[key] = append(m.spares[key], sb)
 		m.mu.Unlock()
-		m.startRunner(sb)
 	}()
 }
 
@@ -88,7 +88,7 @@ func (m *Manager) claimSpare(ctx context.Context, typ string, cfgJSON []byte) *s
 		sb := list[0]
 		m.spares[key] = list[1:]
 		m.mu.Unlock()
-		rn := sb.backend.(backend.Renamer)
+		rn, _ := backend.Renames(sb.backend) // spares exist only where it does
 		st, err := sb.backend.Inspect(ctx, sb.containerID)
 		if err == nil && st.Status == "running" {
 			err = rn.Rename(ctx, sb.containerID, "sandbox-"+sb.id)
@@ -97,7 +97,7 @@ func (m *Manager) claimSpare(ctx context.Context, typ string, cfgJSON []byte) *s
 		}
 		if err != nil {
 			slog.Warn("spare sandbox unusable; discarded", "sandbox_id", sb.id, "err", err)
-			m.closeRunner(sb)
+			m.exec.Remove(sb.id)
 			sb.backend.Remove(context.WithoutCancel(ctx), sb.containerID)
 			m.unreserve(sb.id)
 			continue
@@ -119,7 +119,7 @@ func (m *Manager) removeSpares(ctx context.Context) {
 	}
 	m.mu.Unlock()
 	for _, sb := range all {
-		m.closeRunner(sb)
+		m.exec.Remove(sb.id)
 		if err := sb.backend.Remove(ctx, sb.containerID); err != nil && !errors.Is(err, sdk.ErrSandboxNotFound) {
 			slog.Warn("remove spare", "sandbox_id", sb.id, "err", err)
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/enclave-sandbox/enclave/internal/manager"
 	"github.com/enclave-sandbox/enclave/sdk"
 	"github.com/enclave-sandbox/enclave/sdk/backend"
 	"github.com/enclave-sandbox/enclave/sdk/tool"
@@ -15,7 +16,14 @@ import (
 // measures every operation host-side (plugins serve no metrics).
 type backendAdapter struct{ p *proc }
 
-var _ backend.Backend = (*backendAdapter)(nil)
+var (
+	_ backend.Backend       = (*backendAdapter)(nil)
+	_ backend.Declarer      = (*backendAdapter)(nil)
+	_ backend.SessionOpener = (*backendAdapter)(nil)
+	_ backend.Renamer       = (*backendAdapter)(nil)
+	_ backend.HealthChecker = (*backendAdapter)(nil)
+	_ manager.Tool          = (*toolAdapter)(nil)
+)
 
 func (a *backendAdapter) client(ctx context.Context) (*backend.Client, error) {
 	raw, err := a.p.get(ctx)
@@ -95,6 +103,8 @@ func (a *backendAdapter) Exec(ctx context.Context, ref string, req sdk.ExecReque
 	return call(ctx, a, "exec", false, func(c *backend.Client) (sdk.ExecResult, error) { return c.Exec(ctx, ref, req) })
 }
 
+// Session implements backend.SessionOpener (used only when the plugin
+// declares it).
 func (a *backendAdapter) Session(ctx context.Context, ref string, req sdk.ExecRequest) (sdk.Session, error) {
 	return call(ctx, a, "session", false, func(c *backend.Client) (sdk.Session, error) { return c.Session(ctx, ref, req) })
 }
@@ -107,10 +117,6 @@ func (a *backendAdapter) PutArchive(ctx context.Context, ref, dir string, r io.R
 func (a *backendAdapter) GetArchive(ctx context.Context, ref, p string, w io.Writer) error {
 	_, err := call(ctx, a, "get_archive", false, func(c *backend.Client) (none, error) { return none{}, c.GetArchive(ctx, ref, p, w) })
 	return err
-}
-
-func (a *backendAdapter) Stats(ctx context.Context, ref string) (sdk.Stats, error) {
-	return call(ctx, a, "stats", true, func(c *backend.Client) (sdk.Stats, error) { return c.Stats(ctx, ref) })
 }
 
 // Capabilities implements backend.Declarer: what the plugin declared in

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -34,8 +33,9 @@ type Options struct {
 	Dir string
 	// Env is added to the plugins' environment (e.g. ENCLAVE_PODMAN_URL).
 	Env []string
-	// Host is served to tool plugins; set it before the first tool call.
-	Host tool.Host
+	// Sandboxes is served to tool plugins: the sandbox operations they call
+	// back into (the executor).
+	Sandboxes tool.Sandboxes
 	// OnRestart and OnUp observe plugin lifecycle; OnBackendOp every backend
 	// operation; OnRPCError calls that failed because a plugin was gone.
 	OnRestart   func(kind, name string)
@@ -53,7 +53,6 @@ type Host struct {
 	byType   map[string]*proc
 	tools    map[string]*proc
 	rejected []Status
-	host     *lateHost
 }
 
 // Status describes one discovered plugin, for `enclave plugins` and logs.
@@ -89,63 +88,9 @@ func Discover(dir string) ([]string, error) {
 	return out, nil
 }
 
-// lateHost lets tool plugins start before the manager exists.
-type lateHost struct {
-	mu sync.RWMutex
-	h  tool.Host
-}
-
-func (l *lateHost) get() (tool.Host, error) {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.h == nil {
-		return nil, fmt.Errorf("sandbox host not ready: %w", sdk.ErrUnavailable)
-	}
-	return l.h, nil
-}
-
-func (l *lateHost) Exec(ctx context.Context, id string, r sdk.ExecRequest) (sdk.ExecResult, error) {
-	h, err := l.get()
-	if err != nil {
-		return sdk.ExecResult{}, err
-	}
-	return h.Exec(ctx, id, r)
-}
-
-func (l *lateHost) Session(ctx context.Context, id string, r sdk.ExecRequest) (sdk.Session, error) {
-	h, err := l.get()
-	if err != nil {
-		return nil, err
-	}
-	return h.Session(ctx, id, r)
-}
-
-func (l *lateHost) PutArchive(ctx context.Context, id, dir string, r io.Reader) error {
-	h, err := l.get()
-	if err != nil {
-		return err
-	}
-	return h.PutArchive(ctx, id, dir, r)
-}
-
-func (l *lateHost) GetArchive(ctx context.Context, id, p string, w io.Writer) error {
-	h, err := l.get()
-	if err != nil {
-		return err
-	}
-	return h.GetArchive(ctx, id, p, w)
-}
-
 // New returns a host; Load starts the plugins.
 func New(opts Options) *Host {
-	return &Host{opts: opts, byType: map[string]*proc{}, tools: map[string]*proc{}, host: &lateHost{h: opts.Host}}
-}
-
-// SetSandboxHost sets the service tools call back into.
-func (h *Host) SetSandboxHost(t tool.Host) {
-	h.host.mu.Lock()
-	h.host.h = t
-	h.host.mu.Unlock()
+	return &Host{opts: opts, byType: map[string]*proc{}, tools: map[string]*proc{}}
 }
 
 // Load discovers and starts every plugin, keeping those whose Info is
@@ -320,7 +265,7 @@ func (p *proc) pluginSet() plugin.PluginSet {
 	if p.kind == sdk.KindBackend {
 		return plugin.PluginSet{sdk.KindBackend: &backend.Plugin{}}
 	}
-	return plugin.PluginSet{sdk.KindTool: &tool.Plugin{Host: p.h.host}}
+	return plugin.PluginSet{sdk.KindTool: &tool.Plugin{Sandboxes: p.h.opts.Sandboxes}}
 }
 
 // start launches the process and checks its Info. Caller holds p.mu or is

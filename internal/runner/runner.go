@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/enclave-sandbox/enclave/sdk"
+	"github.com/enclave-sandbox/enclave/sdk/tool"
 )
 
 //go:embed runner.py
@@ -232,7 +233,9 @@ const hardMargin = 3 * time.Second
 // after the grace), stdin then EOF, per-stream caps. A cancelled ctx kills
 // the call's group. A runner that misses the deadline plus grace is killed
 // (its calls end) and the call answers as timed out.
-func (r *Runner) Exec(ctx context.Context, req sdk.ExecRequest) (sdk.ExecResult, error) {
+// With script set, the call runs it as `python <script.Path>` would instead
+// of req.Argv.
+func (r *Runner) Exec(ctx context.Context, req sdk.ExecRequest, script *tool.PythonScript) (sdk.ExecResult, error) {
 	r.mu.Lock()
 	if r.Dead() {
 		r.mu.Unlock()
@@ -262,8 +265,8 @@ func (r *Runner) Exec(ctx context.Context, req sdk.ExecRequest) (sdk.ExecResult,
 	}
 	msg := map[string]any{"id": id, "env": req.Env, "cwd": req.WorkingDir, "timeout": req.Timeout.Seconds(),
 		"grace": grace.Seconds(), "max": req.MaxOutputBytes}
-	if req.Python != nil {
-		msg["py_path"], msg["py_src"] = req.Python.Path, string(req.Python.Source)
+	if script != nil {
+		msg["py_path"], msg["py_src"] = script.Path, string(script.Source)
 	} else {
 		msg["argv"] = req.Argv
 	}

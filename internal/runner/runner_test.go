@@ -12,6 +12,7 @@ import (
 
 	"github.com/enclave-sandbox/enclave/sdk"
 	"github.com/enclave-sandbox/enclave/sdk/sdktest"
+	"github.com/enclave-sandbox/enclave/sdk/tool"
 )
 
 // localRunner starts runner.py on this machine through sdktest.LocalHost
@@ -36,22 +37,23 @@ func TestExec(t *testing.T) {
 	tests := []struct {
 		name     string
 		req      sdk.ExecRequest
+		script   *tool.PythonScript
 		out, err string
 		code     int
 		timedOut bool
 	}{
-		{"argv", sdk.ExecRequest{Argv: []string{"sh", "-c", "echo out; echo err >&2; exit 3"}}, "out\n", "err\n", 3, false},
-		{"env and cwd", sdk.ExecRequest{Argv: []string{"sh", "-c", "echo $X; pwd"}, Env: map[string]string{"X": "y"}, WorkingDir: dir}, "y\n" + dir + "\n", "", 0, false},
-		{"stdin then EOF", sdk.ExecRequest{Argv: []string{"cat"}, Stdin: []byte("in")}, "in", "", 0, false},
-		{"stdin closed", sdk.ExecRequest{Argv: []string{"cat"}}, "", "", 0, false},
-		{"signal exit", sdk.ExecRequest{Argv: []string{"sh", "-c", "kill -9 $$"}}, "", "", 137, false},
-		{"missing program", sdk.ExecRequest{Argv: []string{"no-such-program-x"}}, "", "no-such-program-x: No such file or directory\n", 127, false},
-		{"deadline", sdk.ExecRequest{Argv: []string{"sleep", "5"}, Timeout: 200 * time.Millisecond}, "", "", 143, true},
-		{"python", sdk.ExecRequest{Python: &sdk.PythonScript{Path: filepath.Join(dir, "exec_script_a.py"), Source: []byte("import sys\nprint(__name__, sys.argv[0] == __file__)\nsys.exit(4)")}}, "__main__ True\n", "", 4, false},
+		{"argv", sdk.ExecRequest{Argv: []string{"sh", "-c", "echo out; echo err >&2; exit 3"}}, nil, "out\n", "err\n", 3, false},
+		{"env and cwd", sdk.ExecRequest{Argv: []string{"sh", "-c", "echo $X; pwd"}, Env: map[string]string{"X": "y"}, WorkingDir: dir}, nil, "y\n" + dir + "\n", "", 0, false},
+		{"stdin then EOF", sdk.ExecRequest{Argv: []string{"cat"}, Stdin: []byte("in")}, nil, "in", "", 0, false},
+		{"stdin closed", sdk.ExecRequest{Argv: []string{"cat"}}, nil, "", "", 0, false},
+		{"signal exit", sdk.ExecRequest{Argv: []string{"sh", "-c", "kill -9 $$"}}, nil, "", "", 137, false},
+		{"missing program", sdk.ExecRequest{Argv: []string{"no-such-program-x"}}, nil, "", "no-such-program-x: No such file or directory\n", 127, false},
+		{"deadline", sdk.ExecRequest{Argv: []string{"sleep", "5"}, Timeout: 200 * time.Millisecond}, nil, "", "", 143, true},
+		{"python", sdk.ExecRequest{}, &tool.PythonScript{Path: filepath.Join(dir, "exec_script_a.py"), Source: []byte("import sys\nprint(__name__, sys.argv[0] == __file__)\nsys.exit(4)")}, "__main__ True\n", "", 4, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := r.Exec(ctx, tt.req)
+			res, err := r.Exec(ctx, tt.req, tt.script)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +70,7 @@ func TestExec(t *testing.T) {
 func TestTraceback(t *testing.T) {
 	r := localRunner(t)
 	path := filepath.Join(t.TempDir(), "exec_script_b.py")
-	res, err := r.Exec(context.Background(), sdk.ExecRequest{Python: &sdk.PythonScript{Path: path, Source: []byte("x = 1\nraise ValueError('boom')\n")}})
+	res, err := r.Exec(context.Background(), sdk.ExecRequest{}, &tool.PythonScript{Path: path, Source: []byte("x = 1\nraise ValueError('boom')\n")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,14 +82,14 @@ func TestTraceback(t *testing.T) {
 
 func TestCapsAndConcurrency(t *testing.T) {
 	r := localRunner(t)
-	res, err := r.Exec(context.Background(), sdk.ExecRequest{Argv: []string{"sh", "-c", "head -c 5000 /dev/zero"}, MaxOutputBytes: 100})
+	res, err := r.Exec(context.Background(), sdk.ExecRequest{Argv: []string{"sh", "-c", "head -c 5000 /dev/zero"}, MaxOutputBytes: 100}, nil)
 	if err != nil || len(res.Stdout) != 100 || !res.StdoutTruncated {
 		t.Errorf("cap: %d bytes truncated=%v err=%v", len(res.Stdout), res.StdoutTruncated, err)
 	}
 	done := make(chan string, 8)
 	for i := 0; i < 8; i++ {
 		go func(i int) {
-			res, err := r.Exec(context.Background(), sdk.ExecRequest{Argv: []string{"sh", "-c", "sleep 0.2; echo " + strings.Repeat("x", i)}})
+			res, err := r.Exec(context.Background(), sdk.ExecRequest{Argv: []string{"sh", "-c", "sleep 0.2; echo " + strings.Repeat("x", i)}}, nil)
 			if err != nil {
 				done <- err.Error()
 				return
@@ -111,7 +113,7 @@ func TestCancelKillsGroup(t *testing.T) {
 	marker := filepath.Join(t.TempDir(), "m")
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	res, err := r.Exec(ctx, sdk.ExecRequest{Argv: []string{"sh", "-c", "(sleep 1; touch " + marker + ") & wait"}})
+	res, err := r.Exec(ctx, sdk.ExecRequest{Argv: []string{"sh", "-c", "(sleep 1; touch " + marker + ") & wait"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +134,7 @@ func TestStdinIsolation(t *testing.T) {
 	big := []byte(strings.Repeat("x", 200<<10))
 	other := make(chan sdk.ExecResult, 1)
 	go func() {
-		res, _ := r.Exec(ctx, sdk.ExecRequest{Argv: []string{"sh", "-c", "sleep 0.3; echo other"}})
+		res, _ := r.Exec(ctx, sdk.ExecRequest{Argv: []string{"sh", "-c", "sleep 0.3; echo other"}}, nil)
 		other <- res
 	}()
 	tests := []struct {
@@ -147,7 +149,7 @@ func TestStdinIsolation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := r.Exec(ctx, tt.req)
+			res, err := r.Exec(ctx, tt.req, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +164,7 @@ func TestStdinIsolation(t *testing.T) {
 	if r.Dead() {
 		t.Fatal("runner died")
 	}
-	res, err := r.Exec(ctx, sdk.ExecRequest{Python: &sdk.PythonScript{Path: filepath.Join(t.TempDir(), "s.py"), Source: []byte("import sys; print(len(sys.stdin.read()))")}, Stdin: big})
+	res, err := r.Exec(ctx, sdk.ExecRequest{Stdin: big}, &tool.PythonScript{Path: filepath.Join(t.TempDir(), "s.py"), Source: []byte("import sys; print(len(sys.stdin.read()))")})
 	if err != nil || strings.TrimSpace(string(res.Stdout)) != "204800" {
 		t.Errorf("python call with stdin: %q %v", res.Stdout, err)
 	}
@@ -173,7 +175,7 @@ func TestStdinIsolation(t *testing.T) {
 // fresh one).
 func TestWedgedRunnerIsReplaced(t *testing.T) {
 	r := localRunner(t)
-	res, err := r.Exec(context.Background(), sdk.ExecRequest{Argv: []string{"sh", "-c", "kill -STOP $PPID; sleep 30"}, Timeout: 300 * time.Millisecond, KillGrace: 100 * time.Millisecond})
+	res, err := r.Exec(context.Background(), sdk.ExecRequest{Argv: []string{"sh", "-c", "kill -STOP $PPID; sleep 30"}, Timeout: 300 * time.Millisecond, KillGrace: 100 * time.Millisecond}, nil)
 	if err != nil || !res.TimedOut {
 		t.Fatalf("got %+v %v, want a timed-out result", res, err)
 	}
@@ -209,15 +211,15 @@ func TestSweep(t *testing.T) {
 	t.Cleanup(r.Close)
 	ctx := context.Background()
 	count := sdk.ExecRequest{Argv: []string{"sh", "-c", "grep -l '^sleep$' /proc/[0-9]*/comm 2>/dev/null | wc -l"}}
-	if res, err := r.Exec(ctx, sdk.ExecRequest{Argv: []string{"sh", "-c", "setsid sleep 300 </dev/null >/dev/null 2>&1 & sleep 300 </dev/null >/dev/null 2>&1 &"}}); err != nil || res.ExitCode != 0 {
+	if res, err := r.Exec(ctx, sdk.ExecRequest{Argv: []string{"sh", "-c", "setsid sleep 300 </dev/null >/dev/null 2>&1 & sleep 300 </dev/null >/dev/null 2>&1 &"}}, nil); err != nil || res.ExitCode != 0 {
 		t.Fatalf("leave processes behind: %+v %v", res, err)
 	}
-	if res, _ := r.Exec(ctx, count); strings.TrimSpace(string(res.Stdout)) != "3" {
+	if res, _ := r.Exec(ctx, count, nil); strings.TrimSpace(string(res.Stdout)) != "3" {
 		t.Fatalf("%q sleeps before the sweep, want the command's and 2 left behind", res.Stdout)
 	}
 	running := make(chan sdk.ExecResult, 1)
 	go func() {
-		res, _ := r.Exec(ctx, sdk.ExecRequest{Argv: []string{"sh", "-c", "sleep 1; echo alive"}})
+		res, _ := r.Exec(ctx, sdk.ExecRequest{Argv: []string{"sh", "-c", "sleep 1; echo alive"}}, nil)
 		running <- res
 	}()
 	n, err := r.Sweep(ctx)
@@ -227,7 +229,7 @@ func TestSweep(t *testing.T) {
 	if res := <-running; string(res.Stdout) != "alive\n" {
 		t.Errorf("a running call was swept: %+v", res)
 	}
-	if res, _ := r.Exec(ctx, count); strings.TrimSpace(string(res.Stdout)) != "1" {
+	if res, _ := r.Exec(ctx, count, nil); strings.TrimSpace(string(res.Stdout)) != "1" {
 		t.Errorf("%q sleeps after the sweep, want only the sandbox command's", res.Stdout)
 	}
 }

@@ -5,6 +5,7 @@ package backend
 import (
 	"context"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -14,9 +15,12 @@ import (
 	pb "github.com/enclave-sandbox/enclave/sdk/proto/enclave/plugin/v1"
 )
 
-// Backend runs sandboxes. ref is a container id or name. Errors should wrap
-// the sdk sentinels (sdk.ErrSandboxNotFound, ...) so they keep their meaning
-// across the plugin boundary.
+// Backend runs sandboxes: the operations every backend has. ref is a
+// container id or name. Errors should wrap the sdk sentinels
+// (sdk.ErrSandboxNotFound, ...) so they keep their meaning across the plugin
+// boundary. Optional capabilities are the interfaces below; Serve declares
+// the ones an implementation has (Info.Capabilities), and the host uses
+// them only through Sessions, Renames and HealthCheck.
 type Backend interface {
 	Info(ctx context.Context) (sdk.Info, error)
 	// Create creates and starts a container and returns once it runs (at most
@@ -30,54 +34,57 @@ type Backend interface {
 	// Remove force-removes; a missing container is not an error.
 	Remove(ctx context.Context, ref string) error
 	Exec(ctx context.Context, ref string, req sdk.ExecRequest) (sdk.ExecResult, error)
-	// Session starts a long-lived process; it ends when ctx ends or Close.
-	Session(ctx context.Context, ref string, req sdk.ExecRequest) (sdk.Session, error)
 	// PutArchive extracts the tar stream r into dir (which must exist).
 	PutArchive(ctx context.Context, ref, dir string, r io.Reader) error
 	// GetArchive writes a tar of path to w; sdk.ErrPathNotFound if absent.
 	GetArchive(ctx context.Context, ref, path string, w io.Writer) error
-	Stats(ctx context.Context, ref string) (sdk.Stats, error)
 }
 
-// Renamer is an optional capability: renaming a container lets the host
-// hand out pre-created spare sandboxes. The gRPC client always has the
-// method; a plugin without it answers sdk.ErrUnsupported.
+// SessionOpener is an optional capability (sdk.CapSessions): a long-lived
+// process with streamed stdio. The host's resident runner rides on one;
+// without it every tool process is a one-shot Exec.
+type SessionOpener interface {
+	// Session starts a long-lived process; it ends when ctx ends or Close.
+	Session(ctx context.Context, ref string, req sdk.ExecRequest) (sdk.Session, error)
+}
+
+// Renamer is an optional capability (sdk.CapRename): renaming a container
+// lets the host hand out pre-created spare sandboxes.
 type Renamer interface {
 	Rename(ctx context.Context, ref, name string) error
 }
 
-// HealthChecker is an optional capability: a cheap probe of the runtime
-// (an error: it does not answer) and what it cannot enforce on this host.
+// HealthChecker is an optional capability (sdk.CapHealth): a cheap probe of
+// the runtime (an error: it does not answer) and what it cannot enforce on
+// this host.
 type HealthChecker interface {
 	Health(ctx context.Context) (sdk.Health, error)
 }
 
 // Declarer is implemented by backends whose optional methods always exist
-// but may be unsupported (a plugin client, a host adapter): they declare
+// but may be unsupported (the gRPC client, a host adapter): they declare
 // their capabilities instead.
 type Declarer interface {
 	Capabilities() []string
 }
 
-// Has reports whether b has capability c (sdk.CapRename, sdk.CapHealth):
-// as it declares, or else by the interfaces it implements.
+// Has reports whether b has capability c: as it declares, or else by the
+// interfaces it implements.
 func Has(b Backend, c string) bool {
 	caps := Capabilities(b)
 	if d, ok := b.(Declarer); ok {
 		caps = d.Capabilities()
 	}
-	for _, x := range caps {
-		if x == c {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(caps, c)
 }
 
 // Capabilities lists the optional interfaces impl implements, as
 // Info.Capabilities names them.
 func Capabilities(impl Backend) []string {
 	var caps []string
+	if _, ok := impl.(SessionOpener); ok {
+		caps = append(caps, sdk.CapSessions)
+	}
 	if _, ok := impl.(Renamer); ok {
 		caps = append(caps, sdk.CapRename)
 	}
@@ -86,6 +93,25 @@ func Capabilities(impl Backend) []string {
 	}
 	return caps
 }
+
+// as returns b as the interface of capability c when b has it.
+func as[T any](b Backend, c string) (T, bool) {
+	t, ok := b.(T)
+	if !ok || !Has(b, c) {
+		var zero T
+		return zero, false
+	}
+	return t, true
+}
+
+// Sessions returns b's sessions when it has the capability.
+func Sessions(b Backend) (SessionOpener, bool) { return as[SessionOpener](b, sdk.CapSessions) }
+
+// Renames returns b's renaming when it has the capability.
+func Renames(b Backend) (Renamer, bool) { return as[Renamer](b, sdk.CapRename) }
+
+// HealthCheck returns b's health probe when it has the capability.
+func HealthCheck(b Backend) (HealthChecker, bool) { return as[HealthChecker](b, sdk.CapHealth) }
 
 // Plugin is the go-plugin glue for backends.
 type Plugin struct {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/enclave-sandbox/enclave/backends/fake"
+	"github.com/enclave-sandbox/enclave/internal/fake"
 	"github.com/enclave-sandbox/enclave/sdk"
 	"github.com/enclave-sandbox/enclave/sdk/backend"
 	"github.com/enclave-sandbox/enclave/sdk/sdktest"

@@ -100,14 +100,6 @@ func (c *Client) GetArchive(ctx context.Context, ref, path string, w io.Writer) 
 	return wire.RecvArchive(stream, w)
 }
 
-func (c *Client) Stats(ctx context.Context, ref string) (sdk.Stats, error) {
-	r, err := c.c.Stats(ctx, &pb.Ref{Ref: ref})
-	if err != nil {
-		return sdk.Stats{}, sdk.FromStatus(err)
-	}
-	return sdk.Stats{MemoryBytes: r.GetMemoryBytes(), CPUPercent: r.GetCpuPercent(), Pids: r.GetPids()}, nil
-}
-
 // Health implements HealthChecker; sdk.ErrUnsupported when the plugin
 // lacks it.
 func (c *Client) Health(ctx context.Context) (sdk.Health, error) {

@@ -68,7 +68,11 @@ func (s *server) Exec(ctx context.Context, r *pb.ExecRequest) (*pb.ExecResult, e
 }
 
 func (s *server) Session(stream pb.Backend_SessionServer) error {
-	return sdk.ToStatus(wire.ServeSession(stream, s.impl.Session))
+	so, ok := s.impl.(SessionOpener)
+	if !ok {
+		return sdk.ToStatus(fmt.Errorf("session: %w", sdk.ErrUnsupported))
+	}
+	return sdk.ToStatus(wire.ServeSession(stream, so.Session))
 }
 
 func (s *server) PutArchive(stream pb.Backend_PutArchiveServer) error {
@@ -85,14 +89,6 @@ func (s *server) PutArchive(stream pb.Backend_PutArchiveServer) error {
 
 func (s *server) GetArchive(r *pb.GetArchiveRequest, stream pb.Backend_GetArchiveServer) error {
 	return sdk.ToStatus(s.impl.GetArchive(stream.Context(), r.GetRef(), r.GetPath(), wire.ChunkWriter{S: stream}))
-}
-
-func (s *server) Stats(ctx context.Context, r *pb.Ref) (*pb.StatsResponse, error) {
-	st, err := s.impl.Stats(ctx, r.GetRef())
-	if err != nil {
-		return nil, sdk.ToStatus(err)
-	}
-	return &pb.StatsResponse{MemoryBytes: st.MemoryBytes, CpuPercent: st.CPUPercent, Pids: st.Pids}, nil
 }
 
 func (s *server) Health(ctx context.Context, _ *pb.HealthRequest) (*pb.HealthResponse, error) {

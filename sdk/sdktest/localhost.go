@@ -21,7 +21,7 @@ import (
 // DefaultMaxDuration is the operator bound the suite passes to tools.
 const DefaultMaxDuration = time.Minute
 
-// LocalHost is a tool.Host that runs processes on the test machine, in a
+// LocalHost is a tool.Sandboxes that runs processes on the test machine, in a
 // temporary working directory standing in for a sandbox. It keeps the
 // contract's process rules (own process group, deadline kills the group,
 // stdin at EOF, output caps) so tool logic can be tested without a
@@ -63,22 +63,28 @@ func (w *capWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Exec implements tool.Host.
-func (h *LocalHost) Exec(ctx context.Context, id string, req sdk.ExecRequest) (sdk.ExecResult, error) {
+// RunPython implements tool.Sandboxes as the host's one-shot path does: the
+// file, then `python file`.
+func (h *LocalHost) RunPython(ctx context.Context, id string, script tool.PythonScript, req sdk.ExecRequest) (sdk.ExecResult, error) {
 	if err := h.check(id); err != nil {
 		return sdk.ExecResult{}, err
 	}
-	if req.Python != nil {
-		// As the host's one-shot path does: the file, then `python file`.
-		if err := os.WriteFile(req.Python.Path, req.Python.Source, 0o644); err != nil {
-			return sdk.ExecResult{}, err
-		}
-		defer os.Remove(req.Python.Path)
-		py, err := exec.LookPath("python3")
-		if err != nil {
-			py = "python"
-		}
-		req.Argv, req.Stdin, req.Python = []string{py, req.Python.Path}, nil, nil
+	if err := os.WriteFile(script.Path, script.Source, 0o644); err != nil {
+		return sdk.ExecResult{}, err
+	}
+	defer os.Remove(script.Path)
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		py = "python"
+	}
+	req.Argv = []string{py, script.Path}
+	return h.Exec(ctx, id, req)
+}
+
+// Exec implements tool.Sandboxes.
+func (h *LocalHost) Exec(ctx context.Context, id string, req sdk.ExecRequest) (sdk.ExecResult, error) {
+	if err := h.check(id); err != nil {
+		return sdk.ExecResult{}, err
 	}
 	if len(req.Argv) == 0 {
 		return sdk.ExecResult{}, sdk.ErrInvalidArgument
@@ -128,7 +134,7 @@ func (h *LocalHost) Exec(ctx context.Context, id string, req sdk.ExecRequest) (s
 	return res, nil
 }
 
-// Session implements tool.Host with a local process and pipes.
+// Session implements tool.Sandboxes with a local process and pipes.
 func (h *LocalHost) Session(ctx context.Context, id string, req sdk.ExecRequest) (sdk.Session, error) {
 	if err := h.check(id); err != nil {
 		return nil, err
@@ -199,7 +205,7 @@ func (s *localSession) Close() error {
 	return nil
 }
 
-// PutArchive implements tool.Host by extracting with tar(1).
+// PutArchive implements tool.Sandboxes by extracting with tar(1).
 func (h *LocalHost) PutArchive(ctx context.Context, id, dir string, r io.Reader) error {
 	if err := h.check(id); err != nil {
 		return err
@@ -212,7 +218,7 @@ func (h *LocalHost) PutArchive(ctx context.Context, id, dir string, r io.Reader)
 	return nil
 }
 
-// GetArchive implements tool.Host with tar(1).
+// GetArchive implements tool.Sandboxes with tar(1).
 func (h *LocalHost) GetArchive(ctx context.Context, id, p string, w io.Writer) error {
 	if err := h.check(id); err != nil {
 		return err

@@ -26,9 +26,9 @@ type ToolCase struct {
 
 // ToolClient serves impl over gRPC with host as the sandbox host and
 // returns the host-side client.
-func ToolClient(t *testing.T, impl tool.Tool, host tool.Host) *tool.Client {
+func ToolClient(t *testing.T, impl tool.Tool, host tool.Sandboxes) *tool.Client {
 	t.Helper()
-	client, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{sdk.KindTool: &tool.Plugin{Impl: impl, Host: host}})
+	client, _ := plugin.TestPluginGRPCConn(t, false, map[string]plugin.Plugin{sdk.KindTool: &tool.Plugin{Impl: impl, Sandboxes: host}})
 	t.Cleanup(func() { client.Close() })
 	raw, err := client.Dispense(sdk.KindTool)
 	if err != nil {

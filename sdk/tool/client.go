@@ -16,7 +16,7 @@ import (
 type Client struct {
 	c      pb.ToolClient
 	broker *plugin.GRPCBroker
-	host   Host
+	host   Sandboxes
 
 	once     sync.Once
 	brokerID uint32
@@ -69,11 +69,17 @@ func (c *Client) Execute(ctx context.Context, sb SandboxInfo, call Call) (Result
 // hostServer serves the host's sandbox operations to the plugin.
 type hostServer struct {
 	pb.UnimplementedSandboxHostServer
-	h Host
+	h Sandboxes
 }
 
 func (s *hostServer) Exec(ctx context.Context, r *pb.ExecRequest) (*pb.ExecResult, error) {
-	res, err := s.h.Exec(ctx, r.GetRef(), wire.ExecFromPB(r))
+	var res sdk.ExecResult
+	var err error
+	if path, src, ok := wire.PythonFromPB(r); ok {
+		res, err = s.h.RunPython(ctx, r.GetRef(), PythonScript{Path: path, Source: src}, wire.ExecFromPB(r))
+	} else {
+		res, err = s.h.Exec(ctx, r.GetRef(), wire.ExecFromPB(r))
+	}
 	if err != nil {
 		return nil, sdk.ToStatus(err)
 	}

@@ -88,6 +88,14 @@ func (s *remoteSandbox) Exec(ctx context.Context, req sdk.ExecRequest) (sdk.Exec
 	return wire.ResultFromPB(r), nil
 }
 
+func (s *remoteSandbox) RunPython(ctx context.Context, script PythonScript, req sdk.ExecRequest) (sdk.ExecResult, error) {
+	r, err := s.c.Exec(ctx, wire.PythonToPB(s.info.ID, script.Path, script.Source, req))
+	if err != nil {
+		return sdk.ExecResult{}, sdk.FromStatus(err)
+	}
+	return wire.ResultFromPB(r), nil
+}
+
 func (s *remoteSandbox) Session(ctx context.Context, req sdk.ExecRequest) (sdk.Session, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	stream, err := s.c.Session(ctx)

@@ -75,15 +75,29 @@ type Sandbox interface {
 	Env() map[string]string
 	Image() string
 	Exec(ctx context.Context, req sdk.ExecRequest) (sdk.ExecResult, error)
+	// RunPython runs script exactly as `python <script.Path>` would (req's
+	// Argv is ignored; its Stdin is the script's standard input): in the
+	// sandbox's resident runner when it has one (a fork, no interpreter
+	// start-up), else as a one-shot process.
+	RunPython(ctx context.Context, script PythonScript, req sdk.ExecRequest) (sdk.ExecResult, error)
 	Session(ctx context.Context, req sdk.ExecRequest) (sdk.Session, error)
 	PutArchive(ctx context.Context, dir string, r io.Reader) error
 	GetArchive(ctx context.Context, path string, w io.Writer) error
 }
 
-// Host is implemented by the enclave host: the sandbox operations tools may
-// use, addressed by sandbox id.
-type Host interface {
+// PythonScript is a script to run as `python Path`; the file exists while
+// it runs and is removed afterwards.
+type PythonScript struct {
+	Path   string
+	Source []byte
+}
+
+// Sandboxes is implemented by the enclave host: the sandbox operations
+// tools may use, addressed by sandbox id (served to tool plugins as the
+// SandboxHost gRPC service).
+type Sandboxes interface {
 	Exec(ctx context.Context, sandboxID string, req sdk.ExecRequest) (sdk.ExecResult, error)
+	RunPython(ctx context.Context, sandboxID string, script PythonScript, req sdk.ExecRequest) (sdk.ExecResult, error)
 	Session(ctx context.Context, sandboxID string, req sdk.ExecRequest) (sdk.Session, error)
 	PutArchive(ctx context.Context, sandboxID, dir string, r io.Reader) error
 	GetArchive(ctx context.Context, sandboxID, path string, w io.Writer) error
@@ -95,12 +109,12 @@ type SandboxInfo struct {
 	Env                         map[string]string
 }
 
-// Plugin is the go-plugin glue for tools. On the host side set Host: the
-// client serves it to the plugin through the broker.
+// Plugin is the go-plugin glue for tools. On the host side set Sandboxes:
+// the client serves it to the plugin through the broker.
 type Plugin struct {
 	plugin.NetRPCUnsupportedPlugin
-	Impl Tool
-	Host Host
+	Impl      Tool
+	Sandboxes Sandboxes
 }
 
 // GRPCServer registers the tool on the plugin's gRPC server.
@@ -111,7 +125,7 @@ func (p *Plugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
 
 // GRPCClient returns a *Client for the host.
 func (p *Plugin) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
-	return &Client{c: pb.NewToolClient(c), broker: broker, host: p.Host}, nil
+	return &Client{c: pb.NewToolClient(c), broker: broker, host: p.Sandboxes}, nil
 }
 
 // Serve runs impl as a tool plugin; call it from the plugin's main.

@@ -60,7 +60,6 @@ func (*Python) Execute(ctx context.Context, sb tool.Sandbox, call tool.Call) (to
 	// resident runner when it has one (a fork, no interpreter start-up), else
 	// as a one-shot process. Either way the file goes afterwards.
 	req := sdk.ExecRequest{
-		Python:         &sdk.PythonScript{Path: scriptPath(), Source: []byte(p.Code)},
 		Env:            sb.Env(),
 		WorkingDir:     sb.WorkingDir(),
 		Timeout:        d.D,
@@ -69,7 +68,7 @@ func (*Python) Execute(ctx context.Context, sb tool.Sandbox, call tool.Call) (to
 	if p.Stdin != nil {
 		req.Stdin = []byte(*p.Stdin)
 	}
-	res, err := sb.Exec(ctx, req)
+	res, err := sb.RunPython(ctx, tool.PythonScript{Path: scriptPath(), Source: []byte(p.Code)}, req)
 	if err != nil {
 		return tool.Failed(fmt.Sprintf("Execution failed: %v", err)), nil
 	}

@@ -30,20 +30,28 @@ func InfoFromPB(p *pb.PluginInfo) sdk.Info {
 func ExecToPB(ref string, r sdk.ExecRequest) *pb.ExecRequest {
 	p := &pb.ExecRequest{Ref: ref, Argv: r.Argv, Env: r.Env, WorkingDir: r.WorkingDir, Stdin: r.Stdin,
 		TimeoutSeconds: seconds(r.Timeout), KillGraceSeconds: seconds(r.KillGrace), MaxOutputBytes: r.MaxOutputBytes}
-	if r.Python != nil {
-		p.PythonPath, p.PythonSource = r.Python.Path, r.Python.Source
-	}
 	return p
 }
 
-// ExecFromPB converts an exec request.
+// ExecFromPB converts an exec request (its Python fields, which only the
+// host's SandboxHost service reads, are PythonFromPB's).
 func ExecFromPB(p *pb.ExecRequest) sdk.ExecRequest {
-	r := sdk.ExecRequest{Argv: p.GetArgv(), Env: p.GetEnv(), WorkingDir: p.GetWorkingDir(), Stdin: p.GetStdin(),
+	return sdk.ExecRequest{Argv: p.GetArgv(), Env: p.GetEnv(), WorkingDir: p.GetWorkingDir(), Stdin: p.GetStdin(),
 		Timeout: duration(p.GetTimeoutSeconds()), KillGrace: duration(p.GetKillGraceSeconds()), MaxOutputBytes: p.GetMaxOutputBytes()}
-	if p.GetPythonPath() != "" {
-		r.Python = &sdk.PythonScript{Path: p.GetPythonPath(), Source: p.GetPythonSource()}
-	}
-	return r
+}
+
+// PythonToPB converts a tool's RunPython request: the script rides in the
+// ExecRequest's python fields.
+func PythonToPB(ref, path string, src []byte, r sdk.ExecRequest) *pb.ExecRequest {
+	p := ExecToPB(ref, r)
+	p.Argv, p.PythonPath, p.PythonSource = nil, path, src
+	return p
+}
+
+// PythonFromPB returns the script of a RunPython request; ok is false for a
+// plain exec.
+func PythonFromPB(p *pb.ExecRequest) (path string, src []byte, ok bool) {
+	return p.GetPythonPath(), p.GetPythonSource(), p.GetPythonPath() != ""
 }
 
 // ResultToPB converts an exec result.

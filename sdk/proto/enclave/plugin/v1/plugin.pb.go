@@ -85,8 +85,9 @@ type PluginInfo struct {
 	SandboxTypes []string `protobuf:"bytes,6,rep,name=sandbox_types,json=sandboxTypes,proto3" json:"sandbox_types,omitempty"`
 	// Free-form description for `enclave plugins`.
 	Description string `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
-	// Backends: optional capabilities the plugin implements ("rename",
-	// "health"); filled in by the SDK's Serve from the implementation.
+	// Backends: optional capabilities the plugin implements ("sessions",
+	// "rename", "health"); filled in by the SDK's Serve from the
+	// implementation. The host uses none that is not declared.
 	Capabilities  []string `protobuf:"bytes,8,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2051,7 +2052,7 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"\thas_error\x18\x03 \x01(\bR\bhasError\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x1b\n" +
 	"\texit_code\x18\x05 \x01(\x05R\bexitCode\x12\x18\n" +
-	"\averdict\x18\x06 \x01(\tR\averdict2\xc5\a\n" +
+	"\averdict\x18\x06 \x01(\tR\averdict2\xca\a\n" +
 	"\aBackend\x12E\n" +
 	"\x04Info\x12\x1e.enclave.plugin.v1.InfoRequest\x1a\x1d.enclave.plugin.v1.PluginInfo\x12K\n" +
 	"\x06Create\x12 .enclave.plugin.v1.CreateRequest\x1a\x1f.enclave.plugin.v1.SandboxState\x12B\n" +
@@ -2064,8 +2065,8 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"PutArchive\x12\x1f.enclave.plugin.v1.ArchiveChunk\x1a\x18.enclave.plugin.v1.Empty(\x01\x12U\n" +
 	"\n" +
-	"GetArchive\x12$.enclave.plugin.v1.GetArchiveRequest\x1a\x1f.enclave.plugin.v1.ArchiveChunk0\x01\x12A\n" +
-	"\x05Stats\x12\x16.enclave.plugin.v1.Ref\x1a .enclave.plugin.v1.StatsResponse\x12D\n" +
+	"GetArchive\x12$.enclave.plugin.v1.GetArchiveRequest\x1a\x1f.enclave.plugin.v1.ArchiveChunk0\x01\x12F\n" +
+	"\x05Stats\x12\x16.enclave.plugin.v1.Ref\x1a .enclave.plugin.v1.StatsResponse\"\x03\x88\x02\x01\x12D\n" +
 	"\x06Rename\x12 .enclave.plugin.v1.RenameRequest\x1a\x18.enclave.plugin.v1.Empty\x12M\n" +
 	"\x06Health\x12 .enclave.plugin.v1.HealthRequest\x1a!.enclave.plugin.v1.HealthResponse2\x9f\x01\n" +
 	"\x04Tool\x12E\n" +

@@ -58,9 +58,13 @@ type BackendClient interface {
 	// Force-remove; a container that is already gone is not an error.
 	Remove(ctx context.Context, in *RemoveRequest, opts ...grpc.CallOption) (*Empty, error)
 	Exec(ctx context.Context, in *ExecRequest, opts ...grpc.CallOption) (*ExecResult, error)
+	// Optional ("sessions"): a long-lived process with streamed stdio (the
+	// resident runner rides on one).
 	Session(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SessionInput, SessionOutput], error)
 	PutArchive(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ArchiveChunk, Empty], error)
 	GetArchive(ctx context.Context, in *GetArchiveRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ArchiveChunk], error)
+	// Deprecated: Do not use.
+	// No host calls it; kept so that the v1 service stays as it was.
 	Stats(ctx context.Context, in *Ref, opts ...grpc.CallOption) (*StatsResponse, error)
 	// Optional: rename a container (the host claims pre-created spares with
 	// it). Backends without it answer UNIMPLEMENTED and get no spares.
@@ -192,6 +196,7 @@ func (c *backendClient) GetArchive(ctx context.Context, in *GetArchiveRequest, o
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Backend_GetArchiveClient = grpc.ServerStreamingClient[ArchiveChunk]
 
+// Deprecated: Do not use.
 func (c *backendClient) Stats(ctx context.Context, in *Ref, opts ...grpc.CallOption) (*StatsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(StatsResponse)
@@ -235,9 +240,13 @@ type BackendServer interface {
 	// Force-remove; a container that is already gone is not an error.
 	Remove(context.Context, *RemoveRequest) (*Empty, error)
 	Exec(context.Context, *ExecRequest) (*ExecResult, error)
+	// Optional ("sessions"): a long-lived process with streamed stdio (the
+	// resident runner rides on one).
 	Session(grpc.BidiStreamingServer[SessionInput, SessionOutput]) error
 	PutArchive(grpc.ClientStreamingServer[ArchiveChunk, Empty]) error
 	GetArchive(*GetArchiveRequest, grpc.ServerStreamingServer[ArchiveChunk]) error
+	// Deprecated: Do not use.
+	// No host calls it; kept so that the v1 service stays as it was.
 	Stats(context.Context, *Ref) (*StatsResponse, error)
 	// Optional: rename a container (the host claims pre-created spares with
 	// it). Backends without it answer UNIMPLEMENTED and get no spares.

@@ -1,12 +1,11 @@
-// Package fake is an in-memory backend and tool for unit tests of the
-// manager and server. It proves nothing about containers: integration and
-// end-to-end tests use the Podman backend.
+// Package fake is an in-memory backend and an echo tool for unit tests of
+// the manager, server and SDK. It is not a plugin and proves nothing about
+// containers: integration and end-to-end tests use the Podman backend.
 package fake
 
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -14,10 +13,11 @@ import (
 	"time"
 
 	"github.com/enclave-sandbox/enclave/sdk"
-	"github.com/enclave-sandbox/enclave/sdk/tool"
+	"github.com/enclave-sandbox/enclave/sdk/backend"
 )
 
-// Backend keeps containers in a map.
+// Backend keeps containers in a map. It has the rename capability only (no
+// sessions, no health probe), so tests see the one-shot exec path.
 type Backend struct {
 	mu         sync.Mutex
 	seq        int
@@ -152,11 +152,6 @@ func (b *Backend) Exec(ctx context.Context, ref string, req sdk.ExecRequest) (sd
 	return sdk.ExecResult{Stdout: []byte(strings.Join(req.Argv, " "))}, nil
 }
 
-// Session implements backend.Backend (unsupported).
-func (b *Backend) Session(context.Context, string, sdk.ExecRequest) (sdk.Session, error) {
-	return nil, sdk.ErrUnsupported
-}
-
 // PutArchive implements backend.Backend: it stores the raw tar under dir.
 func (b *Backend) PutArchive(_ context.Context, ref, dir string, r io.Reader) error {
 	data, err := io.ReadAll(r)
@@ -193,40 +188,6 @@ func (b *Backend) GetArchive(_ context.Context, ref, p string, w io.Writer) erro
 	return err
 }
 
-// Stats implements backend.Backend.
-func (b *Backend) Stats(context.Context, string) (sdk.Stats, error) { return sdk.Stats{}, nil }
-
-// EchoSchema is the fake echo tool's schema.
-const EchoSchema = `{"type":"function","function":{"name":"echo","description":"Echo text","parameters":{"type":"object","properties":{"text":{"type":"string","description":"text"},"sleep":{"type":"number","description":"seconds"}},"required":["text"],"additionalProperties":false}}}`
-
-// Echo is a tool that returns its text; "panic" panics, sleep waits.
-type Echo struct{}
-
-// Info returns the tool's info.
-func (Echo) Info() sdk.Info {
-	return sdk.Info{Name: "echo", Kind: sdk.KindTool, APIVersions: []uint32{sdk.APIVersion}, Schema: json.RawMessage(EchoSchema)}
-}
-
-// Execute echoes.
-func (Echo) Execute(ctx context.Context, _ tool.SandboxInfo, call tool.Call) (tool.Result, error) {
-	var p struct {
-		Text  string  `json:"text"`
-		Sleep float64 `json:"sleep"`
-	}
-	json.Unmarshal(call.Params, &p)
-	if p.Text == "panic" {
-		panic("echo asked to panic")
-	}
-	if p.Sleep > 0 {
-		select {
-		case <-time.After(time.Duration(p.Sleep * float64(time.Second))):
-		case <-ctx.Done():
-			return tool.Result{}, ctx.Err()
-		}
-	}
-	return tool.Result{Status: tool.StatusSuccess, Output: p.Text}, nil
-}
-
 // SetStatus changes a container's status (for tests of re-adoption).
 func (b *Backend) SetStatus(id, status string) {
 	b.mu.Lock()
@@ -247,3 +208,8 @@ func (b *Backend) Rename(_ context.Context, ref, name string) error {
 	c.Spec.Name = name
 	return nil
 }
+
+var (
+	_ backend.Backend = (*Backend)(nil)
+	_ backend.Renamer = (*Backend)(nil)
+)

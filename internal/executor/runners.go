@@ -1,0 +1,189 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/enclave-sandbox/enclave/internal/runner"
+	"github.com/enclave-sandbox/enclave/sdk"
+	"github.com/enclave-sandbox/enclave/sdk/backend"
+	"github.com/enclave-sandbox/enclave/sdk/tool"
+)
+
+// runnerSlot is a sandbox's resident runner (see package runner).
+type runnerSlot struct {
+	mu       sync.Mutex
+	r        *runner.Runner
+	starting chan struct{} // closed when a start attempt ends
+	noPython bool          // or no sessions: one-shot exec for good
+	failedAt time.Time     // last failed start: retried after a pause
+	closed   bool          // the sandbox was removed: never start again
+}
+
+// retryPause is how long a sandbox whose runner failed to start uses
+// one-shot exec before a new start is tried.
+const retryPause = 30 * time.Second
+
+// live returns the runner if it is alive.
+func (s *runnerSlot) live() *runner.Runner {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.r != nil && !s.r.Dead() {
+		return s.r
+	}
+	return nil
+}
+
+// close ends the runner for good (the sandbox was removed).
+func (s *runnerSlot) close() {
+	s.mu.Lock()
+	r := s.r
+	s.r, s.closed = nil, true
+	s.mu.Unlock()
+	if r != nil {
+		r.Close()
+	}
+}
+
+// startRunner starts a sandbox's runner in the background unless one runs,
+// is starting, cannot run here, or failed a moment ago.
+func (e *Executor) startRunner(en *entry) {
+	if !e.opts.ResidentRunner {
+		return
+	}
+	slot := &en.runner
+	slot.mu.Lock()
+	if slot.closed || slot.starting != nil || slot.noPython || (slot.r != nil && !slot.r.Dead()) || time.Since(slot.failedAt) < retryPause {
+		slot.mu.Unlock()
+		return
+	}
+	done := make(chan struct{})
+	slot.starting = done
+	slot.mu.Unlock()
+	sessions, ok := backend.Sessions(en.target.Backend)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), e.opts.StartTimeout)
+		defer cancel()
+		var r *runner.Runner
+		err := sdk.ErrUnsupported
+		if ok {
+			r, err = runner.Start(ctx, context.Background(), func(ctx context.Context, req sdk.ExecRequest) (sdk.Session, error) {
+				req.WorkingDir = en.target.WorkingDir
+				return sessions.Session(ctx, en.target.ContainerID, req)
+			})
+		}
+		slot.mu.Lock()
+		defer slot.mu.Unlock()
+		slot.starting = nil
+		close(done)
+		switch {
+		case err == nil && slot.closed:
+			r.Close() // removed while it started
+		case errors.Is(err, runner.ErrNoPython), errors.Is(err, sdk.ErrUnsupported):
+			slot.noPython = true
+			slog.Info("no resident runner for this sandbox (no Python or no sessions): tool calls use one-shot exec", "sandbox_id", en.id, "why", err)
+		case err != nil:
+			slot.failedAt = time.Now()
+			slog.Warn("resident runner did not start; using one-shot exec", "sandbox_id", en.id, "err", err)
+		default:
+			if slot.r != nil {
+				slot.r.Close()
+			}
+			slot.r = r
+		}
+	}()
+}
+
+// runnerFor returns a live runner, waiting (bounded) for one being started
+// and restarting one that died; nil means use one-shot exec.
+func (e *Executor) runnerFor(ctx context.Context, en *entry) *runner.Runner {
+	if !e.opts.ResidentRunner {
+		return nil
+	}
+	slot := &en.runner
+	for attempt := 0; attempt < 2; attempt++ {
+		slot.mu.Lock()
+		r, starting, noPython := slot.r, slot.starting, slot.noPython || slot.closed
+		slot.mu.Unlock()
+		switch {
+		case noPython:
+			return nil
+		case r != nil && !r.Dead():
+			return r
+		case starting == nil:
+			e.startRunner(en)
+			slot.mu.Lock()
+			starting = slot.starting
+			slot.mu.Unlock()
+			if starting == nil {
+				return nil // not starting (backing off)
+			}
+		}
+		select {
+		case <-starting:
+		case <-ctx.Done():
+			return nil
+		case <-time.After(e.opts.StartTimeout):
+			return nil
+		}
+	}
+	return slot.live()
+}
+
+// execIn runs a process in a sandbox: in its resident runner when it has
+// one, else as a one-shot backend exec. A runner that died with its
+// container reports the container as gone (sdk.ErrSandboxNotFound), so the
+// caller learns the sandbox vanished rather than that a runner died.
+func (e *Executor) execIn(ctx context.Context, en *entry, req sdk.ExecRequest, script *tool.PythonScript) (sdk.ExecResult, error) {
+	// A call the runner never read (it died first, e.g. with the backend
+	// plugin that carried its session) goes to a fresh runner, once.
+	var prev *runner.Runner
+	for attempt := 0; attempt < 2; attempt++ {
+		r := e.runnerFor(ctx, en)
+		if r == nil || r == prev {
+			break
+		}
+		prev = r
+		if err := e.ensureSwept(ctx, en, r); err != nil {
+			return sdk.ExecResult{}, err
+		}
+		res, err := r.Exec(ctx, req, script)
+		if err == nil {
+			if r.Cause() != nil {
+				e.startRunner(en) // it was wedged and has been killed
+			}
+			return res, nil
+		}
+		if errors.Is(err, runner.ErrDied) && e.containerGone(ctx, en) {
+			return res, fmt.Errorf("%w: %w", sdk.ErrSandboxNotFound, err)
+		}
+		e.startRunner(en)
+		if !errors.Is(err, runner.ErrNotSent) {
+			slog.Warn("resident runner died during a call; restarting it", "sandbox_id", en.id, "err", err)
+			return res, err
+		}
+	}
+	if err := e.ensureSwept(ctx, en, nil); err != nil {
+		return sdk.ExecResult{}, err
+	}
+	if script != nil {
+		return e.pythonOneShot(ctx, en, *script, req)
+	}
+	return en.target.Backend.Exec(ctx, en.target.ContainerID, req)
+}
+
+// containerGone asks the backend (bounded) whether a sandbox's container
+// is missing or no longer running.
+func (e *Executor) containerGone(ctx context.Context, en *entry) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	st, err := en.target.Backend.Inspect(ctx, en.target.ContainerID)
+	if errors.Is(err, sdk.ErrSandboxNotFound) {
+		return true
+	}
+	return err == nil && st.Status != "running"
+}
