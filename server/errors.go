@@ -27,7 +27,7 @@ func errStatus(status int, detail string) *httpError {
 // statusOf maps manager error kinds to HTTP statuses: the one place where
 // that mapping lives. Route-specific exceptions (archive's not-active is 400,
 // pool's missing tool is 400) are expressed as different kinds by the caller.
-var statusOf = map[manager.Kind]int{
+var statusOf = map[manager.ErrorKind]int{
 	manager.KindInternal:        http.StatusInternalServerError,
 	manager.KindNotFound:        http.StatusNotFound,
 	manager.KindNotActive:       http.StatusNotFound,
@@ -38,7 +38,6 @@ var statusOf = map[manager.Kind]int{
 	manager.KindStopFailed:      http.StatusNotFound, // kept from ms-enclave
 	manager.KindDeleteFailed:    http.StatusNotFound, // kept from ms-enclave
 	manager.KindBadRequest:      http.StatusBadRequest,
-	manager.KindUnsupported:     http.StatusNotImplemented,
 	manager.KindPathNotFound:    http.StatusNotFound,
 	manager.KindArchiveFailed:   http.StatusInternalServerError,
 	manager.KindPoolEmpty:       http.StatusBadRequest,

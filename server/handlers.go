@@ -87,7 +87,7 @@ func statsOf(st manager.Stats) statsJSON {
 		PoolInitialized: st.PoolInitialized}
 }
 
-func sandboxOf(in manager.Info) sandboxJSON {
+func sandboxOf(in manager.SandboxInfo) sandboxJSON {
 	return sandboxJSON{ID: in.ID, Status: string(in.Status), Type: in.Type, Config: in.Config,
 		CreatedAt: pyjson.FormatTime(in.CreatedAt), UpdatedAt: pyjson.FormatTime(in.UpdatedAt),
 		Metadata:       metadataJSON{ContainerID: in.ContainerID, Image: in.Image, Pool: in.Pool, Error: in.Error},

@@ -24,8 +24,8 @@ import (
 // Manager is what the server needs of the core.
 type Manager interface {
 	Create(ctx context.Context, sandboxType string, body json.RawMessage) (string, error)
-	List(status manager.Status) []manager.Info
-	Get(id string) (manager.Info, bool)
+	List(status manager.Status) []manager.SandboxInfo
+	Get(id string) (manager.SandboxInfo, bool)
 	Stop(ctx context.Context, id string) error
 	Delete(ctx context.Context, id string) error
 	Execute(ctx context.Context, id, toolName string, params json.RawMessage) (manager.Result, error)

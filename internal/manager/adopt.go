@@ -69,7 +69,6 @@ func (m *Manager) adopt(ctx context.Context) {
 	for _, sb := range deadPool {
 		// A pool member that stopped while the server was away is replaced.
 		m.pool.initialized = true
-		m.replacing++
 		go m.replace(sb.typ, sb.cfgJSON)
 	}
 	if len(adopted) > 0 {

@@ -2,12 +2,12 @@ package manager
 
 import "fmt"
 
-// Kind classifies manager errors; the HTTP layer maps kinds to statuses.
-type Kind int
+// ErrorKind classifies manager errors; the HTTP layer maps kinds to statuses.
+type ErrorKind int
 
 // Error kinds.
 const (
-	KindInternal Kind = iota
+	KindInternal ErrorKind = iota
 	KindNotFound
 	KindNotActive
 	KindToolUnavailable
@@ -17,7 +17,6 @@ const (
 	KindStopFailed
 	KindDeleteFailed
 	KindBadRequest
-	KindUnsupported
 	KindPathNotFound
 	KindArchiveFailed
 	KindPoolEmpty
@@ -26,7 +25,7 @@ const (
 
 // Error is a manager error with the detail text clients see.
 type Error struct {
-	Kind Kind
+	Kind ErrorKind
 	Msg  string
 	Err  error
 }
@@ -34,6 +33,6 @@ type Error struct {
 func (e *Error) Error() string { return e.Msg }
 func (e *Error) Unwrap() error { return e.Err }
 
-func errorf(kind Kind, format string, args ...any) *Error {
+func errorf(kind ErrorKind, format string, args ...any) *Error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }

@@ -42,7 +42,7 @@ func newManager(t *testing.T, mutate func(*manager.Options)) (*manager.Manager, 
 	return m, b
 }
 
-func kind(err error) manager.Kind {
+func kind(err error) manager.ErrorKind {
 	var me *manager.Error
 	if errors.As(err, &me) {
 		return me.Kind
@@ -132,7 +132,7 @@ func TestExecuteChecks(t *testing.T) {
 	}
 	tests := []struct {
 		id, tool, params string
-		kind             manager.Kind
+		kind             manager.ErrorKind
 		msg              string
 	}{
 		{"nope1234", "echo", `{}`, manager.KindNotFound, "Sandbox nope1234 not found"},

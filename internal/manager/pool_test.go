@@ -203,7 +203,7 @@ func TestReadoption(t *testing.T) {
 	res, _ := m1.InitializePool(ctx, "docker", 2, json.RawMessage(`{"tools_config":["echo"]}`))
 	stopped, _ := m1.Create(ctx, "docker", json.RawMessage(`{"remove_on_exit":false}`))
 	m1.Stop(ctx, stopped)
-	before := map[string]manager.Info{}
+	before := map[string]manager.SandboxInfo{}
 	for _, in := range m1.List("") {
 		before[in.ID] = in
 	}

@@ -1,0 +1,79 @@
+package manager
+
+// The cleanup sweep: reaping dead, old and idle sandboxes.
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// cleanupLoop runs the cleanup sweep at start and every CleanupInterval.
+func (m *Manager) cleanupLoop(ctx context.Context) {
+	defer close(m.cleanupDone)
+	m.cleanup(ctx)
+	m.every(m.opts.CleanupInterval, func() { m.cleanup(ctx) })
+}
+
+// every runs f every d until the manager stops (d <= 0: never).
+func (m *Manager) every(d time.Duration, f func()) {
+	if d <= 0 {
+		<-m.stop
+		return
+	}
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+			f()
+		}
+	}
+}
+
+// cleanup deletes dead sandboxes (stopped/error for over 1 h), old ones
+// (created over 48 h ago) and, with --idle-ttl, idle ones; never one with a
+// call in flight (§7.1). Reaped pool members are replaced.
+func (m *Manager) cleanup(ctx context.Context) {
+	now := time.Now().UTC()
+	type victim struct {
+		id, reason string
+		pool       bool
+	}
+	var victims []victim
+	m.mu.Lock()
+	for _, id := range m.order {
+		sb := m.sandboxes[id]
+		if sb.inflight > 0 || sb.resetting {
+			continue
+		}
+		dead := (sb.status == StatusStopped || sb.status == StatusError) && now.Sub(sb.updated) > time.Hour
+		old := sb.status != StatusStopped && sb.status != StatusError && now.Sub(sb.created) > 48*time.Hour
+		idle := m.opts.IdleTTL > 0 && !sb.pool && sb.status == StatusRunning && now.Sub(sb.lastActivity) > m.opts.IdleTTL
+		if dead || old || idle {
+			reason := "dead"
+			if old {
+				reason = "age"
+			} else if idle {
+				reason = "idle"
+			}
+			victims = append(victims, victim{id, reason, sb.pool})
+			if sb.pool {
+				m.dropFromPoolLocked(sb, true)
+			}
+		}
+	}
+	m.mu.Unlock()
+	for _, v := range victims {
+		if err := m.Delete(ctx, v.id); err != nil {
+			slog.Warn("cleanup: delete failed", "sandbox_id", v.id, "err", err)
+		} else {
+			slog.Info("cleanup: deleted", "sandbox_id", v.id, "rule", v.reason)
+			if m.opts.Observer != nil {
+				m.opts.Observer.Reaped(v.reason)
+			}
+		}
+	}
+}

@@ -1,0 +1,133 @@
+package manager
+
+// Creating sandboxes.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/enclave-sandbox/enclave/internal/sandboxconfig"
+	"github.com/enclave-sandbox/enclave/sdk"
+	"github.com/enclave-sandbox/enclave/sdk/backend"
+)
+
+func createErr(format string, args ...any) *Error {
+	return errorf(KindCreateFailed, "Failed to create sandbox: "+format, args...)
+}
+
+// Create creates, starts and registers a sandbox.
+func (m *Manager) Create(ctx context.Context, sandboxType string, body json.RawMessage) (string, error) {
+	sb, err := m.create(ctx, sandboxType, body, false)
+	if err != nil {
+		return "", err
+	}
+	return sb.id, nil
+}
+
+// create validates, starts and registers a sandbox; pool members are
+// registered idle and join the pool queue at once.
+func (m *Manager) create(ctx context.Context, sandboxType string, body json.RawMessage, pool bool) (*sandbox, error) {
+	typ := sdk.CanonicalType(sandboxType)
+	be, ok := m.plugins.Backend(typ)
+	if !ok || sdk.LookupType(typ).Unserved {
+		return nil, createErr("sandbox type %s is not available", sandboxType)
+	}
+	cfg, err := sandboxconfig.Parse(typ, body)
+	if err != nil {
+		return nil, createErr("%s", err.Error())
+	}
+	if err := m.policy(cfg); err != nil {
+		return nil, createErr("%s", err.Error())
+	}
+	cfg.Clamp(m.opts.caps())
+
+	m.mu.Lock()
+	if !m.running {
+		m.mu.Unlock()
+		return nil, errorf(KindNotStarted, "Sandbox manager not started")
+	}
+	if m.opts.MaxSandboxes > 0 && len(m.sandboxes)+m.creating >= m.opts.MaxSandboxes {
+		m.mu.Unlock()
+		return nil, createErr("sandbox limit reached (%d; raise with --max-sandboxes)", m.opts.MaxSandboxes)
+	}
+	m.creating++
+	m.mu.Unlock()
+	defer func() {
+		m.mu.Lock()
+		m.creating--
+		m.mu.Unlock()
+	}()
+
+	var sb *sandbox
+	if !pool {
+		sb = m.claimSpare(ctx, typ, cfg.Dump())
+	}
+	if sb != nil {
+		defer m.unreserve(sb.id)
+	} else {
+		id := m.newID()
+		defer m.unreserve(id)
+		if sb, err = m.start(ctx, id, typ, cfg, be, pool); err != nil {
+			return nil, err
+		}
+	}
+	m.mu.Lock()
+	if !m.running {
+		// Shutdown began while we created: do not leak the container
+		// (Shutdown waits for creates in flight, this removal included).
+		m.mu.Unlock()
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		m.exec.Remove(sb.id)
+		if err := be.Remove(rctx, sb.containerID); err != nil {
+			slog.Warn("remove a sandbox created during shutdown", "sandbox_id", sb.id, "err", err)
+		}
+		return nil, errorf(KindNotStarted, "Sandbox manager not started")
+	}
+	defer m.mu.Unlock()
+	m.registerLocked(sb)
+	if pool {
+		sb.status = StatusBusy // returnLocked makes it idle or hands it over
+		m.returnLocked(sb)
+		m.pool.initialized = true
+	}
+	return sb, nil
+}
+
+// createErrFrom maps a backend create failure to the contract's message.
+func createErrFrom(image string, err error) *Error {
+	switch {
+	case errors.Is(err, sdk.ErrImageNotFound):
+		return createErr("Failed to pull image %s: %v", image, err)
+	case errors.Is(err, sdk.ErrInvalidArgument):
+		return createErr("invalid config: %v", err)
+	default:
+		return createErr("Failed to start sandbox: %v", err)
+	}
+}
+
+// start creates the container and binds the tools; the sandbox is not yet
+// registered.
+func (m *Manager) start(ctx context.Context, id, typ string, cfg *sandboxconfig.Config, be backend.Backend, pool bool) (*sandbox, error) {
+	return m.startNamed(ctx, "sandbox-"+id, id, typ, cfg, be, pool)
+}
+
+// startNamed is start with a container name (spares start as spare-<id>).
+func (m *Manager) startNamed(ctx context.Context, name, id, typ string, cfg *sandboxconfig.Config, be backend.Backend, pool bool) (*sandbox, error) {
+	cfgJSON := cfg.Dump()
+	now := time.Now().UTC()
+	spec := m.buildSpec(id, typ, cfg, cfgJSON, pool, now)
+	spec.Name = name
+	st, err := be.Create(ctx, spec, m.opts.StartTimeout)
+	if err != nil {
+		return nil, createErrFrom(cfg.Image, err)
+	}
+	sb := &sandbox{id: id, typ: typ, cfg: cfg, cfgJSON: cfgJSON, backend: be, containerID: st.ContainerID, spec: spec,
+		image: spec.Image, created: now, updated: now, lastActivity: now, status: StatusRunning, pool: pool}
+	sb.tools = m.bindTools(id, typ, cfg)
+	m.exec.Add(id, m.target(sb)) // before anyone can call it: the runner warms meanwhile
+	return sb, nil
+}

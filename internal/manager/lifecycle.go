@@ -1,0 +1,74 @@
+package manager
+
+// Stopping and deleting sandboxes.
+
+import (
+	"context"
+	"errors"
+
+	"github.com/enclave-sandbox/enclave/sdk"
+)
+
+// Stop stops a sandbox and keeps it registered.
+func (m *Manager) Stop(ctx context.Context, id string) error {
+	m.mu.Lock()
+	sb, ok := m.sandboxes[id]
+	if !ok {
+		m.mu.Unlock()
+		return errorf(KindNotFound, "Sandbox not found")
+	}
+	if sb.status == StatusStopped {
+		m.mu.Unlock()
+		return nil
+	}
+	sb.setStatus(StatusStopping)
+	m.dropFromPoolLocked(sb, true)
+	containerID := sb.containerID
+	m.mu.Unlock()
+	m.exec.Remove(id)
+
+	err := sb.backend.Stop(ctx, containerID, m.opts.StopGrace)
+	if err == nil && sb.cfg.RemoveOnExit {
+		err = sb.backend.Remove(ctx, containerID)
+	}
+	if errors.Is(err, sdk.ErrSandboxNotFound) {
+		err = nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err != nil {
+		sb.setStatus(StatusError)
+		sb.errMsg = err.Error()
+		return &Error{Kind: KindStopFailed, Msg: "Failed to stop sandbox: " + err.Error(), Err: err}
+	}
+	sb.setStatus(StatusStopped)
+	return nil
+}
+
+// Delete removes the container and unregisters the sandbox (§3.8).
+func (m *Manager) Delete(ctx context.Context, id string) error {
+	m.mu.Lock()
+	sb, ok := m.sandboxes[id]
+	if !ok {
+		m.mu.Unlock()
+		return errorf(KindNotFound, "Sandbox not found")
+	}
+	if sb.status != StatusStopped {
+		sb.setStatus(StatusStopping)
+	}
+	m.dropFromPoolLocked(sb, false) // an explicit DELETE shrinks the pool
+	containerID := sb.containerID
+	m.mu.Unlock()
+	m.exec.Remove(id)
+
+	// Force-remove kills at once: no grace is owed to a sandbox being deleted.
+	if err := sb.backend.Remove(ctx, containerID); err != nil && !errors.Is(err, sdk.ErrSandboxNotFound) {
+		m.mu.Lock()
+		sb.setStatus(StatusError)
+		sb.errMsg = err.Error()
+		m.mu.Unlock()
+		return &Error{Kind: KindDeleteFailed, Msg: "Failed to delete sandbox: " + err.Error(), Err: err}
+	}
+	m.unregister(id)
+	return nil
+}

@@ -1,0 +1,63 @@
+package manager
+
+// The operator's settings.
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/enclave-sandbox/enclave/internal/sandboxconfig"
+)
+
+// Options are the operator's settings.
+type Options struct {
+	Instance        string
+	CleanupInterval time.Duration
+	PoolSize        int
+	// Policy.
+	AllowPrivileged bool
+	AllowVolumes    []string
+	AllowNetwork    bool
+	ImageAllow      []string
+	ImageAliases    map[string]string
+	MaxSandboxes    int
+	MaxMemory       int64
+	MaxMemoryText   string
+	MaxCPUs         float64
+	PidsLimit       int64
+	// MaxDisk caps disk_limit; DefaultDisk applies when a config has none.
+	MaxDisk     int64
+	MaxDiskText string
+	DefaultDisk int64
+	// Execution bounds.
+	MaxOutputBytes  int64
+	ExecMaxDuration time.Duration
+	StartTimeout    time.Duration
+	StopGrace       time.Duration
+	// Pool and lifecycle.
+	PoolWait       time.Duration
+	PoolWaitText   string
+	PoolReset      bool
+	IdleTTL        time.Duration
+	HealthInterval time.Duration
+	Observer       Observer
+	// ToolDefaults are operator defaults per tool (by plugin name): values of
+	// parameters a call omits, and "max_output_bytes" for the output cap.
+	ToolDefaults map[string]map[string]json.RawMessage
+}
+
+// caps are the resource caps a config is clamped to.
+func (o Options) caps() sandboxconfig.Caps {
+	return sandboxconfig.Caps{MaxMemory: o.MaxMemory, MaxMemoryText: o.MaxMemoryText, MaxCPUs: o.MaxCPUs,
+		MaxDisk: o.MaxDisk, MaxDiskText: o.MaxDiskText}
+}
+
+// DefaultOptions are the contract's defaults.
+func DefaultOptions() Options {
+	return Options{Instance: "default", CleanupInterval: 300 * time.Second, AllowNetwork: true,
+		MaxMemory: 8 << 30, MaxMemoryText: "8g", MaxCPUs: 4, PidsLimit: 1024, MaxOutputBytes: 1 << 20,
+		MaxDisk: 10 << 30, MaxDiskText: "10g", DefaultDisk: 2 << 30,
+		ExecMaxDuration: time.Hour, StartTimeout: 30 * time.Second, StopGrace: 2 * time.Second,
+		PoolWait: 60 * time.Second, PoolWaitText: "60", HealthInterval: 3 * time.Second,
+		ImageAliases: map[string]string{"jupyter-kernel-gateway": "python:3.11-slim"}}
+}
