@@ -1,0 +1,57 @@
+// Command testplugin is a plugin for the plugin host's tests. What it is
+// depends on the name it was started under: enclave-backend-* serves the
+// fake backend, enclave-tool-* an echo tool; a name containing "badapi"
+// claims an API version the host does not speak, "wrongkind" claims the
+// other kind than its name.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/enclave-sandbox/enclave/internal/fake"
+	"github.com/enclave-sandbox/enclave/sdk"
+	"github.com/enclave-sandbox/enclave/sdk/backend"
+	"github.com/enclave-sandbox/enclave/sdk/tool"
+)
+
+var name = filepath.Base(os.Args[0])
+
+func adjust(i sdk.Info) sdk.Info {
+	if strings.Contains(name, "badapi") {
+		i.APIVersions = []uint32{99}
+	}
+	if strings.Contains(name, "wrongkind") {
+		i.Kind = sdk.KindBackend
+	}
+	return i
+}
+
+type fakeBackend struct{ *fake.Backend }
+
+func (b fakeBackend) Info(ctx context.Context) (sdk.Info, error) {
+	i, err := b.Backend.Info(ctx)
+	return adjust(i), err
+}
+
+type echo struct{}
+
+func (echo) Info(context.Context) (sdk.Info, error) {
+	return adjust(sdk.Info{Name: strings.TrimPrefix(name, sdk.ToolPrefix), Kind: sdk.KindTool, Version: "test",
+		APIVersions: []uint32{sdk.APIVersion}, Schema: json.RawMessage(fake.EchoSchema)}), nil
+}
+
+func (echo) Execute(ctx context.Context, sb tool.Sandbox, call tool.Call) (tool.Result, error) {
+	return fake.Echo{}.Execute(ctx, tool.SandboxInfo{ID: sb.ID()}, call)
+}
+
+func main() {
+	if strings.HasPrefix(name, sdk.BackendPrefix) {
+		backend.Serve(fakeBackend{fake.NewBackend()})
+		return
+	}
+	tool.Serve(echo{})
+}
