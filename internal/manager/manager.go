@@ -32,9 +32,9 @@ type Manager struct {
 	spares    map[string][]*sandbox // pre-created sandboxes by type+config
 	sparing   map[string]bool
 
-	stop chan struct{}
+	stop        chan struct{}
 	cleanupDone chan struct{}
-	health    healthCache
+	health      healthCache
 }
 
 // New returns a manager; Start begins its work. Processes of its sandboxes
