@@ -8,114 +8,44 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 
 	"github.com/containers/podman/v4/libpod/define"
 	"github.com/containers/podman/v4/pkg/bindings/images"
-	"github.com/containers/podman/v4/pkg/specgen"
 	"github.com/containers/storage/pkg/idtools"
 	storagetypes "github.com/containers/storage/types"
 
 	"github.com/enclave-sandbox/enclave/sdk"
 )
 
-// requireLimits refuses a spec without memory, CPU and pids limits: no
-// sandbox runs unbounded, whatever the caller forgot.
-func requireLimits(s sdk.Spec) error {
-	if s.MemoryBytes <= 0 || s.CPUs <= 0 || s.PidsLimit <= 0 {
-		return fmt.Errorf("refusing a container without memory, CPU and pids limits (memory %d, cpus %g, pids %d): %w",
-			s.MemoryBytes, s.CPUs, s.PidsLimit, sdk.ErrInvalidArgument)
-	}
-	return nil
-}
-
-// parseIDMap reads "CONTAINER:HOST:SIZE" (one range for uids and gids);
-// "off" or "" means no user namespace.
-func parseIDMap(s string) (*storagetypes.IDMappingOptions, error) {
-	if s == "" || s == "off" {
-		return nil, nil
-	}
-	parts := strings.Split(s, ":")
-	if len(parts) != 3 {
-		return nil, fmt.Errorf("user namespace map %q: want CONTAINER:HOST:SIZE", s)
-	}
-	var n [3]int
-	for i, p := range parts {
-		v, err := strconv.ParseUint(p, 10, 32)
-		if err != nil || (i == 2 && v == 0) {
-			return nil, fmt.Errorf("user namespace map %q: %q is not a valid id or size", s, p)
-		}
-		n[i] = int(v)
-	}
-	if n[1] == 0 {
-		return nil, fmt.Errorf("user namespace map %q: mapping to host uid 0 keeps root on the host", s)
-	}
-	m := []idtools.IDMap{{ContainerID: n[0], HostID: n[1], Size: n[2]}}
-	return &storagetypes.IDMappingOptions{UIDMap: m, GIDMap: m}, nil
-}
-
-// readHostFacts decides, from Podman's info, which protections this host
-// can give, and says plainly which it cannot.
+// readHostFacts reads what the decision needs from Podman's info.
 func readHostFacts(info *define.Info, userns string) (hostFacts, error) {
-	var f hostFacts
-	idmap, err := parseIDMap(userns)
-	if err != nil {
-		return f, fmt.Errorf("%w: %w", err, sdk.ErrInvalidArgument)
-	}
+	var h podmanHost
 	if info.Host != nil {
-		f.rootless = info.Host.Security.Rootless
-		if f.rootless && info.Host.CgroupsVersion == "v1" {
-			f.warnings = append(f.warnings, "memory, CPU and pids limits are not enforced: rootless Podman on cgroups v1 (use cgroups v2 with the systemd cgroup manager, or rootful Podman)")
-		}
+		h.rootless, h.cgroupsVersion = info.Host.Security.Rootless, info.Host.CgroupsVersion
 	}
-	if !f.rootless {
-		f.idmap = idmap
-		if idmap == nil {
-			f.warnings = append(f.warnings, "sandboxes run without a user namespace: root in a sandbox is root on the host (the operator turned it off)")
-		}
-	}
-	driver := ""
 	if info.Store != nil {
-		driver = info.Store.GraphDriverName
+		h.graphDriver = info.Store.GraphDriverName
 	}
-	switch {
-	case f.rootless:
-		f.warnings = append(f.warnings, "disk limits are not enforced: rootless Podman cannot set storage quotas (run rootful Podman on btrfs storage, see README)")
-	case driver != "btrfs":
-		f.warnings = append(f.warnings, fmt.Sprintf("disk limits are not enforced: Podman's storage driver is %s (use btrfs storage with quotas: make podman-service sets it up, see README)", driver))
-	default:
-		f.diskLimit = true
-	}
-	return f, nil
+	return decideHostFacts(h, userns)
 }
 
-// setCommand sets the container's command and entrypoint. An entrypoint of
-// [] clears the image's: Podman's way is [""], and then the image's command
-// no longer applies by itself, so it is passed explicitly.
-func (p *Podman) setCommand(ctx context.Context, g *specgen.SpecGenerator, s sdk.Spec) error {
-	if len(s.Command) > 0 {
-		g.Command = s.Command
+// idMappings is an idMap as Podman's storage takes it.
+func idMappings(m *idMap) *storagetypes.IDMappingOptions {
+	ids := []idtools.IDMap{{ContainerID: m.container, HostID: m.host, Size: m.size}}
+	return &storagetypes.IDMappingOptions{UIDMap: ids, GIDMap: ids}
+}
+
+// imageCommand is the image's own command, passed explicitly when an
+// entrypoint of [] clears the image's (Podman's [""] drops the command too).
+func imageCommand(ctx context.Context, image string) ([]string, error) {
+	img, err := images.GetImage(ctx, image, nil)
+	if err != nil {
+		return nil, fmt.Errorf("look up image %s: %w", image, err)
 	}
-	if !s.EntrypointSet {
-		return nil
+	if img.Config == nil || len(img.Config.Cmd) == 0 {
+		return nil, fmt.Errorf("entrypoint [] needs a command: the image %s has none: %w", image, sdk.ErrInvalidArgument)
 	}
-	if len(s.Entrypoint) > 0 {
-		g.Entrypoint = s.Entrypoint
-		return nil
-	}
-	g.Entrypoint = []string{""}
-	if len(s.Command) == 0 {
-		img, err := images.GetImage(ctx, s.Image, nil)
-		if err != nil {
-			return fmt.Errorf("look up image %s: %w", s.Image, err)
-		}
-		if img.Config == nil || len(img.Config.Cmd) == 0 {
-			return fmt.Errorf("entrypoint [] needs a command: the image %s has none: %w", s.Image, sdk.ErrInvalidArgument)
-		}
-		g.Command = img.Config.Cmd
-	}
-	return nil
+	return img.Config.Cmd, nil
 }
 
 // Health implements backend.HealthChecker: Podman answers its ping (a
