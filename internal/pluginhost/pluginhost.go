@@ -48,13 +48,15 @@ type Host struct {
 
 // Status describes one discovered plugin, for `enclave plugins` and logs.
 type Status struct {
-	Path     string
-	Kind     string
-	Name     string
-	Version  string
-	Types    []string
-	Restarts int
-	Problem  string
+	Path    string
+	Kind    string
+	Name    string
+	Version string
+	// Description is the plugin's one line about itself.
+	Description string
+	Types       []string
+	Restarts    int
+	Problem     string
 }
 
 // New returns a host; Load starts the plugins.
@@ -118,7 +120,7 @@ func (h *Host) Statuses() []Status {
 	}
 	for _, p := range all {
 		p.mu.Lock()
-		out = append(out, Status{Path: p.path, Kind: p.kind, Name: p.info.Name, Version: p.info.Version, Types: p.info.SandboxTypes, Restarts: p.restarts})
+		out = append(out, Status{Path: p.path, Kind: p.kind, Name: p.info.Name, Version: p.info.Version, Description: p.info.Description, Types: p.info.SandboxTypes, Restarts: p.restarts})
 		p.mu.Unlock()
 	}
 	out = append(out, h.rejected...)
