@@ -24,8 +24,10 @@ export ENCLAVE_HOST ENCLAVE_PORT
 
 PROTOC_GEN_GO := google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
+GEN_BIN := $(CURDIR)/.cache/bin
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: bench help deps deps-test storage test-chaos test-fuzz image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
+.PHONY: lint gen-tools bench help deps deps-test storage test-chaos test-fuzz image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -61,7 +63,7 @@ run: deps image podman-service build ## set up everything and serve on $(ENCLAVE
 	$(BIN)/enclave server --plugin-dir $(PLUGINS) --podman-url unix://$(PODMAN_SOCK) \
 	  --image-alias python:3.11-slim=$(IMAGE)
 
-test: deps-test image image-polyglot podman-service build test-unit test-fuzz test-integration test-e2e test-chaos test-rootless ## set up and run unit, contract, integration, end-to-end and rootless tests
+test: deps-test image image-polyglot podman-service build lint test-unit test-fuzz test-integration test-e2e test-chaos test-rootless ## set up and run unit, contract, integration, end-to-end and rootless tests
 	@echo "all tests passed"
 
 test-unit: ## unit and contract tests with -race, plus go vet
@@ -100,15 +102,27 @@ bench: deps storage image podman-service build ## benchmark a fresh server again
 
 vet: ## go vet, with and without the Podman build tags
 	go vet ./...
-	go vet -tags '$(PODMAN_TAGS)' ./backends/podman
+	go vet -tags '$(PODMAN_TAGS)' ./backends/podman ./cmd/enclave-bench
+
+lint: gen-tools ## gofmt check, go vet and staticcheck (with and without the Podman tags), and the proto against its generated code
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt would change: $$unformatted" >&2; exit 1; fi
+	$(MAKE) --no-print-directory vet
+	go run $(STATICCHECK) ./...
+	go run $(STATICCHECK) -tags '$(PODMAN_TAGS)' ./backends/podman ./cmd/enclave-bench
+	cd examples/custom-tool && go vet ./... && go run $(STATICCHECK) ./...
+	GEN_BIN=$(GEN_BIN) scripts/check-proto.sh
+
+gen-tools: ## the pinned protobuf generators (and protoc, from apt) for make generate and make lint
+	@command -v protoc >/dev/null || scripts/deps.sh --proto
+	@test -x $(GEN_BIN)/protoc-gen-go || GOBIN=$(GEN_BIN) go install $(PROTOC_GEN_GO)
+	@test -x $(GEN_BIN)/protoc-gen-go-grpc || GOBIN=$(GEN_BIN) go install $(PROTOC_GEN_GO_GRPC)
 
 fmt: ## gofmt every Go file
 	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')
 
-generate: ## regenerate the plugin protobuf code with pinned generators (needs protoc)
-	GOBIN=$(CURDIR)/.cache/bin go install $(PROTOC_GEN_GO)
-	GOBIN=$(CURDIR)/.cache/bin go install $(PROTOC_GEN_GO_GRPC)
-	PATH=$(CURDIR)/.cache/bin:$$PATH protoc -I sdk/proto --go_out=sdk/proto --go_opt=paths=source_relative \
+generate: gen-tools ## regenerate the plugin protobuf code with the pinned generators
+	PATH=$(GEN_BIN):$$PATH protoc -I sdk/proto --go_out=sdk/proto --go_opt=paths=source_relative \
 	  --go-grpc_out=sdk/proto --go-grpc_opt=paths=source_relative sdk/proto/enclave/plugin/v1/plugin.proto
 
 clean: ## remove build outputs

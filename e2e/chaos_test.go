@@ -31,12 +31,6 @@ type tally struct {
 	errTexts []string
 }
 
-func (tl *tally) problem(format string, args ...any) {
-	tl.mu.Lock()
-	defer tl.mu.Unlock()
-	tl.problems = append(tl.problems, fmt.Sprintf(format, args...))
-}
-
 func runCallers(t *testing.T, s *server, n int, stop <-chan struct{}) (*tally, func()) {
 	t.Helper()
 	tl := &tally{}

@@ -2,10 +2,14 @@
 # Installs what enclave needs on Debian/Ubuntu: Podman with runc (crun fails
 # on hybrid cgroups), catatonit (init), rootless helpers, debootstrap (the
 # sandbox image), curl; with --test also prometheus (Prometheus and promtool
-# for the metrics tests). Root only; otherwise it says what is missing.
+# for the metrics tests) and protoc (make lint checks the proto); with
+# --proto only protoc. Root only; otherwise it says what is missing.
 set -euo pipefail
 pkgs=(podman runc catatonit uidmap slirp4netns fuse-overlayfs debootstrap curl)
-[ "${1:-}" = --test ] && pkgs+=(prometheus)
+case "${1:-}" in
+--test) pkgs+=(prometheus protobuf-compiler) ;;
+--proto) pkgs=(protobuf-compiler) ;;
+esac
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -103,13 +103,13 @@ func (c *Config) set(field string, v json.RawMessage, notebook bool) error {
 			return nil
 		}
 		s, err := stringValue(v)
-		if err != nil {
-			return errors.New("Invalid disk limit format")
+		if err == nil {
+			_, err = ParseSize(s)
 		}
-		n, err := ParseSize(s)
 		if err != nil {
-			return errors.New("Invalid disk limit format")
+			return errDiskFormat
 		}
+		n, _ := ParseSize(s)
 		c.DiskLimit, c.v.disk = s, n
 	case "entrypoint":
 		return c.setEntrypoint(v, null)

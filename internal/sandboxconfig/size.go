@@ -10,8 +10,13 @@ import (
 
 var sizeRE = regexp.MustCompile(`^\d+[kmgKMG]?$`)
 
-// errSizeFormat is ms-enclave's message for a malformed memory_limit.
-var errSizeFormat = errors.New("Invalid memory limit format") //nolint:staticcheck // ms-enclave's exact text
+// ms-enclave's exact messages for malformed sizes.
+var (
+	//lint:ignore ST1005 ms-enclave's exact text, which clients see
+	errSizeFormat = errors.New("Invalid memory limit format")
+	//lint:ignore ST1005 the same form for disk_limit
+	errDiskFormat = errors.New("Invalid disk limit format")
+)
 
 // ParseSize converts a size such as memory_limit ("512m") to bytes (k/m/g:
 // powers of 1024). A value too large for int64 is math.MaxInt64 (callers

@@ -83,7 +83,7 @@ type PluginInfo struct {
 	// Tools: sandbox types the tool supports (empty = all).
 	// Backends: sandbox types the backend serves.
 	SandboxTypes []string `protobuf:"bytes,6,rep,name=sandbox_types,json=sandboxTypes,proto3" json:"sandbox_types,omitempty"`
-	// Free-form description for `enclave plugins`.
+	// One line about the plugin, shown by `enclave plugins`.
 	Description string `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
 	// Backends: optional capabilities the plugin implements ("sessions",
 	// "rename", "health"); filled in by the SDK's Serve from the
