@@ -2,9 +2,12 @@
 # session. stdlib only, single-threaded (fork is safe). Line-delimited JSON on
 # its original stdin/stdout.
 #
-# Start:    the host writes a 32-character key and a newline; every line the
-#           runner writes carries it as "k", so the host can tell the runner's
-#           replies from anything else (runner.go checks it).
+# Start:    the host writes a 32-character key and a newline. Every line the
+#           runner writes then begins with the key, as the first member of
+#           one JSON object ({"k": key, ...}; runner.go checks it), so the
+#           host can tell the runner's lines from anything else.
+# Ready:    {"k": key, "ready": true, "pid": n, "hardened": b}   once started;
+#           hardened: it made itself non-dumpable
 # Request:  {"id": n, "argv": [...] | "py_path": p, "py_src": s, "env": {...},
 #            "cwd": d, "stdin": b64|null, "timeout": secs, "grace": secs, "max": bytes}
 #           {"id": n, "kill": true}
@@ -12,7 +15,8 @@
 # Ack:      {"k": key, "id": n, "ack": true}   read, before anything runs: a
 #           call the runner dies before acking never ran (safe to resend)
 # Reply:    {"k": key, "id": n, "code": exit, "timed_out": b, "killed": b,
-#            "out": b64, "err": b64, "out_trunc": b, "err_trunc": b}
+#            "oom": b, "out": b64, "err": b64, "out_trunc": b, "err_trunc": b}
+#           {"k": key, "id": n, "code": -1, "error": text}   the call could not start
 #           {"k": key, "id": n, "swept": count}
 #
 # Each call is a forked child in its own process group. An argv call execs
