@@ -1,4 +1,4 @@
-// Package server is enclave's HTTP API (the ms-enclave contract) on the
+// Package server is enclave's HTTP API (the ms-enclave contract, docs/api.md) on the
 // standard library's ServeMux. It holds no sandbox logic: handlers decode
 // requests, call the manager and encode responses.
 package server
@@ -118,7 +118,7 @@ func (s *Server) handle(rt route) http.Handler {
 		}
 		if err != nil {
 			status, detail := toHTTP(err)
-			if status >= 500 && status != http.StatusNotImplemented {
+			if status >= 500 {
 				s.opts.Logger.Error("request failed", "route", rt.pattern, "err", err)
 			}
 			writeJSON(w, status, map[string]any{"detail": detail})

@@ -171,7 +171,7 @@ func objectBody(raw json.RawMessage, optional bool) (json.RawMessage, error) {
 	return raw, nil
 }
 
-// jsonObject reads the request body as a JSON object (§1.2): 422 for
+// jsonObject reads the request body as a JSON object (docs/api.md §1.2): 422 for
 // malformed JSON or a non-object; absent or null is nil when optional, a
 // 422 "missing" otherwise.
 func jsonObject(r *http.Request, optional bool) (json.RawMessage, error) {

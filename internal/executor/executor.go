@@ -7,6 +7,7 @@
 // container exec: package runner), else as a one-shot backend exec. Every
 // request is clamped to the operator's limits and bounded in time, and an
 // operation that finds the container gone reports it (Target.Vanished).
+// docs/architecture.md walks a tool call through it.
 package executor
 
 import (

@@ -14,7 +14,7 @@ import (
 )
 
 // adopt rebuilds the registry from this instance's labelled containers
-// (§7.3): running ones are registered under their old id, type, config and
+// (docs/api.md §7.3): running ones are registered under their old id, type, config and
 // created time (pool members rejoin the pool), stopped ones as stopped, and
 // containers whose create was interrupted are removed. Podman is the source
 // of truth; there is no other state to lose.

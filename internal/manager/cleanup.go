@@ -35,7 +35,7 @@ func (m *Manager) every(d time.Duration, f func()) {
 
 // cleanup deletes dead sandboxes (stopped/error for over 1 h), old ones
 // (created over 48 h ago) and, with --idle-ttl, idle ones; never one with a
-// call in flight (§7.1). Reaped pool members are replaced.
+// call in flight (docs/api.md §7.1). Reaped pool members are replaced.
 func (m *Manager) cleanup(ctx context.Context) {
 	now := time.Now().UTC()
 	type victim struct {

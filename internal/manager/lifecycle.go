@@ -45,7 +45,7 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 	return nil
 }
 
-// Delete removes the container and unregisters the sandbox (§3.8).
+// Delete removes the container and unregisters the sandbox (docs/api.md §3.8).
 func (m *Manager) Delete(ctx context.Context, id string) error {
 	m.mu.Lock()
 	sb, ok := m.sandboxes[id]

@@ -31,7 +31,7 @@ type PoolInit struct {
 }
 
 // InitializePool creates n pool members one after another through the
-// normal create path (§3.13); concurrent calls are serialised. n <= 0 means
+// normal create path (docs/api.md §3.13); concurrent calls are serialised. n <= 0 means
 // the operator's --pool-size. Failed creations are logged and reported.
 func (m *Manager) InitializePool(ctx context.Context, sandboxType string, n int, body json.RawMessage) (PoolInit, error) {
 	m.initMu.Lock()
@@ -65,7 +65,7 @@ func (m *Manager) InitializePool(ctx context.Context, sandboxType string, n int,
 }
 
 // PoolExecute borrows an idle member, runs the tool and gives the member
-// back (§6.2). waitSeconds is the wait for a free member from the request;
+// back (docs/api.md §6.2). waitSeconds is the wait for a free member from the request;
 // 0 means the operator's default.
 func (m *Manager) PoolExecute(ctx context.Context, toolName string, params json.RawMessage, waitSeconds float64) (Result, error) {
 	wait, waitText := m.opts.PoolWait, m.opts.PoolWaitText

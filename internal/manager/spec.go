@@ -21,7 +21,7 @@ func (m *Manager) diskBytes(cfg *sandboxconfig.Config) int64 {
 }
 
 // buildSpec is the container spec of a sandbox; labels carry everything
-// needed to rebuild the sandbox after a restart (§7.3).
+// needed to rebuild the sandbox after a restart (docs/api.md §7.3).
 func (m *Manager) buildSpec(id, typ string, cfg *sandboxconfig.Config, cfgJSON []byte, pool bool, created time.Time) sdk.Spec {
 	spec := sdk.Spec{
 		Name: "sandbox-" + id, Image: m.resolveImage(cfg.Image), Command: cfg.Argv(), WorkingDir: cfg.WorkingDir,

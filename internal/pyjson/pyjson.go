@@ -2,7 +2,7 @@
 // does, so enclave's answers match it byte for byte: compact, UTF-8 as-is,
 // no HTML escaping, objects in insertion order (Ordered), floats with a
 // decimal point (Float) and naive UTC timestamps (FormatTime). docs/api.md
-// ("Conventions") is the contract these follow.
+// §1.1 is the contract these follow.
 package pyjson
 
 import (

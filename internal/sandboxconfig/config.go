@@ -1,5 +1,5 @@
 // Package sandboxconfig reads the config body of a sandbox create (ms-enclave's
-// DockerSandboxConfig, docs/api.md "Sandbox config"). Parse validates it once
+// DockerSandboxConfig, docs/api.md §4.1). Parse validates it once
 // into typed values the manager uses; the exported fields are the dump
 // clients see and the container label keeps, in ms-enclave's key order.
 package sandboxconfig
