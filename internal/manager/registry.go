@@ -12,6 +12,8 @@ import (
 	"github.com/enclave-sandbox/enclave/sdk/backend"
 )
 
+// sandbox is one sandbox of this server (registered, or a spare waiting to
+// be claimed).
 type sandbox struct {
 	id          string
 	typ         string

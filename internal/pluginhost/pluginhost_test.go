@@ -7,9 +7,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -136,6 +139,25 @@ func TestLoadKeepsGoodPluginsAndListsTheRest(t *testing.T) {
 	}
 }
 
+// killDead kills pid with SIGKILL and returns once it is dead (gone, or a
+// zombie not yet reaped): the kill happened between two calls, not during
+// one (a call in flight at that instant may fail; see proc.go).
+func killDead(t *testing.T, pid int) {
+	t.Helper()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil || strings.Contains(string(st), ") Z ") || strings.Contains(string(st), ") X ") {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("pid %d survived SIGKILL", pid)
+}
+
 func TestDeadPluginIsRestartedOnNextUse(t *testing.T) {
 	dir := pluginDir(t, "enclave-backend-fake", "enclave-tool-echo")
 	var restarts atomic.Int32
@@ -159,9 +181,7 @@ func TestDeadPluginIsRestartedOnNextUse(t *testing.T) {
 		if pid <= 0 {
 			t.Fatal("no plugin pid")
 		}
-		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
+		killDead(t, pid)
 		res, err := echo.Execute(context.Background(), tool.SandboxInfo{ID: "s"}, call)
 		if err != nil || res.Output != "hi" {
 			t.Fatalf("round %d: first call after kill -9: %+v, %v", round, res, err)
@@ -182,7 +202,7 @@ func TestDeadPluginIsRestartedOnNextUse(t *testing.T) {
 	bp.mu.Lock()
 	pid := bp.pid
 	bp.mu.Unlock()
-	syscall.Kill(pid, syscall.SIGKILL)
+	killDead(t, pid)
 	be, _ := h.Backend("docker")
 	if _, err := be.List(context.Background(), nil); err != nil {
 		t.Errorf("backend call after kill -9: %v", err)
