@@ -88,7 +88,7 @@ FUZZTIME ?= 10s
 test-fuzz: ## a short run of every Go fuzz target (FUZZTIME=10m for a long one)
 	@set -eo pipefail; for p in $$(go list ./...); do \
 	  for f in $$(go test -list '^Fuzz' $$p 2>/dev/null | grep '^Fuzz' || true); do \
-	    echo "fuzz $$p $$f"; go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p | tail -1; \
+	    echo "fuzz $$p $$f"; out=$$(go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p 2>&1) || { echo "$$out"; exit 1; }; echo "$$out" | tail -1; \
 	  done; \
 	done
 
