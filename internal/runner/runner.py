@@ -268,6 +268,13 @@ def start(req):
                 os.write(2, ("enclave runner: %s\n" % e).encode())
             finally:
                 os._exit(127)
+    try:
+        # The parent sets the call's group too (the race-free way): from here
+        # on every process of the call is in group pid, even if the child has
+        # not run yet, so a sweep or a kill never mistakes it for a leftover.
+        os.setpgid(pid, pid)
+    except OSError:
+        pass  # the child did it already and has exec'd
     os.close(out_w)
     os.close(err_w)
     now = time.monotonic()
@@ -382,7 +389,7 @@ def sweep():
     # inside the container: e.g. a notebook kernel) and not the sandbox's
     # own command (the oldest child of PID 1, which started with the
     # container) owns: what earlier calls left behind. The same rule as the
-    # one-shot sweep (internal/manager/runners.go), and it needs no memory
+    # one-shot sweep (internal/executor/sweep.go), and it needs no memory
     # of earlier runners. Only inside a container, where exec'd processes
     # have no parent in the namespace: on a host this would be every process
     # of the machine.
