@@ -134,7 +134,7 @@ func TestChaosPodmanRmPoolMembers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			exec.Command("podman", "--url", s.Podman, "rm", "-f", "-t", "0", info.Metadata["container_id"].(string)).Run()
+			podmanRm(t, s.Podman, info.Metadata["container_id"].(string))
 			time.Sleep(300 * time.Millisecond) // let calls land between the removals
 		}
 	})
@@ -142,7 +142,7 @@ func TestChaosPodmanRmPoolMembers(t *testing.T) {
 	// Sandboxes used by id: a removed container is an error, not a hang.
 	id := s.sandbox(t, nil)
 	info, _ := s.C.GetSandbox(context.Background(), id)
-	exec.Command("podman", "--url", s.Podman, "rm", "-f", "-t", "0", info.Metadata["container_id"].(string)).Run()
+	podmanRm(t, s.Podman, info.Metadata["container_id"].(string))
 	if r, err := s.C.ExecuteTool(context.Background(), id, "python_executor", map[string]any{"code": "print(1)"}); err == nil && r.Status == "success" {
 		t.Errorf("a call on a removed sandbox succeeded: %+v", r)
 	}

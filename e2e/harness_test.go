@@ -256,3 +256,24 @@ func pluginPID(t *testing.T, serverPID int, name string) int {
 	t.Fatalf("no plugin %s under server %d", name, serverPID)
 	return 0
 }
+
+// podmanRm removes a container behind the server's back, as an operator's
+// `podman rm -f` would. Podman itself sometimes races its own cleanup of a
+// just-killed container on btrfs ("unlinkat .../shm: device or resource
+// busy"); like the backend (backends/podman/containers.go), it tries again,
+// a bounded number of times.
+func podmanRm(t *testing.T, podmanURL, containerID string) {
+	t.Helper()
+	var out []byte
+	var err error
+	for attempt := 1; attempt <= 6; attempt++ {
+		out, err = exec.Command("podman", "--url", podmanURL, "rm", "-f", "-t", "0", containerID).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "resource busy") {
+			break
+		}
+		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("podman rm -f %s: %v %s", containerID, err, out)
+	}
+}

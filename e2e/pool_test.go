@@ -123,10 +123,7 @@ func TestPoolHealsAfterPodmanRm(t *testing.T) {
 		t.Fatal(err)
 	}
 	victim, _ := s.C.GetSandbox(ctx, res.SandboxIDs[0])
-	out, err := exec.Command("podman", "--url", s.Podman, "rm", "-f", "-t", "0", victim.Metadata["container_id"].(string)).CombinedOutput()
-	if err != nil {
-		t.Fatalf("podman rm -f: %v %s", err, out)
-	}
+	podmanRm(t, s.Podman, victim.Metadata["container_id"].(string))
 	// Pool calls keep succeeding, before and after the replacement.
 	for i := 0; i < 6; i++ {
 		if r, err := s.C.ExecuteInPool(ctx, "python_executor", map[string]any{"code": "print('ok')"}, 30); err != nil || r.Output != "ok\n" {
