@@ -47,8 +47,11 @@ func (f Float) MarshalJSON() ([]byte, error) { return []byte(FloatText(float64(f
 // 1e-4 and from 1e16 on (1e-05, 1e+16).
 func FloatText(f float64) string {
 	if f != 0 && !math.IsInf(f, 0) && !math.IsNaN(f) {
-		if e := math.Floor(math.Log10(math.Abs(f))); e < -4 || e >= 16 {
-			return strconv.FormatFloat(f, 'e', -1, 64)
+		// The decimal exponent of the shortest form decides, as in Python
+		// (a logarithm puts the double just below 1e-4 at exponent -4).
+		e := strconv.FormatFloat(f, 'e', -1, 64)
+		if exp, err := strconv.Atoi(e[strings.IndexByte(e, 'e')+1:]); err == nil && (exp < -4 || exp >= 16) {
+			return e
 		}
 	}
 	s := strconv.FormatFloat(f, 'f', -1, 64)

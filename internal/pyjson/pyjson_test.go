@@ -2,6 +2,7 @@ package pyjson
 
 import (
 	"encoding/json"
+	"math"
 	"testing"
 	"time"
 )
@@ -13,6 +14,8 @@ func TestFloatText(t *testing.T) {
 	}{
 		{2, "2.0"}, {0, "0.0"}, {0.5, "0.5"}, {-3, "-3.0"}, {1.25, "1.25"},
 		{1e-05, "1e-05"}, {0.0001, "0.0001"}, {1e16, "1e+16"}, {1.5e16, "1.5e+16"}, {123456789012345.0, "123456789012345.0"},
+		{0.00009999, "9.999e-05"},
+		{math.Nextafter(1e-4, 0), "9.999999999999999e-05"}, // a logarithm says -4 here
 	} {
 		if got := FloatText(tc.in); got != tc.want {
 			t.Errorf("FloatText(%v) = %q, want %q", tc.in, got, tc.want)
