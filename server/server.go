@@ -66,7 +66,6 @@ type Server struct {
 	mux     *http.ServeMux
 	admit   *admission
 	started time.Time
-	keys    keyring
 	handler http.Handler // the middleware chain around mux
 }
 
@@ -85,13 +84,13 @@ func New(m Manager, opts Options) *Server {
 		opts.MaxInflightBytes = 4 * opts.MaxBodyBytes
 	}
 	s := &Server{m: m, opts: opts, mux: http.NewServeMux(), started: time.Now(), admit: newAdmission(max(opts.MaxInflightBytes, opts.MaxBodyBytes))}
-	s.keys = newKeyring(opts.APIKeys)
+	keys := newKeyring(opts.APIKeys)
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, s.handle(rt))
 	}
 	s.handler = chain(jsonNotRouted(s.mux),
-		observe(opts.Observer, opts.Logger), recoverPanics(opts.Logger), cors(opts.CORSOrigins, s.keys.authorized),
-		requireKey(s.keys), cleanPaths)
+		observe(opts.Observer, opts.Logger), recoverPanics(opts.Logger), cors(opts.CORSOrigins, keys.authorized),
+		requireKey(keys), cleanPaths)
 	return s
 }
 

@@ -103,13 +103,13 @@ func (c *Config) set(field string, v json.RawMessage, notebook bool) error {
 			return nil
 		}
 		s, err := stringValue(v)
-		if err == nil {
-			_, err = ParseSize(s)
-		}
 		if err != nil {
 			return errDiskFormat
 		}
-		n, _ := ParseSize(s)
+		n, err := ParseSize(s)
+		if err != nil {
+			return errDiskFormat
+		}
 		c.DiskLimit, c.v.disk = s, n
 	case "entrypoint":
 		return c.setEntrypoint(v, null)
@@ -137,8 +137,16 @@ func (c *Config) set(field string, v json.RawMessage, notebook bool) error {
 		if json.Unmarshal(v, &b) != nil {
 			return errors.New("must be a boolean")
 		}
-		*map[string]*bool{"network_enabled": &c.NetworkEnabled, "privileged": &c.Privileged,
-			"remove_on_exit": &c.RemoveOnExit, "pull_progress": &c.PullProgress}[field] = b
+		switch field {
+		case "network_enabled":
+			c.NetworkEnabled = b
+		case "privileged":
+			c.Privileged = b
+		case "remove_on_exit":
+			c.RemoveOnExit = b
+		case "pull_progress":
+			c.PullProgress = b
+		}
 	case "pull_progress_interval":
 		var f float64
 		if null || json.Unmarshal(v, &f) != nil {
