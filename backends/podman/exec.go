@@ -18,13 +18,14 @@ import (
 	"github.com/containers/podman/v4/pkg/api/handlers"
 	"github.com/containers/podman/v4/pkg/bindings/containers"
 
+	"github.com/enclave-sandbox/enclave/internal/execwrap"
 	"github.com/enclave-sandbox/enclave/sdk"
 )
 
 func (p *Podman) createExec(ctx context.Context, ref string, argv []string, req sdk.ExecRequest, withStdin bool) (string, error) {
 	cfg := &handlers.ExecCreateConfig{ExecConfig: docker.ExecConfig{
 		AttachStdout: true, AttachStderr: true, AttachStdin: withStdin,
-		Env: envList(req.Env), WorkingDir: req.WorkingDir, Cmd: argv,
+		Env: execwrap.EnvList(req.Env), WorkingDir: req.WorkingDir, Cmd: argv,
 	}}
 	id, err := containers.ExecCreate(ctx, ref, cfg)
 	if err != nil {
@@ -42,9 +43,7 @@ func (p *Podman) createExec(ctx context.Context, ref string, argv []string, req 
 func (p *Podman) killGroup(ctx context.Context, ref string, pgid int) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	// Sessions are not group leaders: fall back to the pid itself.
-	kill := `kill -s KILL -- "-$1" 2>/dev/null || kill -s KILL -- "$1"`
-	id, err := p.createExec(ctx, ref, []string{"sh", "-c", kill, "enclave-kill", strconv.Itoa(pgid)}, sdk.ExecRequest{}, false)
+	id, err := p.createExec(ctx, ref, []string{"sh", "-c", execwrap.KillScript, "enclave-kill", strconv.Itoa(pgid)}, sdk.ExecRequest{}, false)
 	if err != nil {
 		slog.Warn("kill process group", "container", ref, "pgid", pgid, "err", err)
 		return
@@ -63,18 +62,14 @@ func (p *Podman) Exec(ctx context.Context, ref string, req sdk.ExecRequest) (sdk
 	if len(req.Argv) == 0 {
 		return sdk.ExecResult{}, fmt.Errorf("empty argv: %w", sdk.ErrInvalidArgument)
 	}
-	grace := req.KillGrace
-	if grace <= 0 {
-		grace = 5 * time.Second
-	}
-	argv := append([]string{"sh", "-c", execWrapper, "enclave-exec", fmtSeconds(grace), fmtSeconds(req.Timeout)}, req.Argv...)
-	id, err := p.createExec(ctx, ref, argv, req, req.Stdin != nil)
+	grace := execwrap.Grace(req)
+	id, err := p.createExec(ctx, ref, execwrap.Argv(req), req, req.Stdin != nil)
 	if err != nil {
 		return sdk.ExecResult{}, err
 	}
-	stdout := &capped{max: req.MaxOutputBytes}
-	stderr := &capped{max: req.MaxOutputBytes}
-	mw := newMarkerWriter(stderr)
+	stdout := execwrap.NewCapped(req.MaxOutputBytes)
+	stderr := execwrap.NewCapped(req.MaxOutputBytes)
+	mw := execwrap.NewMarkerWriter(stderr)
 	var stdin io.Reader
 	if req.Stdin != nil {
 		stdin = bytes.NewReader(req.Stdin)
@@ -94,15 +89,7 @@ func (p *Podman) Exec(ctx context.Context, ref string, req sdk.ExecRequest) (sdk
 		hard = t.C
 	}
 	res := sdk.ExecResult{ExitCode: -1}
-	pgid := func() int {
-		select {
-		case pid := <-mw.pid:
-			mw.pid <- pid
-			return pid
-		default:
-			return 0
-		}
-	}
+	pgid := func() int { pid, _ := mw.PID(); return pid }
 	select {
 	case err := <-done:
 		if err != nil {
@@ -135,15 +122,15 @@ func (p *Podman) Exec(ctx context.Context, ref string, req sdk.ExecRequest) (sdk
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	res.Stdout = stdout.bytes()
+	res.Stdout = stdout.Bytes()
 	var fired bool
-	res.Stderr, fired = stripTimeoutLines(stderr.bytes())
+	res.Stderr, fired = execwrap.StripTimeoutLines(stderr.Bytes())
 	if fired && (res.ExitCode == 124 || res.ExitCode == 137) {
 		res.TimedOut = true
 	}
-	res.StdoutTruncated, res.StderrTruncated = stdout.truncated, stderr.truncated
-	if res.ExitCode == 137 && !res.TimedOut && !res.Killed && mw.oom >= 0 {
-		res.OOMKilled = p.oomKillsSince(ctx, ref, mw.oom)
+	res.StdoutTruncated, res.StderrTruncated = stdout.Truncated(), stderr.Truncated()
+	if res.ExitCode == 137 && !res.TimedOut && !res.Killed && mw.OOM() >= 0 {
+		res.OOMKilled = p.oomKillsSince(ctx, ref, mw.OOM())
 	}
 	return res, nil
 }
@@ -153,7 +140,7 @@ func (p *Podman) Exec(ctx context.Context, ref string, req sdk.ExecRequest) (sdk
 func (p *Podman) oomKillsSince(ctx context.Context, ref string, before int) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	r, err := p.Exec(ctx, ref, sdk.ExecRequest{Argv: []string{"sh", "-c", oomCount + `echo "$o"`}, Timeout: 10 * time.Second})
+	r, err := p.Exec(ctx, ref, sdk.ExecRequest{Argv: []string{"sh", "-c", execwrap.OOMCount + `echo "$o"`}, Timeout: 10 * time.Second})
 	if err != nil {
 		return false
 	}

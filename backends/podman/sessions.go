@@ -12,6 +12,7 @@ import (
 
 	"github.com/containers/podman/v4/pkg/bindings/containers"
 
+	"github.com/enclave-sandbox/enclave/internal/execwrap"
 	"github.com/enclave-sandbox/enclave/sdk"
 )
 
@@ -25,8 +26,7 @@ func (p *Podman) Session(ctx context.Context, ref string, req sdk.ExecRequest) (
 	if len(req.Argv) == 0 {
 		return nil, fmt.Errorf("empty argv: %w", sdk.ErrInvalidArgument)
 	}
-	argv := append([]string{"sh", "-c", `echo "` + pidMarker + `$$" >&2; exec "$@"`, "enclave-session"}, req.Argv...)
-	id, err := p.createExec(cctx, ref, argv, req, true)
+	id, err := p.createExec(cctx, ref, execwrap.SessionArgv(req, false), req, true)
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +35,7 @@ func (p *Podman) Session(ctx context.Context, ref string, req sdk.ExecRequest) (
 	stdinR, s.stdinW = io.Pipe()
 	s.outR, s.outW = io.Pipe()
 	s.errR, s.errW = io.Pipe()
-	s.mw = newMarkerWriter(s.errW)
+	s.mw = execwrap.NewMarkerWriter(s.errW)
 	conn, done, err := p.attach(cctx, id, stdinR, s.outW, s.mw)
 	if err != nil {
 		return nil, err
@@ -71,7 +71,7 @@ type session struct {
 	stdinW     *io.PipeWriter
 	outR, errR *io.PipeReader
 	outW, errW *io.PipeWriter
-	mw         *markerWriter
+	mw         *execwrap.MarkerWriter
 	waitOnce   sync.Once
 	closeOnce  sync.Once
 	closedCh   chan struct{}
@@ -128,12 +128,8 @@ func (s *session) Close() error {
 			ended = true // the process is gone: nothing to kill
 		default:
 		}
-		select {
-		case pid := <-s.mw.pid:
-			if !ended {
-				s.p.killGroup(s.ctx, s.ref, pid)
-			}
-		default:
+		if pid, ok := s.mw.PID(); ok && !ended {
+			s.p.killGroup(s.ctx, s.ref, pid)
 		}
 		s.stdinW.Close()
 		s.conn.Close()
