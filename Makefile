@@ -54,6 +54,7 @@ build: ## build bin/enclave and the plugins into bin/plugins
 	@mkdir -p $(PLUGINS)
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/enclave ./cmd/enclave
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -tags '$(PODMAN_TAGS)' -o $(PLUGINS)/enclave-backend-podman ./backends/podman
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(PLUGINS)/enclave-backend-kubernetes ./backends/kubernetes
 	@for t in $(TOOLS); do \
 	  echo "build tool $$t"; \
 	  CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(PLUGINS)/enclave-tool-$$t ./tools-plugins/$$t || exit 1; \
