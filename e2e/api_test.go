@@ -35,7 +35,7 @@ func TestCurlSession(t *testing.T) {
 		t.Errorf("execute = %d %s", code, body)
 	}
 	code, _, body = s.raw(t, "GET", "/sandbox/"+id, "")
-	infoRE := regexp.MustCompile(`^\{"id":"` + id + `","status":"running","type":"docker","config":\{"timeout":30,"tools_config":\{"python_executor":\{\}\},"working_dir":"/sandbox","env_vars":\{\},"resource_limits":\{\},"image":"python:3.11-slim","volumes":\{\},"ports":\{\},"network":"bridge","extra_hosts":\{\},"memory_limit":"4g","cpu_limit":2\.0,"network_enabled":false,"privileged":false,"remove_on_exit":true,"pull_progress":false,"pull_progress_interval":3\.0,"docker_executor_workers":8\},"created_at":"[^"]{26}","updated_at":"[^"]{26}","metadata":\{"container_id":"[0-9a-f]{64}"`)
+	infoRE := regexp.MustCompile(`^\{"id":"` + id + `","status":"running","type":"docker","config":\{"timeout":30,"tools_config":\{"python_executor":\{\}\},"working_dir":"/sandbox","env_vars":\{\},"resource_limits":\{\},"image":"python:3.11-slim","volumes":\{\},"ports":\{\},"network":"bridge","extra_hosts":\{\},"memory_limit":"4g","cpu_limit":2\.0,"network_enabled":false,"privileged":false,"remove_on_exit":true,"pull_progress":false,"pull_progress_interval":3\.0,"docker_executor_workers":8\},"created_at":"[^"]{26}","updated_at":"[^"]{26}","metadata":\{"container_id":"` + containerIDPattern(id) + `"`)
 	if code != 200 || !infoRE.MatchString(body) {
 		t.Errorf("info = %d %s", code, body)
 	}

@@ -90,6 +90,9 @@ func startServerAs(t *testing.T, setup serverSetup, apiKey string, extra ...stri
 	inst := "e2e-" + randHex(4)
 	args := append([]string{"server", "--host", "127.0.0.1", "--port", port, "--plugin-dir", filepath.Join(binDir, "plugins"),
 		"--podman-url", podmanURL, "--instance", inst, "--image-alias", "python:3.11-slim=" + testImage()}, extra...)
+	if kubeMode() {
+		args = append(args, kubeArgs()...)
+	}
 	if apiKey != "" {
 		args = append(args, "--api-key", apiKey)
 	}
@@ -161,8 +164,12 @@ func tail(s string, lines int) string {
 	return strings.Join(parts, "\n")
 }
 
-// containers lists this instance's containers straight from Podman.
+// containers lists this instance's containers straight from Podman (or
+// its pods from the cluster).
 func (s *server) containers(t *testing.T) []string {
+	if kubeMode() {
+		return kubePods(t, s.Instance)
+	}
 	out, err := exec.Command("podman", "--url", s.Podman, "ps", "-a", "-q",
 		"--filter", "label=enclave.instance="+s.Instance).CombinedOutput()
 	if err != nil {

@@ -179,11 +179,25 @@ func mapErr(err error, what string) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// Info implements backend.Backend.
+// Info implements backend.Backend. Without a cluster to use (no
+// kubeconfig given, not in a pod) it serves no type, and the host leaves
+// it unused.
 func (k *Kubernetes) Info(context.Context) (sdk.Info, error) {
-	return sdk.Info{Name: "kubernetes", Kind: sdk.KindBackend, Version: version, APIVersions: []uint32{sdk.APIVersion},
-		Description:  "Kubernetes pods, exec through the API server",
-		SandboxTypes: k.cfg.Types}, nil
+	info := sdk.Info{Name: "kubernetes", Kind: sdk.KindBackend, Version: version, APIVersions: []uint32{sdk.APIVersion},
+		Description: "Kubernetes pods, exec through the API server", SandboxTypes: k.cfg.Types}
+	if !k.cfg.configured() {
+		info.Description, info.SandboxTypes = "not configured: give --k8s-kubeconfig, or run enclave in a pod", nil
+	}
+	return info, nil
+}
+
+// configured: a kubeconfig was named, or this process runs in a pod.
+func (c Config) configured() bool {
+	if c.Kubeconfig != "" || c.Context != "" {
+		return true
+	}
+	_, err := rest.InClusterConfig()
+	return err == nil
 }
 
 // Health implements backend.HealthChecker: the API server answers, and

@@ -30,7 +30,7 @@ func (p *Podman) createExec(ctx context.Context, ref string, argv []string, req 
 	id, err := containers.ExecCreate(ctx, ref, cfg)
 	if err != nil {
 		err = mapErr(err, "create exec")
-		if !errors.Is(err, sdk.ErrSandboxNotFound) && strings.Contains(err.Error(), "not running") {
+		if !errors.Is(err, sdk.ErrSandboxNotFound) && (strings.Contains(err.Error(), "not running") || strings.Contains(err.Error(), "state improper")) {
 			err = fmt.Errorf("%s: %w", err.Error(), sdk.ErrSandboxNotFound)
 		}
 		return "", err

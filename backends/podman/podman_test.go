@@ -3,13 +3,8 @@
 package main
 
 import (
-	"archive/tar"
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"

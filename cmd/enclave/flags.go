@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -39,6 +41,7 @@ type config struct {
 	pidsLimit, maxOutput, maxBody, maxArch  int64
 	maxInflight                             int64
 	logFormat, logLevel                     string
+	backends                                backendConfig
 }
 
 func defaultPluginDir() string {
@@ -57,6 +60,7 @@ func commonFlags(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&c.podmanURL, "podman-url", "", "Podman service URL (unix:///run/podman/podman.sock, tcp://host:port); empty: the default socket of this uid, else a private Podman service started on demand")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	backendFlags(fs, &c.backends)
 }
 
 func serverFlags(c *config) *flag.FlagSet {
@@ -166,5 +170,9 @@ func pluginEnv(c *config) []string {
 	}
 	set("ENCLAVE_PODMAN_URL", c.podmanURL)
 	set("ENCLAVE_USERNS", c.userns)
+	be := c.backends.env()
+	for _, k := range slices.Sorted(maps.Keys(be)) {
+		set(k, be[k])
+	}
 	return env
 }

@@ -27,7 +27,11 @@ func runPlugins(args []string) error {
 		return err
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
-	host := pluginhost.New(pluginhost.Options{Dir: c.pluginDir, Env: pluginEnv(&c)})
+	routes, err := typeRoutes(c.backends.typeBackends)
+	if err != nil {
+		return err
+	}
+	host := pluginhost.New(pluginhost.Options{Dir: c.pluginDir, Env: pluginEnv(&c), TypeBackends: routes})
 	defer host.Kill()
 	if err := host.Load(context.Background()); err != nil {
 		return err

@@ -66,13 +66,17 @@ func runServer(args []string) error {
 		opts.ImageAliases[from] = to
 	}
 
+	routes, err := typeRoutes(c.backends.typeBackends)
+	if err != nil {
+		return err
+	}
 	reg := prometheus.NewRegistry()
 	met := metrics.New(reg, version)
 	// Tool plugins call back into the executor; the manager registers its
 	// sandboxes with it.
 	exec := executor.New(executor.Options{ResidentRunner: c.residentRunner, StartTimeout: opts.StartTimeout,
 		MaxDuration: opts.ExecMaxDuration, MaxOutputBytes: opts.MaxOutputBytes})
-	host := pluginhost.New(pluginhost.Options{Dir: c.pluginDir, Env: pluginEnv(&c), Sandboxes: exec,
+	host := pluginhost.New(pluginhost.Options{Dir: c.pluginDir, Env: pluginEnv(&c), TypeBackends: routes, Sandboxes: exec,
 		OnRestart: met.PluginRestarted, OnUp: met.PluginState, OnBackendOp: met.BackendOp, OnRPCError: met.PluginRPCError})
 	defer host.Kill()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -107,5 +108,43 @@ func TestServedTypes(t *testing.T) {
 	got := servedTypes([]string{"docker", "docker_notebook", "podman", "k8s", "dummy"})
 	if want := []string{"docker", "docker_notebook", "k8s"}; !slices.Equal(got, want) {
 		t.Errorf("servedTypes = %v, want %v", got, want)
+	}
+}
+
+func TestTypeRoutes(t *testing.T) {
+	tests := []struct {
+		in   listFlag
+		want map[string]string
+		err  bool
+	}{
+		{nil, map[string]string{}, false},
+		{listFlag{"docker=kubernetes", "docker_notebook=kubernetes"}, map[string]string{"docker": "kubernetes", "docker_notebook": "kubernetes"}, false},
+		{listFlag{"docker"}, nil, true},
+		{listFlag{"=kubernetes"}, nil, true},
+	}
+	for _, tt := range tests {
+		got, err := typeRoutes(tt.in)
+		if (err != nil) != tt.err || !tt.err && !maps.Equal(got, tt.want) {
+			t.Errorf("typeRoutes(%v) = %v, %v; want %v (error %v)", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+// TestKubernetesSettingsReachPlugins: the --k8s-* flags (or their
+// ENCLAVE_K8S_* variables) are what the backend plugin's environment holds.
+func TestKubernetesSettingsReachPlugins(t *testing.T) {
+	t.Setenv("ENCLAVE_K8S_NAMESPACE", "from-env")
+	var c config
+	if err := parse(serverFlags(&c), []string{"--k8s-pull-policy", "Never", "--type-backend", "docker=kubernetes"}); err != nil {
+		t.Fatal(err)
+	}
+	env := pluginEnv(&c)
+	for _, want := range []string{"ENCLAVE_K8S_NAMESPACE=from-env", "ENCLAVE_K8S_PULL_POLICY=Never", "ENCLAVE_K8S_REQUEST_FRACTION=0.1"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("plugin env lacks %s: %v", want, env)
+		}
+	}
+	if !slices.Equal(c.backends.typeBackends, listFlag{"docker=kubernetes"}) {
+		t.Errorf("type routes %v", c.backends.typeBackends)
 	}
 }

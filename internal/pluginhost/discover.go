@@ -33,6 +33,10 @@ func Discover(dir string) ([]string, error) {
 	return out, nil
 }
 
+// errUnused marks a backend that serves nothing as configured (the
+// kubernetes backend without a cluster): not used, and not a fault.
+var errUnused = errors.New("not used")
+
 func checkInfo(kind string, info sdk.Info) error {
 	if info.Kind != kind {
 		return fmt.Errorf("plugin says it is a %q, its file name says %q", info.Kind, kind)
@@ -47,7 +51,7 @@ func checkInfo(kind string, info sdk.Info) error {
 		return fmt.Errorf("tool %s has no schema", info.Name)
 	}
 	if kind == sdk.KindBackend && len(info.SandboxTypes) == 0 {
-		return fmt.Errorf("backend %s serves no sandbox type", info.Name)
+		return fmt.Errorf("backend %s serves no sandbox type (%s): %w", info.Name, info.Description, errUnused)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@
 package pluginhost
 
 import (
+	"errors"
 	"context"
 	"log/slog"
 	"path/filepath"
@@ -24,6 +25,9 @@ type Options struct {
 	Dir string
 	// Env is added to the plugins' environment (e.g. ENCLAVE_PODMAN_URL).
 	Env []string
+	// TypeBackends routes sandbox types to backends by name (type →
+	// backend), over the defaults (DefaultTypeBackends).
+	TypeBackends map[string]string
 	// Sandboxes is served to tool plugins: the sandbox operations they call
 	// back into (the executor).
 	Sandboxes tool.Sandboxes
@@ -77,7 +81,11 @@ func (h *Host) Load(ctx context.Context) error {
 			kind = sdk.KindBackend
 		}
 		pr := &proc{path: p, kind: kind, h: h}
-		if err := pr.start(ctx); err != nil {
+		if err := pr.start(ctx); errors.Is(err, errUnused) {
+			slog.Info("backend plugin not used", "path", p, "reason", err)
+			h.rejected = append(h.rejected, Status{Path: p, Kind: kind, Problem: err.Error()})
+			continue
+		} else if err != nil {
 			slog.Error("plugin rejected", "path", p, "err", err)
 			h.rejected = append(h.rejected, Status{Path: p, Kind: kind, Problem: err.Error()})
 			continue
@@ -85,13 +93,6 @@ func (h *Host) Load(ctx context.Context) error {
 		h.mu.Lock()
 		if kind == sdk.KindBackend {
 			h.backends = append(h.backends, pr)
-			for _, t := range pr.info.SandboxTypes {
-				if _, dup := h.byType[t]; dup {
-					slog.Warn("sandbox type served by two backends; keeping the first", "type", t, "plugin", pr.info.Name)
-					continue
-				}
-				h.byType[t] = pr
-			}
 		} else {
 			if _, dup := h.tools[pr.info.Name]; dup {
 				slog.Warn("two plugins provide one tool; keeping the first", "tool", pr.info.Name, "path", p)
@@ -105,6 +106,20 @@ func (h *Host) Load(ctx context.Context) error {
 	}
 	if len(h.backends) == 0 {
 		slog.Warn("no backend plugin loaded: sandboxes cannot be created", "dir", h.opts.Dir)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	infos := make([]sdk.Info, len(h.backends))
+	for i, p := range h.backends {
+		infos[i] = p.info
+	}
+	routes, err := route(infos, h.opts.TypeBackends)
+	if err != nil {
+		return err
+	}
+	for typ, i := range routes {
+		h.byType[typ] = h.backends[i]
+		slog.Debug("sandbox type routed", "type", typ, "backend", infos[i].Name)
 	}
 	return nil
 }
