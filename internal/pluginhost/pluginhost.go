@@ -5,8 +5,8 @@
 package pluginhost
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"sort"
