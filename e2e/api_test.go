@@ -307,7 +307,7 @@ func TestBackendPluginRestart(t *testing.T) {
 	s := startServer(t, "")
 	ctx := context.Background()
 	id := s.sandbox(t, nil)
-	old := pluginPID(t, s.cmd.Process.Pid, "enclave-backend-")
+	old := pluginPID(t, s.cmd.Process.Pid, "enclave-backend-"+backendName())
 	if err := syscall.Kill(old, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -331,11 +331,11 @@ func TestBackendPluginRestart(t *testing.T) {
 	if r := s.exec(t, id2, "python_executor", map[string]any{"code": "print(2)"}); r.Output != "2\n" {
 		t.Errorf("new sandbox: %+v", r)
 	}
-	if pid := pluginPID(t, s.cmd.Process.Pid, "enclave-backend-"); pid == old {
+	if pid := pluginPID(t, s.cmd.Process.Pid, "enclave-backend-"+backendName()); pid == old {
 		t.Errorf("backend pid unchanged")
 	}
 	m, err := s.C.Metrics(ctx)
-	if err != nil || !strings.Contains(m, `enclave_plugin_restarts_total{kind="backend",name="podman"} 1`) {
+	if err != nil || !strings.Contains(m, `enclave_plugin_restarts_total{kind="backend",name="`+backendName()+`"} 1`) {
 		t.Errorf("restart not counted in /metrics (%v)", err)
 	}
 }

@@ -151,7 +151,7 @@ func TestChaosPodmanRmPoolMembers(t *testing.T) {
 func TestChaosKillPlugins(t *testing.T) {
 	s := startServer(t, "")
 	chaosPool(t, s, 3)
-	for _, name := range []string{"enclave-tool-python_executor", "enclave-backend-podman"} {
+	for _, name := range []string{"enclave-tool-python_executor", "enclave-backend-" + backendName()} {
 		// Between calls: the next call is served by the restarted plugin.
 		killAndWait(t, pluginPID(t, s.cmd.Process.Pid, name))
 		if r, err := s.C.ExecuteInPool(context.Background(), "python_executor", map[string]any{"code": "print('after')"}, 30); err != nil || r.Output != "after\n" {

@@ -179,6 +179,26 @@ func (s *server) containers(t *testing.T) []string {
 	return strings.Fields(string(out))
 }
 
+// spare is the id of this instance's waiting spare container, or "".
+func (s *server) spare(t *testing.T) string {
+	if kubeMode() {
+		return kubeSpare(t, s.Instance)
+	}
+	out, _ := exec.Command("podman", "--url", s.Podman, "ps", "-q", "--no-trunc", "--filter", "name=^spare-",
+		"--filter", "label=enclave.instance="+s.Instance).Output()
+	return strings.TrimSpace(string(out))
+}
+
+// containerName is a container's name (on the cluster, the pod's name
+// label, which a claim sets).
+func (s *server) containerName(t *testing.T, ref string) string {
+	if kubeMode() {
+		return kubeName(t, ref)
+	}
+	out, _ := exec.Command("podman", "--url", s.Podman, "inspect", "--format", "{{.Name}}", ref).Output()
+	return strings.TrimSpace(string(out))
+}
+
 // raw sends a request and returns status, headers and body.
 func (s *server) raw(t *testing.T, method, path string, body string, headers ...string) (int, http.Header, string) {
 	t.Helper()

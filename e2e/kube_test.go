@@ -8,6 +8,7 @@ package e2e
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -76,4 +77,34 @@ func containerIDPattern(id string) string {
 		return "sandbox-" + id
 	}
 	return "[0-9a-f]{64}"
+}
+
+// backendName is the backend plugin serving docker sandboxes.
+func backendName() string {
+	if kubeMode() {
+		return "kubernetes"
+	}
+	return "podman"
+}
+
+// kubeSpare is the name of the instance's unclaimed spare pod, or "".
+func kubeSpare(t *testing.T, instance string) string {
+	for _, p := range kubePods(t, instance) {
+		if strings.HasPrefix(p, "spare-") && kubeName(t, p) == p {
+			return p
+		}
+	}
+	return ""
+}
+
+// kubeName is a pod's sandbox name: its name label, else its name.
+func kubeName(t *testing.T, pod string) string {
+	p, err := kubeClient(t).CoreV1().Pods(kubeNamespace).Get(context.Background(), pod, metav1.GetOptions{})
+	if err != nil {
+		return ""
+	}
+	if n := p.Labels["enclave.name"]; n != "" {
+		return n
+	}
+	return p.Name
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"syscall"
@@ -259,11 +258,12 @@ func TestCreateFromSpare(t *testing.T) {
 	spareID := ""
 	deadline := time.Now().Add(30 * time.Second)
 	for spareID == "" {
-		out, _ := exec.Command("podman", "--url", s.Podman, "ps", "-q", "--no-trunc", "--filter", "name=^spare-",
-			"--filter", "label=enclave.instance="+s.Instance).Output()
-		spareID = strings.TrimSpace(string(out))
+		// Ready when the server counts it, not when its container exists.
+		if m, _ := s.C.Metrics(ctx); strings.Contains(m, `enclave_pool_size{state="spare"} 1`) {
+			spareID = s.spare(t)
+		}
 		if time.Now().After(deadline) {
-			t.Fatal("no spare container appeared after initialize")
+			t.Fatal("no spare ready after initialize")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -275,9 +275,8 @@ func TestCreateFromSpare(t *testing.T) {
 	if info.Metadata["container_id"] != spareID {
 		t.Errorf("create got container %v, the spare was %s", info.Metadata["container_id"], spareID)
 	}
-	out, _ := exec.Command("podman", "--url", s.Podman, "inspect", "--format", "{{.Name}}", spareID).Output()
-	if strings.TrimSpace(string(out)) != "sandbox-"+id {
-		t.Errorf("claimed spare is named %q, want sandbox-%s", out, id)
+	if name := s.containerName(t, spareID); name != "sandbox-"+id {
+		t.Errorf("claimed spare is named %q, want sandbox-%s", name, id)
 	}
 	if r := s.exec(t, id, "python_executor", map[string]any{"code": "print('spare')"}); r.Output != "spare\n" {
 		t.Errorf("call on a claimed spare: %+v", r)

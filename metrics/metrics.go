@@ -166,8 +166,9 @@ func (m *Metrics) PluginState(kind, name string, up bool) {
 type Snapshot struct {
 	// Sandboxes counts registered sandboxes by (type, status).
 	Sandboxes map[[2]string]int
-	// PoolIdle and PoolBusy count live pool members.
-	PoolIdle, PoolBusy int
+	// PoolIdle and PoolBusy count live pool members; PoolSpare the
+	// started spares waiting for a /sandbox/create of their config.
+	PoolIdle, PoolBusy, PoolSpare int
 }
 
 // StateCollector exports enclave_sandboxes{type,status} and
@@ -184,7 +185,7 @@ type StateCollector struct {
 func NewStateCollector(types, statuses []string, snapshot func() Snapshot) *StateCollector {
 	return &StateCollector{
 		sandboxes: prometheus.NewDesc(ns+"_sandboxes", "Registered sandboxes by type and status.", []string{"type", "status"}, nil),
-		pool:      prometheus.NewDesc(ns+"_pool_size", "Live pool members by state (idle, busy).", []string{"state"}, nil),
+		pool:      prometheus.NewDesc(ns+"_pool_size", "Live pool members by state (idle, busy) and warm spares waiting for a create (spare).", []string{"state"}, nil),
 		types:     types, statuses: statuses, snapshot: snapshot,
 	}
 }
@@ -213,4 +214,5 @@ func (c *StateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(snap.PoolIdle), "idle")
 	ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(snap.PoolBusy), "busy")
+	ch <- prometheus.MustNewConstMetric(c.pool, prometheus.GaugeValue, float64(snap.PoolSpare), "spare")
 }

@@ -119,10 +119,11 @@ func TestExposition(t *testing.T) {
 		t.Errorf("pre-initialised series = %v", v)
 	}
 	// Counts reflect the events.
-	expected := `# HELP enclave_pool_size Live pool members by state (idle, busy).
+	expected := `# HELP enclave_pool_size Live pool members by state (idle, busy) and warm spares waiting for a create (spare).
 # TYPE enclave_pool_size gauge
 enclave_pool_size{state="busy"} 1
 enclave_pool_size{state="idle"} 3
+enclave_pool_size{state="spare"} 0
 # HELP enclave_plugin_restarts_total Plugin processes restarted after they died.
 # TYPE enclave_plugin_restarts_total counter
 enclave_plugin_restarts_total{kind="backend",name="podman"} 1

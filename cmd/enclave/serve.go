@@ -102,6 +102,7 @@ func runServer(args []string) error {
 			snap.Sandboxes[[2]string{in.Type, string(in.Status)}]++
 		}
 		snap.PoolIdle, snap.PoolBusy = mgr.PoolCounts()
+		snap.PoolSpare = mgr.Spares()
 		return snap
 	}))
 	mgr.Start(ctx)

@@ -98,17 +98,18 @@ func (e *Executor) ensureSwept(ctx context.Context, en *entry, r *runner.Runner)
 }
 
 // sweepScript is the runner's sweep for sandboxes without a runner: kill
-// every process but PID 1, the oldest child of PID 1 (the sandbox's
-// command), exec'd processes (no parent inside the container) and their
+// every process but PID 1, the oldest other process (the sandbox's command:
+// an init starts it first, or in a pod it is exec'd right after the pause
+// process), exec'd processes (no parent inside the container) and their
 // descendants. It refuses to run where its own ancestry reaches PID 1 (not
 // inside a container's exec). A few rounds catch what forks meanwhile.
 const sweepScript = `for round in 1 2 3; do
-for d in /proc/[0-9]*; do s=$(cat "$d/stat" 2>/dev/null) || continue; r=${s##*) }; set -- $r; echo "${d#/proc/} $2 ${20}"; done |
+for d in /proc/[0-9]*; do s=$(cat "$d/stat" 2>/dev/null) || continue; r=${s##*) }; set -- $r; [ "$1" = Z ] || echo "${d#/proc/} $2 ${20}"; done |
 awk -v self=$$ '{ pid[NR] = $1; pp[$1] = $2; st[$1] = $3 }
 END {
   x = self; n = 0; while ((x in pp) && pp[x] != 0 && n++ < 1000) x = pp[x]
   if (x == 1 || !(x in pp)) exit
-  root = ""; for (i in pid) { p = pid[i]; if (pp[p] == 1 && (root == "" || st[p] + 0 < st[root] + 0)) root = p }
+  root = ""; for (i in pid) { p = pid[i]; if (p != 1 && (root == "" || st[p] + 0 < st[root] + 0)) root = p }
   keep[1] = 1; if (root != "") keep[root] = 1
   for (i in pid) { p = pid[i]; if (pp[p] == 0) keep[p] = 1 }
   for (changed = 1; changed; ) { changed = 0; for (i in pid) { p = pid[i]; if (!(p in keep) && (pp[p] in keep) && pp[p] != 1) { keep[p] = 1; changed = 1 } } }

@@ -102,6 +102,17 @@ func (m *Manager) Stats() Stats {
 	return st
 }
 
+// Spares counts the started spares waiting for a create.
+func (m *Manager) Spares() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, list := range m.spares {
+		n += len(list)
+	}
+	return n
+}
+
 // PoolCounts returns the live pool members by state.
 func (m *Manager) PoolCounts() (idle, busy int) {
 	m.mu.Lock()

@@ -380,6 +380,8 @@ def proc_table():
         except OSError:
             continue
         fields = stat[stat.rfind(b")") + 2:].split()
+        if fields[0] == b"Z":
+            continue  # dead already: its parent reaps it (see sweep)
         out[int(name)] = (int(fields[1]), int(fields[2]), fields[19])
     return out
 
@@ -387,8 +389,8 @@ def proc_table():
 def sweep():
     # Kill every process that no running call, no other exec session (ppid 0
     # inside the container: e.g. a notebook kernel) and not the sandbox's
-    # own command (the oldest child of PID 1, which started with the
-    # container) owns: what earlier calls left behind. The same rule as the
+    # own command (the oldest process after PID 1) owns: what earlier calls
+    # left behind. The same rule as the
     # one-shot sweep (internal/executor/sweep.go), and it needs no memory
     # of earlier runners. Only inside a container, where exec'd processes
     # have no parent in the namespace: on a host this would be every process
@@ -398,12 +400,16 @@ def sweep():
     me = os.getpid()
     live_groups = {c["pid"] for c in calls.values()}
     killed = 0
+    gone = set()
     for _ in range(20):  # a fork bomb refills between rounds; its pids limit bounds it
         table = proc_table()
         keep = {1, me}
-        children_of_init = [(int(st), pid) for pid, (ppid, _, st) in table.items() if ppid == 1]
-        if children_of_init:
-            keep.add(min(children_of_init)[1])
+        # The sandbox's command is the oldest process after PID 1: an init
+        # starts it first (Podman), or it is exec'd right after the pause
+        # process of a pod that shares its process namespace.
+        others = [(int(st), pid) for pid, (_, _, st) in table.items() if pid != 1]
+        if others:
+            keep.add(min(others)[1])
         for pid, (ppid, pgid, st) in table.items():
             if ppid == 0 or pgid in live_groups:
                 keep.add(pid)
@@ -426,7 +432,16 @@ def sweep():
                 except OSError:
                     pass
         killed += len(victims)
+        gone.update(victims)
         reap()
+    # The next caller must not see them, not even as zombies: wait (a
+    # second at most) until their parents (PID 1, this runner) reaped them.
+    until = time.monotonic() + 1.0
+    while gone and time.monotonic() < until:
+        gone = {pid for pid in gone if os.path.exists("/proc/%d" % pid)}
+        if gone:
+            reap()
+            time.sleep(0.005)
     return killed
 
 
