@@ -27,7 +27,7 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 GEN_BIN := $(CURDIR)/.cache/bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: lint gen-tools bench help deps deps-test storage test-chaos test-fuzz image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
+.PHONY: kube-bin test-k8s lint gen-tools bench help deps deps-test storage test-chaos test-fuzz image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -64,7 +64,7 @@ run: deps image podman-service build ## set up everything and serve on $(ENCLAVE
 	$(BIN)/enclave server --plugin-dir $(PLUGINS) --podman-url unix://$(PODMAN_SOCK) \
 	  --image-alias python:3.11-slim=$(IMAGE)
 
-test: deps-test image image-polyglot podman-service build lint test-unit test-fuzz test-integration test-e2e test-chaos test-rootless ## set up and run unit, contract, integration, end-to-end and rootless tests
+test: deps-test image image-polyglot podman-service build lint test-unit test-fuzz test-integration test-e2e test-chaos test-rootless test-k8s ## set up and run unit, contract, integration, end-to-end, rootless and Kubernetes tests
 	@echo "all tests passed"
 
 test-unit: ## unit and contract tests with -race, plus go vet
@@ -84,6 +84,15 @@ test-e2e: storage ## the built server and plugins over real HTTP with real conta
 test-chaos: storage ## chaos: kill -9 of server, plugins and Podman, podman rm -f, bombs, floods, hijacks, during pool calls
 	ENCLAVE_REQUIRE_TOOLS=1 ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) ENCLAVE_BIN_DIR=$(BIN) \
 	  go test -count=1 -timeout 15m -run TestChaos ./e2e/...
+
+# The core end-to-end cases, with every docker sandbox a pod on the cluster.
+K8S_E2E := TestCurlSession|TestArchive|TestStopAndDelete|TestClientDisconnectKills|TestBackendPluginRestart|TestPythonExecutor|TestShellExecutor|TestFileOperation|TestToolSchemasAndValidation|TestOOMVerdict|TestPool|TestPoolTimeout|TestRestartKeepsSandboxes|TestCreateFromSpare|TestPoolCallerIsolation|TestRunnerHijack|TestRunnerWedge|TestStdinCannotHurtOtherCalls|TestKube.*
+
+kube-bin: ## build the pinned test cluster's binaries (Kubernetes v1.37.2, etcd, containerd v2.3.7) once into .cache/kube/bin
+	@scripts/kube/build.sh
+
+test-k8s: storage image podman-service build kube-bin ## the kubernetes backend on a real single-node cluster on loopback, brought up and torn down around the run
+	IMAGE=$(IMAGE) BIN_DIR=$(BIN) PODMAN_URL=unix://$(PODMAN_SOCK) E2E_RUN='^($(K8S_E2E))$$' scripts/kube/test.sh
 
 FUZZTIME ?= 10s
 test-fuzz: ## a short run of every Go fuzz target (FUZZTIME=10m for a long one)

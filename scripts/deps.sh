@@ -2,12 +2,13 @@
 # Installs what enclave needs on Debian/Ubuntu: Podman with runc (crun fails
 # on hybrid cgroups), catatonit (init), rootless helpers, debootstrap (the
 # sandbox image), curl; with --test also prometheus (Prometheus and promtool
-# for the metrics tests) and protoc (make lint checks the proto); with
+# for the metrics tests), protoc (make lint checks the proto) and what the
+# Kubernetes test cluster needs (CNI plugins, openssl, iproute2); with
 # --proto only protoc. Root only; otherwise it says what is missing.
 set -euo pipefail
 pkgs=(podman runc catatonit uidmap slirp4netns fuse-overlayfs debootstrap curl)
 case "${1:-}" in
---test) pkgs+=(prometheus protobuf-compiler) ;;
+--test) pkgs+=(prometheus protobuf-compiler containernetworking-plugins openssl iproute2) ;;
 --proto) pkgs=(protobuf-compiler) ;;
 esac
 missing=()

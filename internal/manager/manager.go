@@ -93,14 +93,15 @@ func (m *Manager) Shutdown(ctx context.Context, deleteAll bool) {
 	}
 }
 
-// waitCreates waits (bounded by ctx) until no create is in flight: each one
-// either registered its sandbox or removed its container.
+// waitCreates waits (bounded by ctx) until no create is in flight, spares
+// included: each one either registered its sandbox or removed its
+// container (a spare finished after shutdown began removes itself).
 func (m *Manager) waitCreates(ctx context.Context) {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
 		m.mu.Lock()
-		n := m.creating
+		n := m.creating + len(m.sparing)
 		m.mu.Unlock()
 		if n == 0 {
 			return
