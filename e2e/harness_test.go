@@ -81,6 +81,9 @@ func startServer(t *testing.T, apiKey string, extra ...string) *server {
 type serverSetup struct {
 	binDir, podmanURL string
 	uid               int // 0: this process's user
+	// instance and replica: a replica of a shared instance ("": a fresh
+	// instance of its own); its test checks what is left behind.
+	instance, replica string
 }
 
 func startServerAs(t *testing.T, setup serverSetup, apiKey string, extra ...string) *server {
@@ -88,8 +91,14 @@ func startServerAs(t *testing.T, setup serverSetup, apiKey string, extra ...stri
 	binDir, podmanURL := setup.binDir, setup.podmanURL
 	port := freePort(t)
 	inst := "e2e-" + randHex(4)
+	if setup.instance != "" {
+		inst = setup.instance
+	}
 	args := append([]string{"server", "--host", "127.0.0.1", "--port", port, "--plugin-dir", filepath.Join(binDir, "plugins"),
 		"--podman-url", podmanURL, "--instance", inst, "--image-alias", "python:3.11-slim=" + testImage()}, extra...)
+	if setup.replica != "" {
+		args = append(args, "--replica", setup.replica)
+	}
 	if kubeMode() {
 		args = append(args, kubeArgs()...)
 	}
@@ -136,7 +145,7 @@ func startServerAs(t *testing.T, setup serverSetup, apiKey string, extra ...stri
 		if t.Failed() {
 			t.Logf("server log:\n%s", tail(log.String(), 60))
 		}
-		if left := s.containers(t); len(left) > 0 {
+		if left := s.containers(t); len(left) > 0 && setup.replica == "" {
 			t.Errorf("containers left behind by instance %s: %v", inst, left)
 		}
 	})

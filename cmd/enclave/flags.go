@@ -33,7 +33,7 @@ type config struct {
 	poolReset, residentRunner               bool
 	cleanupOnExit, allowPrivileged          bool
 	allowNetwork                            bool
-	instance, pluginDir, podmanURL          string
+	instance, pluginDir, podmanURL, replica string
 	poolSize, maxSandboxes                  int
 	maxMemory, maxDisk, diskLimit, userns   string
 	apiKeyFile                              string
@@ -73,7 +73,8 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.Var(&c.cors, "cors-origin", "allow CORS from this origin (repeatable; * for any); off by default")
 	fs.Float64Var(&c.cleanupInterval, "cleanup-interval", 300, "seconds between cleanup sweeps (stopped/error sandboxes after 1 h, any after 48 h)")
 	fs.BoolVar(&c.cleanupOnExit, "cleanup-on-exit", false, "delete every sandbox on shutdown (default: keep them)")
-	fs.StringVar(&c.instance, "instance", "default", "instance label scoping this server's containers")
+	fs.StringVar(&c.instance, "instance", "default", "instance label scoping this server's containers (replicas of one service share it)")
+	fs.StringVar(&c.replica, "replica", "", "name of this server among several replicas serving one --instance (e.g. its pod name): they share every sandbox, each keeps its own pool; empty: the only server of its instance")
 	fs.IntVar(&c.poolSize, "pool-size", 0, "default size for /pool/initialize (reported as pool_enabled)")
 	fs.Float64Var(&c.poolWait, "pool-wait-timeout", 60, "seconds a /pool/execute call waits for a free sandbox (the timeout query parameter overrides)")
 	fs.BoolVar(&c.poolReset, "pool-reset", false, "give every pool borrower a fresh container (no files, processes or state from earlier calls)")

@@ -39,6 +39,10 @@ func runServer(args []string) error {
 	}
 	opts := manager.DefaultOptions()
 	opts.Instance = c.instance
+	opts.Replica = c.replica
+	if c.replica != "" && c.idleTTL > 0 {
+		slog.Warn("--idle-ttl does not apply with --replica: a replica sees only the calls it served")
+	}
 	opts.CleanupInterval = time.Duration(c.cleanupInterval * float64(time.Second))
 	opts.PoolSize = c.poolSize
 	opts.PoolWait = time.Duration(c.poolWait * float64(time.Second))

@@ -14,6 +14,8 @@ import (
 )
 
 // adopt rebuilds the registry from this instance's labelled containers
+// (with replicas, every replica's: another's spares and unfinished creates
+// are left alone, its pool members are listed but not lent here)
 // (docs/api.md §7.3): running ones are registered under their old id, type, config and
 // created time (pool members rejoin the pool), stopped ones as stopped, and
 // containers whose create was interrupted are removed. Podman is the source
@@ -30,6 +32,11 @@ func (m *Manager) adopt(ctx context.Context) {
 			continue
 		}
 		for _, st := range list {
+			mine := m.owns(st.Labels)
+			unstarted := st.Status == "created" || st.Status == "configured" || st.Status == "initialized"
+			if !mine && (isSpareName(st.Name) || unstarted || st.Status == "removing") {
+				continue // another replica's spare, create or removal
+			}
 			if isSpareName(st.Name) {
 				m.rebuild(be, st.ContainerID, "created", st.Labels, st.Image) // removes it
 				continue
@@ -37,6 +44,9 @@ func (m *Manager) adopt(ctx context.Context) {
 			sb, ok := m.rebuild(be, st.ContainerID, st.Status, st.Labels, st.Image)
 			if !ok {
 				continue
+			}
+			if !mine && sb.pool {
+				sb.pool = false // the owner lends it; listed here as idle
 			}
 			if sb.status == StatusStopped && sb.pool {
 				deadPool = append(deadPool, sb)
@@ -107,6 +117,9 @@ func (m *Manager) rebuild(be backend.Backend, containerID, status string, labels
 	sb := &sandbox{id: id, typ: typ, cfg: cfg, cfgJSON: cfgJSON, backend: be, containerID: containerID, image: image,
 		created: created, updated: now, lastActivity: now, pool: labels[LabelPool] == "true", status: StatusStopped}
 	sb.spec = m.buildSpec(id, typ, cfg, cfgJSON, sb.pool, created)
+	if o, ok := labels[LabelOwner]; ok {
+		sb.spec.Labels[LabelOwner] = o // the container as it is
+	}
 	if image == "" {
 		sb.image = sb.spec.Image
 	}

@@ -51,7 +51,9 @@ func (m *Manager) cleanup(ctx context.Context) {
 		}
 		dead := (sb.status == StatusStopped || sb.status == StatusError) && now.Sub(sb.updated) > time.Hour
 		old := sb.status != StatusStopped && sb.status != StatusError && now.Sub(sb.created) > 48*time.Hour
-		idle := m.opts.IdleTTL > 0 && !sb.pool && sb.status == StatusRunning && now.Sub(sb.lastActivity) > m.opts.IdleTTL
+		// With replicas, a replica sees only the calls it served: idleness
+		// cannot be judged (docs/api.md §7.4).
+		idle := m.opts.IdleTTL > 0 && !m.replicated() && !sb.pool && sb.status == StatusRunning && now.Sub(sb.lastActivity) > m.opts.IdleTTL
 		if dead || old || idle {
 			reason := "dead"
 			if old {

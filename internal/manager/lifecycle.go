@@ -28,7 +28,10 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 	m.exec.Remove(id)
 
 	err := sb.backend.Stop(ctx, containerID, m.opts.StopGrace)
-	if err == nil && sb.cfg.RemoveOnExit {
+	// With replicas the stopped container stays (until DELETE or the
+	// cleanup of dead sandboxes): it is how the others know it is stopped,
+	// not deleted (docs/api.md §7.4).
+	if err == nil && sb.cfg.RemoveOnExit && !m.replicated() {
 		err = sb.backend.Remove(ctx, containerID)
 	}
 	if errors.Is(err, sdk.ErrSandboxNotFound) {

@@ -55,7 +55,11 @@ func (m *Manager) Start(ctx context.Context) {
 	m.mu.Unlock()
 	bg := context.WithoutCancel(ctx)
 	go m.cleanupLoop(bg)
-	go m.monitor(bg)
+	if m.replicated() {
+		go m.syncReplicas(bg)
+	} else {
+		go m.monitor(bg)
+	}
 }
 
 // BeginShutdown refuses new work and releases waiting pool calls; calls

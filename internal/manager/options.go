@@ -11,7 +11,11 @@ import (
 
 // Options are the operator's settings.
 type Options struct {
-	Instance        string
+	Instance string
+	// Replica names this server among several sharing Instance (empty:
+	// the only one); SyncInterval is how often it reconciles with them.
+	Replica         string
+	SyncInterval    time.Duration
 	CleanupInterval time.Duration
 	PoolSize        int
 	// Policy.
@@ -58,6 +62,6 @@ func DefaultOptions() Options {
 		MaxMemory: 8 << 30, MaxMemoryText: "8g", MaxCPUs: 4, PidsLimit: 1024, MaxOutputBytes: 1 << 20,
 		MaxDisk: 10 << 30, MaxDiskText: "10g", DefaultDisk: 2 << 30,
 		ExecMaxDuration: time.Hour, StartTimeout: 30 * time.Second, StopGrace: 2 * time.Second,
-		PoolWait: 60 * time.Second, PoolWaitText: "60", HealthInterval: 3 * time.Second,
+		PoolWait: 60 * time.Second, PoolWaitText: "60", HealthInterval: 3 * time.Second, SyncInterval: 500 * time.Millisecond,
 		ImageAliases: map[string]string{"jupyter-kernel-gateway": "python:3.11-slim"}}
 }

@@ -31,6 +31,9 @@ func (m *Manager) buildSpec(id, typ string, cfg *sandboxconfig.Config, cfgJSON [
 		Labels: map[string]string{LabelMSEnclave: "true", LabelInstance: m.opts.Instance, LabelID: id, LabelType: typ,
 			LabelConfig: string(cfgJSON), LabelCreatedAt: pyjson.FormatTime(created), LabelPool: fmt.Sprint(pool)},
 	}
+	if m.replicated() {
+		spec.Labels[LabelOwner] = m.opts.Replica
+	}
 	if cfg.Platform != nil {
 		spec.Platform = *cfg.Platform
 	}

@@ -32,6 +32,9 @@ const (
 	LabelConfig    = "enclave.config"
 	LabelCreatedAt = "enclave.created_at"
 	LabelPool      = "enclave.pool"
+	// LabelOwner is the replica that made a container (docs/api.md §7.4):
+	// pool members and spares are its to lend and replace.
+	LabelOwner = "enclave.owner"
 )
 
 // setStatus changes a status and bumps updated_at. Caller holds m.mu.

@@ -1,0 +1,111 @@
+package manager
+
+// Replicas: several servers with one --instance share its sandboxes
+// (docs/api.md §7.4). There is no shared database: every replica lists
+// the backends every SyncInterval (the kubernetes backend answers from its
+// pod watch, so this costs the API server nothing) and brings its registry
+// in line with what it finds. A sandbox another replica created is
+// registered here too, so any replica serves any sandbox; one whose
+// container is gone (another replica deleted it) leaves the registry; one
+// another replica stopped is stopped here. Pool members and spares carry
+// their owner (LabelOwner): only the owner lends, resets and replaces
+// them; the others list them, idle, and serve calls by id.
+
+import (
+	"context"
+	"log/slog"
+	"time"
+)
+
+// replicated reports whether this server shares its instance.
+func (m *Manager) replicated() bool { return m.opts.Replica != "" }
+
+// owns reports whether labels mark a container as this replica's (a
+// container without an owner, made by a server that was not replicated,
+// is everyone's).
+func (m *Manager) owns(labels map[string]string) bool {
+	o := labels[LabelOwner]
+	return !m.replicated() || o == "" || o == m.opts.Replica
+}
+
+// syncReplicas is the replicated form of the health monitor.
+func (m *Manager) syncReplicas(ctx context.Context) {
+	m.every(m.opts.SyncInterval, func() { m.syncOnce(ctx) })
+}
+
+func (m *Manager) syncOnce(ctx context.Context) {
+	// Only sandboxes registered before the listing began can be judged by
+	// it: a container created meanwhile may be missing from the list.
+	listed := time.Now()
+	status := map[string]string{}
+	var fresh []*sandbox
+	for _, be := range m.plugins.Backends() {
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		list, err := be.List(lctx, map[string]string{LabelMSEnclave: "true", LabelInstance: m.opts.Instance})
+		cancel()
+		if err != nil {
+			slog.Warn("replica sync: list containers", "err", err)
+			return // unknown is not gone
+		}
+		for _, st := range list {
+			status[st.ContainerID] = st.Status
+			if isSpareName(st.Name) || (st.Status != "running" && st.Status != "exited" && st.Status != "stopped") {
+				continue // a spare is nobody's sandbox yet; a create or removal is under way
+			}
+			id := st.Labels[LabelID]
+			m.mu.Lock()
+			_, known := m.sandboxes[id]
+			reserved := m.reserved[id]
+			m.mu.Unlock()
+			if known || reserved || id == "" {
+				continue
+			}
+			sb, ok := m.rebuild(be, st.ContainerID, st.Status, st.Labels, st.Image)
+			if !ok {
+				continue
+			}
+			if !m.owns(st.Labels) && sb.pool {
+				sb.pool = false // the owner lends it; listed here as idle
+			}
+			fresh = append(fresh, sb)
+		}
+	}
+	for _, sb := range fresh {
+		if sb.status.active() {
+			m.exec.Add(sb.id, m.target(sb))
+		}
+	}
+	var gone []string
+	m.mu.Lock()
+	for _, sb := range fresh {
+		if _, dup := m.sandboxes[sb.id]; !dup && !m.reserved[sb.id] {
+			m.registerLocked(sb)
+		}
+	}
+	for id, sb := range m.sandboxes {
+		if !sb.registered.Before(listed) || sb.resetting {
+			continue
+		}
+		st, listedNow := status[sb.containerID]
+		switch {
+		case !listedNow:
+			// Deleted through another replica (or removed outside): an
+			// explicit delete, so a pool shrinks.
+			gone = append(gone, id)
+			if sb.pool {
+				m.dropFromPoolLocked(sb, false)
+			}
+		case st != "running" && sb.status.active() && sb.pool && m.owns(sb.spec.Labels):
+			m.markDeadLocked(sb, "container exited or was removed outside enclave")
+		case st != "running" && sb.status.active():
+			sb.setStatus(StatusStopped)
+			go m.exec.Remove(id)
+		}
+	}
+	m.mu.Unlock()
+	for _, id := range gone {
+		m.exec.Remove(id)
+		m.unregister(id)
+		slog.Info("replica sync: sandbox gone", "sandbox_id", id)
+	}
+}
