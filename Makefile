@@ -8,6 +8,7 @@ BIN := $(CURDIR)/bin
 PLUGINS := $(BIN)/plugins
 IMAGE := localhost/enclave-python:3.11
 POLYGLOT_IMAGE := localhost/enclave-polyglot
+SERVER_IMAGE := localhost/enclave:latest
 POLYGLOT_PACKAGES := gcc g++ libc6-dev nodejs golang-go default-jdk-headless rustc ruby perl php-cli lua5.4 python3-pytest
 PODMAN_TAGS := remote containers_image_openpgp exclude_graphdriver_btrfs btrfs_noversion exclude_graphdriver_devicemapper
 LDFLAGS := -s -w -X main.version=$(VERSION)
@@ -27,7 +28,7 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 GEN_BIN := $(CURDIR)/.cache/bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: kube-bin test-k8s lint gen-tools bench help deps deps-test storage test-chaos test-fuzz image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
+.PHONY: image-server kube-bin test-k8s lint gen-tools bench help deps deps-test storage test-chaos test-fuzz image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -86,13 +87,16 @@ test-chaos: storage ## chaos: kill -9 of server, plugins and Podman, podman rm -
 	  go test -count=1 -timeout 15m -run TestChaos ./e2e/...
 
 # The core end-to-end cases, with every docker sandbox a pod on the cluster.
-K8S_E2E := TestCurlSession|TestArchive|TestStopAndDelete|TestClientDisconnectKills|TestBackendPluginRestart|TestPythonExecutor|TestShellExecutor|TestFileOperation|TestToolSchemasAndValidation|TestOOMVerdict|TestPool|TestPoolTimeout|TestRestartKeepsSandboxes|TestCreateFromSpare|TestPoolCallerIsolation|TestRunnerHijack|TestRunnerWedge|TestStdinCannotHurtOtherCalls|TestKube.*
+K8S_E2E := TestCurlSession|TestArchive|TestStopAndDelete|TestClientDisconnectKills|TestBackendPluginRestart|TestPythonExecutor|TestShellExecutor|TestFileOperation|TestToolSchemasAndValidation|TestOOMVerdict|TestPool|TestPoolTimeout|TestRestartKeepsSandboxes|TestCreateFromSpare|TestPoolCallerIsolation|TestRunnerHijack|TestRunnerWedge|TestStdinCannotHurtOtherCalls|TestChaosKillPlugins|TestChaosKillServer|TestKube.*
+
+image-server: storage build ## build localhost/enclave:latest, enclave's own image (static server, kubernetes backend, tools; no base image)
+	@IMAGE=$(SERVER_IMAGE) BIN_DIR=$(BIN) scripts/build-server-image.sh
 
 kube-bin: ## build the pinned test cluster's binaries (Kubernetes v1.37.2, etcd, containerd v2.3.7) once into .cache/kube/bin
 	@scripts/kube/build.sh
 
-test-k8s: storage image podman-service build kube-bin ## the kubernetes backend on a real single-node cluster on loopback, brought up and torn down around the run
-	IMAGE=$(IMAGE) BIN_DIR=$(BIN) PODMAN_URL=unix://$(PODMAN_SOCK) E2E_RUN='^($(K8S_E2E))$$' scripts/kube/test.sh
+test-k8s: storage image podman-service build image-server kube-bin ## the kubernetes backend on a real single-node cluster on loopback, brought up and torn down around the run
+	IMAGE=$(IMAGE) SERVER_IMAGE=$(SERVER_IMAGE) BIN_DIR=$(BIN) PODMAN_URL=unix://$(PODMAN_SOCK) E2E_RUN='^($(K8S_E2E))$$' scripts/kube/test.sh
 
 FUZZTIME ?= 10s
 test-fuzz: ## a short run of every Go fuzz target (FUZZTIME=10m for a long one)
