@@ -110,9 +110,9 @@ test-rootless: storage ## core end-to-end cases with the server as an unprivileg
 	@set -e; eval "$$(IMAGE=$(IMAGE) scripts/rootless.sh | sed 's/^/export /')"; \
 	ENCLAVE_REQUIRE_ROOTLESS=1 go test -count=1 -timeout 10m -run TestRootless ./e2e/...
 
-bench: deps storage image podman-service build ## benchmark a fresh server against the Podman floors; prints a table, writes bench-<time>.json
+bench: deps storage image podman-service build kube-bin ## benchmark fresh servers against the Podman and Kubernetes floors (the test cluster brought up for it); prints a table, writes bench-<time>.json
 	CGO_ENABLED=0 go build -tags '$(PODMAN_TAGS)' -o $(BIN)/enclave-bench ./cmd/enclave-bench
-	$(BIN)/enclave-bench --bin $(BIN) --podman-url unix://$(PODMAN_SOCK) --image $(IMAGE)
+	scripts/kube/with-cluster.sh $(IMAGE) -- $(BIN)/enclave-bench --bin $(BIN) --podman-url unix://$(PODMAN_SOCK) --image $(IMAGE) $(BENCH_FLAGS)
 
 vet: ## go vet, with and without the Podman build tags
 	go vet ./...

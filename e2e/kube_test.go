@@ -24,7 +24,9 @@ const kubeNamespace = "default"
 // kubeArgs route the ms-enclave types to the kubernetes backend.
 func kubeArgs() []string {
 	return []string{"--type-backend", "docker=kubernetes", "--type-backend", "docker_notebook=kubernetes", "--type-backend", "podman=kubernetes",
-		"--k8s-kubeconfig", os.Getenv("ENCLAVE_K8S_KUBECONFIG"), "--k8s-namespace", kubeNamespace, "--k8s-pull-policy", "Never"}
+		"--k8s-kubeconfig", os.Getenv("ENCLAVE_K8S_KUBECONFIG"), "--k8s-namespace", kubeNamespace, "--k8s-pull-policy", "Never",
+		// The test node has 2 CPUs; sandboxes ask for 2 each.
+		"--k8s-request-fraction", "0.02"}
 }
 
 // requireKube skips (or, with ENCLAVE_REQUIRE_K8S=1, fails) without the

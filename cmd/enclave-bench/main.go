@@ -151,10 +151,12 @@ func main() {
 	n := flag.Int("n", 200, "calls per sequential warm path")
 	dur := flag.Duration("duration", 5*time.Second, "duration of each throughput run")
 	out := flag.String("json", "", "write the figures as JSON to this file (default bench-<time>.json)")
+	kubeconfig := flag.String("kubeconfig", os.Getenv("ENCLAVE_K8S_KUBECONFIG"), "also measure the kubernetes rows on this cluster (make bench brings the test cluster up and sets ENCLAVE_K8S_KUBECONFIG)")
+	kubeOnly := flag.Bool("kube-only", false, "measure only the kubernetes rows")
 	flag.Parse()
 	ctx := context.Background()
 	var serverPID int
-	if *url == "" {
+	if *url == "" && !*kubeOnly {
 		l, _ := net.Listen("tcp", "127.0.0.1:0")
 		port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 		l.Close()
@@ -162,7 +164,7 @@ func main() {
 			"--podman-url", *podmanURL, "--instance", "bench", "--log-level", "warn", "--image-alias", "python:3.11-slim="+*image,
 			"--max-cpus", "2", "--pids-limit", "512")
 		cmd.Stderr = os.Stderr
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM} // dies with the bench, even on log.Fatal
 		must(cmd.Start(), "start server")
 		defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
 		serverPID = cmd.Process.Pid
@@ -188,8 +190,20 @@ func main() {
 		rep.Memory["plugins_rss_idle"] = pluginRSS(serverPID)
 	}
 
+	if !*kubeOnly {
+		benchPodman(ctx, c, *podmanURL, *image, *n, *dur, serverPID, rep, add)
+	}
+	if *kubeconfig != "" {
+		benchKube(ctx, *bin, *kubeconfig, *image, *n, *dur, add)
+	}
+	rep.Results = results
+	printReport(rep, *out)
+}
+
+// benchPodman measures the Podman rows, next to the Podman floors.
+func benchPodman(ctx context.Context, c *client.Client, podmanURL, image string, n int, dur time.Duration, serverPID int, rep report, add func(Result)) {
 	fmt.Fprintln(os.Stderr, "floors (Podman bindings, same run):")
-	fl := measureFloors(ctx, *podmanURL, *image)
+	fl := measureFloors(ctx, podmanURL, image)
 	for _, r := range []Result{fl.exec, fl.fork, fl.create} {
 		add(r)
 	}
@@ -222,7 +236,7 @@ func main() {
 		{"python_executor print(40+2), warm, sequential", "python_executor", map[string]any{"code": "print(40+2)"}, fl.exec},
 		{"shell_executor echo hi, warm, sequential", "shell_executor", map[string]any{"command": "echo hi"}, fl.exec},
 	} {
-		ds, wall, err := timeN(*n, func() error {
+		ds, wall, err := timeN(n, func() error {
 			r, err := c.ExecuteTool(ctx, id, tc.tool, tc.params)
 			if err == nil && r.Status != "success" {
 				err = fmt.Errorf("%s: %s", r.Status, *r.Error)
@@ -271,7 +285,7 @@ func main() {
 		var mu sync.Mutex
 		var all []time.Duration
 		var errs atomic.Int64
-		stop := time.Now().Add(*dur)
+		stop := time.Now().Add(dur)
 		start := time.Now()
 		var wg sync.WaitGroup
 		for w := 0; w < conc; w++ {
@@ -354,7 +368,10 @@ func main() {
 		wg.Wait()
 	}
 
-	rep.Results = results
+}
+
+func printReport(rep report, out string) {
+	results := rep.Results
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "path\tn\tp50 ms\tp90 ms\tp99 ms\tper s\tfloor p50 ms\tx floor\t")
 	for _, r := range results {
@@ -375,10 +392,10 @@ func main() {
 	for _, k := range keys {
 		fmt.Printf("%s: %s\n", k, rep.Memory[k])
 	}
-	if *out == "" {
-		*out = "bench-" + time.Now().UTC().Format("20060102T150405") + ".json"
+	if out == "" {
+		out = "bench-" + time.Now().UTC().Format("20060102T150405") + ".json"
 	}
 	b, _ := json.MarshalIndent(rep, "", "  ")
-	must(os.WriteFile(*out, b, 0o644), "write json")
-	fmt.Println("figures written to", *out)
+	must(os.WriteFile(out, b, 0o644), "write json")
+	fmt.Println("figures written to", out)
 }

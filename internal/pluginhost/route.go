@@ -7,7 +7,7 @@ import (
 	"github.com/enclave-sandbox/enclave/sdk"
 )
 
-// DefaultTypeBackends: the ms-enclave types stay on Podman when Podman is
+// DefaultTypeBackends keeps the ms-enclave types on Podman when Podman is
 // loaded, whatever else is; the operator moves them (--type-backend).
 var DefaultTypeBackends = map[string]string{sdk.TypeDocker: "podman", sdk.TypeNotebook: "podman", sdk.TypePodman: "podman"}
 
