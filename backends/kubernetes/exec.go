@@ -11,7 +11,6 @@ import (
 	"io"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -154,29 +153,11 @@ func (k *Kubernetes) Exec(ctx context.Context, ref string, req sdk.ExecRequest) 
 		res.TimedOut = true
 	}
 	cancel()
-	res.Stdout = stdout.Bytes()
-	var fired bool
-	res.Stderr, fired = execwrap.StripTimeoutLines(stderr.Bytes())
-	if fired && (res.ExitCode == 124 || res.ExitCode == 137) {
-		res.TimedOut = true
-	}
-	res.StdoutTruncated, res.StderrTruncated = stdout.Truncated(), stderr.Truncated()
-	if res.ExitCode == 137 && !res.TimedOut && !res.Killed && mw.OOM() >= 0 {
-		res.OOMKilled = k.oomKillsSince(ctx, ref, mw.OOM())
+	if before, ask := execwrap.Collect(&res, stdout, stderr, mw); ask {
+		res.OOMKilled = execwrap.OOMKillsSince(ctx, func(ctx context.Context, req sdk.ExecRequest) (sdk.ExecResult, error) {
+			return k.Exec(ctx, ref, req)
+		}, before)
 	}
 	return res, nil
 }
 
-// oomKillsSince reports whether the sandbox's cgroup OOM-killed a process
-// since the counter read before. Only asked after a SIGKILL exit.
-func (k *Kubernetes) oomKillsSince(ctx context.Context, ref string, before int) bool {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	var out bytes.Buffer
-	code, err := k.stream(ctx, ref, []string{"sh", "-c", execwrap.OOMCount + `echo "$o"`}, nil, &out, io.Discard)
-	if err != nil || code != 0 {
-		return false
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(out.String()))
-	return err == nil && n > before
-}

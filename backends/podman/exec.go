@@ -122,28 +122,11 @@ func (p *Podman) Exec(ctx context.Context, ref string, req sdk.ExecRequest) (sdk
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	res.Stdout = stdout.Bytes()
-	var fired bool
-	res.Stderr, fired = execwrap.StripTimeoutLines(stderr.Bytes())
-	if fired && (res.ExitCode == 124 || res.ExitCode == 137) {
-		res.TimedOut = true
-	}
-	res.StdoutTruncated, res.StderrTruncated = stdout.Truncated(), stderr.Truncated()
-	if res.ExitCode == 137 && !res.TimedOut && !res.Killed && mw.OOM() >= 0 {
-		res.OOMKilled = p.oomKillsSince(ctx, ref, mw.OOM())
+	if before, ask := execwrap.Collect(&res, stdout, stderr, mw); ask {
+		res.OOMKilled = execwrap.OOMKillsSince(ctx, func(ctx context.Context, req sdk.ExecRequest) (sdk.ExecResult, error) {
+			return p.Exec(ctx, ref, req)
+		}, before)
 	}
 	return res, nil
 }
 
-// oomKillsSince reports whether the sandbox's cgroup OOM-killed a process
-// since the counter read before. Only asked after a SIGKILL exit.
-func (p *Podman) oomKillsSince(ctx context.Context, ref string, before int) bool {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	r, err := p.Exec(ctx, ref, sdk.ExecRequest{Argv: []string{"sh", "-c", execwrap.OOMCount + `echo "$o"`}, Timeout: 10 * time.Second})
-	if err != nil {
-		return false
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(string(r.Stdout)))
-	return err == nil && n > before
-}

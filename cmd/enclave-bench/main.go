@@ -24,7 +24,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -282,35 +281,7 @@ func benchPodman(ctx context.Context, c *client.Client, podmanURL, image string,
 	must(err, "pool initialize")
 	time.Sleep(2 * time.Second) // runners warm
 	for _, conc := range []int{1, 8, 32} {
-		var mu sync.Mutex
-		var all []time.Duration
-		var errs atomic.Int64
-		stop := time.Now().Add(dur)
-		start := time.Now()
-		var wg sync.WaitGroup
-		for w := 0; w < conc; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for time.Now().Before(stop) {
-					t := time.Now()
-					r, err := c.ExecuteInPool(ctx, "python_executor", map[string]any{"code": "print(1)"}, 60)
-					if err != nil || r.Status != "success" {
-						errs.Add(1)
-						continue
-					}
-					mu.Lock()
-					all = append(all, time.Since(t))
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-		r := withFloor(summarize(fmt.Sprintf("/pool/execute print(1), concurrency %d, pool of 8", conc), all, time.Since(start)), fl.exec)
-		if e := errs.Load(); e > 0 {
-			r.Note = fmt.Sprintf("%d errors", e)
-		}
-		add(r)
+		add(withFloor(poolThroughput(ctx, fmt.Sprintf("/pool/execute print(1), concurrency %d, pool of 8", conc), []*client.Client{c}, conc, dur), fl.exec))
 	}
 	// Create from the pool's spare: same config as the pool. The spare is
 	// replenished in the background between iterations (not timed).

@@ -5,10 +5,14 @@ package execwrap
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
+
+	"github.com/enclave-sandbox/enclave/sdk"
 )
 
 // Capped keeps at most max bytes (0 = unlimited) and records the overflow;
@@ -153,4 +157,34 @@ func StripTimeoutLines(b []byte) ([]byte, bool) {
 		out = append(out, line...)
 	}
 	return out, fired
+}
+
+// Collect fills res's output fields from the captured streams: timeout's
+// notices are stripped (a 124 or 137 exit after one is the deadline) and
+// truncation recorded. It reports whether the exit was a SIGKILL that
+// neither the deadline nor a cancellation explains, which only the OOM
+// counter can tell (OOMKillsSince).
+func Collect(res *sdk.ExecResult, stdout, stderr *Capped, mw *MarkerWriter) (oomBefore int, ask bool) {
+	res.Stdout = stdout.Bytes()
+	var fired bool
+	res.Stderr, fired = StripTimeoutLines(stderr.Bytes())
+	if fired && (res.ExitCode == 124 || res.ExitCode == 137) {
+		res.TimedOut = true
+	}
+	res.StdoutTruncated, res.StderrTruncated = stdout.Truncated(), stderr.Truncated()
+	return mw.OOM(), res.ExitCode == 137 && !res.TimedOut && !res.Killed && mw.OOM() >= 0
+}
+
+// OOMKillsSince reports whether the sandbox's cgroup OOM-killed a process
+// since the counter read before, asking with run (a backend's Exec, with
+// its own bound: the caller's context is usually done).
+func OOMKillsSince(ctx context.Context, run func(context.Context, sdk.ExecRequest) (sdk.ExecResult, error), before int) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	r, err := run(ctx, sdk.ExecRequest{Argv: []string{"sh", "-c", OOMCount + `echo "$o"`}, Timeout: 10 * time.Second})
+	if err != nil || r.ExitCode != 0 {
+		return false
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(r.Stdout)))
+	return err == nil && n > before
 }
