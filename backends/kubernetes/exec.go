@@ -160,4 +160,3 @@ func (k *Kubernetes) Exec(ctx context.Context, ref string, req sdk.ExecRequest) 
 	}
 	return res, nil
 }
-

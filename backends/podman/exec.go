@@ -129,4 +129,3 @@ func (p *Podman) Exec(ctx context.Context, ref string, req sdk.ExecRequest) (sdk
 	}
 	return res, nil
 }
-
