@@ -90,6 +90,11 @@ func (m *Manager) adopt(ctx context.Context) {
 func (m *Manager) rebuild(be backend.Backend, containerID, status string, labels map[string]string, image string) (*sandbox, bool) {
 	id, typ := labels[LabelID], labels[LabelType]
 	remove := func(why string) (*sandbox, bool) {
+		if !m.owns(labels) {
+			// Another replica's (perhaps a newer version's): not ours to judge.
+			slog.Warn("re-adoption: skipping another replica's container", "container", containerID, "sandbox_id", id, "reason", why)
+			return nil, false
+		}
 		slog.Warn("re-adoption: removing container", "container", containerID, "sandbox_id", id, "reason", why)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()

@@ -53,15 +53,21 @@ func (m *Manager) syncOnce(ctx context.Context) {
 				continue // a spare is nobody's sandbox yet; a create or removal is under way
 			}
 			id := st.Labels[LabelID]
+			// Reserved while it is rebuilt, so no create or adoption of
+			// this server registers the same id meanwhile.
 			m.mu.Lock()
 			_, known := m.sandboxes[id]
-			reserved := m.reserved[id]
+			taken := known || m.reserved[id] || id == ""
+			if !taken {
+				m.reserved[id] = true
+			}
 			m.mu.Unlock()
-			if known || reserved || id == "" {
+			if taken {
 				continue
 			}
 			sb, ok := m.rebuild(be, st.ContainerID, st.Status, st.Labels, st.Image)
 			if !ok {
+				m.unreserve(id)
 				continue
 			}
 			if !m.owns(st.Labels) && sb.pool {
@@ -78,9 +84,8 @@ func (m *Manager) syncOnce(ctx context.Context) {
 	var gone []string
 	m.mu.Lock()
 	for _, sb := range fresh {
-		if _, dup := m.sandboxes[sb.id]; !dup && !m.reserved[sb.id] {
-			m.registerLocked(sb)
-		}
+		m.registerLocked(sb)
+		delete(m.reserved, sb.id)
 	}
 	for id, sb := range m.sandboxes {
 		if !sb.registered.Before(listed) || sb.resetting {

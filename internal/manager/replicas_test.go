@@ -7,6 +7,7 @@ import (
 
 	"github.com/enclave-sandbox/enclave/internal/fake"
 	"github.com/enclave-sandbox/enclave/internal/manager"
+	"github.com/enclave-sandbox/enclave/sdk"
 )
 
 // replicas starts two managers sharing one instance on one backend.
@@ -77,5 +78,36 @@ func TestReplicasKeepTheirPools(t *testing.T) {
 	}
 	if idle, _ := a.PoolCounts(); idle != 2 {
 		t.Errorf("a counts %d idle members, want 2", idle)
+	}
+}
+
+// TestReplicasLeaveOthersContainersAlone: a container of another replica
+// that this one cannot read (a newer version's config, say) is skipped,
+// never removed.
+func TestReplicasLeaveOthersContainersAlone(t *testing.T) {
+	_, b, be := replicas(t)
+	ctx := context.Background()
+	foreign := func(id, cfg string) string {
+		st, err := be.Create(ctx, sdk.Spec{Name: "sandbox-" + id, Image: "x", Labels: map[string]string{
+			manager.LabelMSEnclave: "true", manager.LabelInstance: "default", manager.LabelID: id, manager.LabelType: "docker",
+			manager.LabelConfig: cfg, manager.LabelCreatedAt: "2026-01-01T00:00:00.000000", manager.LabelPool: "false", manager.LabelOwner: "c"}}, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.ContainerID
+	}
+	unreadable := foreign("zzzzzzzz", "{not json")
+	foreign("yyyyyyyy", "{}")
+	// A sync that saw the readable one listed the unreadable one too.
+	eventually(t, "b adopts the readable sandbox", func() bool { _, ok := b.Get("yyyyyyyy"); return ok })
+	found := false
+	for _, c := range be.Containers() {
+		found = found || c.ID == unreadable
+	}
+	if !found {
+		t.Errorf("b removed another replica's container it could not read")
+	}
+	if _, ok := b.Get("zzzzzzzz"); ok {
+		t.Errorf("b registered a sandbox it could not read")
 	}
 }
