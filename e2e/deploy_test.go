@@ -11,12 +11,16 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/enclave-sandbox/enclave/client"
 )
 
 func kubectl(t *testing.T, args ...string) string {
@@ -51,32 +55,8 @@ func TestKubeDeployment(t *testing.T) {
 	}
 	kubectl(t, "-n", "enclave", "rollout", "status", "deployment/enclave", "--timeout=120s")
 
-	port := freePort(t)
-	pf := exec.Command(os.Getenv("ENCLAVE_KUBECTL"), "--kubeconfig", os.Getenv("ENCLAVE_K8S_KUBECONFIG"), "-n", "enclave",
-		"port-forward", "deployment/enclave", port+":18080")
-	var pfLog bytes.Buffer
-	pf.Stdout, pf.Stderr = &pfLog, &pfLog
-	pf.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := pf.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { syscall.Kill(-pf.Process.Pid, syscall.SIGKILL); pf.Wait() })
-	base := "http://127.0.0.1:" + port
-	if !within(30*time.Second, func() bool {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second)
-		if err != nil {
-			return false
-		}
-		c.Close()
-		resp, err := http.Get(base + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == 200
-	}) {
-		t.Fatalf("enclave in the cluster did not answer through port-forward:\n%s", pfLog.String())
-	}
+	base, stopForward := portForward(t)
+	defer func() { stopForward() }()
 	// The API key comes from the Secret: without it, 401.
 	resp, err := http.Get(base + "/sandboxes")
 	if err != nil {
@@ -93,4 +73,82 @@ func TestKubeDeployment(t *testing.T) {
 		!strings.Contains(string(out), "Sandbox deleted successfully") {
 		t.Errorf("curl session against enclave in the cluster: %v\n%s\n%s", err, out, kubectl(t, "-n", "enclave", "logs", "deployment/enclave", "--tail=40"))
 	}
+
+	// The replica's pod goes (a rollout, an eviction): its pool members go
+	// with it, by the cluster's garbage collector; a plain sandbox stays
+	// and the new replica serves it (docs/api.md §7.4).
+	c := client.New(base, key)
+	cfg := map[string]any{"image": "python:3.11-slim", "tools_config": allTools}
+	plain, err := c.CreateSandbox(ctx, "docker", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := c.InitializePool(ctx, 1, "docker", cfg)
+	if err != nil || len(pool.SandboxIDs) != 1 {
+		t.Fatalf("pool: %+v, %v", pool, err)
+	}
+	replicaPod := strings.TrimSpace(kubectl(t, "-n", "enclave", "get", "pods", "-l", "app.kubernetes.io/name=enclave", "-o", "jsonpath={.items[0].metadata.name}"))
+	members, err := cs.CoreV1().Pods("enclave").List(ctx, metav1.ListOptions{LabelSelector: "enclave.pool=true"})
+	if err != nil || len(members.Items) != 1 {
+		t.Fatalf("pool member pods: %v, %v", members, err)
+	}
+	member := members.Items[0]
+	if len(member.OwnerReferences) != 1 || member.OwnerReferences[0].Name != replicaPod {
+		t.Errorf("pool member %s owners %+v, want the replica's pod %s", member.Name, member.OwnerReferences, replicaPod)
+	}
+	stopForward()
+	kubectl(t, "-n", "enclave", "delete", "pod", replicaPod, "--wait=true", "--timeout=60s")
+	kubectl(t, "-n", "enclave", "rollout", "status", "deployment/enclave", "--timeout=120s")
+	if !within(90*time.Second, func() bool {
+		_, err := cs.CoreV1().Pods("enclave").Get(ctx, member.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err)
+	}) {
+		t.Errorf("pool member %s outlived its replica's pod", member.Name)
+	}
+	base, stopForward = portForward(t)
+	c = client.New(base, key)
+	var r *client.ToolResult
+	if !within(30*time.Second, func() bool {
+		r, err = c.ExecuteTool(ctx, plain, "python_executor", map[string]any{"code": "print(6 * 7)"})
+		return err == nil
+	}) || r.Status != "success" || r.Output != "42\n" {
+		t.Errorf("plain sandbox %s through the new replica: %+v, %v", plain, r, err)
+	}
+	if err := c.DeleteSandbox(ctx, plain); err != nil {
+		t.Errorf("delete %s through the new replica: %v", plain, err)
+	}
+}
+
+// portForward forwards a free local port to the Deployment until stop.
+func portForward(t *testing.T) (base string, stop func()) {
+	t.Helper()
+	port := freePort(t)
+	pf := exec.Command(os.Getenv("ENCLAVE_KUBECTL"), "--kubeconfig", os.Getenv("ENCLAVE_K8S_KUBECONFIG"), "-n", "enclave",
+		"port-forward", "deployment/enclave", port+":18080")
+	var pfLog bytes.Buffer
+	pf.Stdout, pf.Stderr = &pfLog, &pfLog
+	pf.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := pf.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { syscall.Kill(-pf.Process.Pid, syscall.SIGKILL); pf.Wait() }) }
+	t.Cleanup(stop)
+	base = "http://127.0.0.1:" + port
+	if !within(30*time.Second, func() bool {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second)
+		if err != nil {
+			return false
+		}
+		c.Close()
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}) {
+		t.Fatalf("enclave in the cluster did not answer through port-forward:\n%s", pfLog.String())
+	}
+	return base, stop
 }

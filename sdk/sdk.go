@@ -6,6 +6,7 @@ package sdk
 import (
 	"encoding/json"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -172,6 +173,20 @@ type Spec struct {
 	// empty one clears it, as ms-enclave 0.0.8's `entrypoint: []` does).
 	Entrypoint    []string
 	EntrypointSet bool
+}
+
+// LabelPool and SparePrefix are how the manager marks the sandboxes that
+// hold no user state (docs/api.md §7.4): pool members carry LabelPool=true,
+// unclaimed spares are named SparePrefix+id until a claim renames them.
+const (
+	LabelPool   = "enclave.pool"
+	SparePrefix = "spare-"
+)
+
+// Disposable reports whether the sandbox is a pool member or an unclaimed
+// spare: a backend may tie its life to the replica that made it.
+func (s Spec) Disposable() bool {
+	return s.Labels[LabelPool] == "true" || strings.HasPrefix(s.Name, SparePrefix)
 }
 
 // Mount is a host path bound into a sandbox.

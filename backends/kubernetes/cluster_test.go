@@ -135,6 +135,64 @@ func TestRelabel(t *testing.T) {
 	}
 }
 
+// TestOwnedByReplica: pool members and spares made by a replica running in
+// a pod are removed by the cluster when that pod goes; a claimed spare
+// and a plain sandbox stay (docs/api.md §7.4).
+func TestOwnedByReplica(t *testing.T) {
+	k := testBackend(t)
+	ctx := context.Background()
+	replica := newSandbox(t, k, nil) // stands in for enclave's own pod
+	pod, err := k.cs.CoreV1().Pods(k.cfg.Namespace).Get(ctx, replica.ContainerID, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := k.cfg
+	if cfg.Owner, err = ownerFromEnv(pod.Name, string(pod.UID)); err != nil {
+		t.Fatal(err)
+	}
+	r := New(cfg)
+	t.Cleanup(r.Shutdown)
+	plain := newSandbox(t, r, nil)
+	member := newSandbox(t, r, func(s *sdk.Spec) { s.Labels[sdk.LabelPool] = "true" })
+	spare := newSandbox(t, r, func(s *sdk.Spec) { s.Name = sdk.SparePrefix + s.Name })
+	owned := func(ref string) bool {
+		p, err := k.cs.CoreV1().Pods(k.cfg.Namespace).Get(ctx, ref, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(p.OwnerReferences) == 1 && p.OwnerReferences[0].UID == pod.UID
+	}
+	if owned(plain.ContainerID) || !owned(member.ContainerID) || !owned(spare.ContainerID) {
+		t.Fatalf("owners: plain %v member %v spare %v; want only the pool member and the spare owned",
+			owned(plain.ContainerID), owned(member.ContainerID), owned(spare.ContainerID))
+	}
+	if err := r.Rename(ctx, spare.ContainerID, "sandbox-claimed"); err != nil {
+		t.Fatal(err)
+	}
+	if owned(spare.ContainerID) {
+		t.Fatal("a claimed spare is still owned by the replica")
+	}
+	if err := k.Remove(ctx, replica.ContainerID); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		_, err := k.Inspect(ctx, member.ContainerID)
+		if errors.Is(err, sdk.ErrSandboxNotFound) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the pool member outlived its replica's pod by 90 s (%v)", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, ref := range []string{plain.ContainerID, spare.ContainerID} {
+		if st, err := k.Inspect(ctx, ref); err != nil || st.Status != "running" {
+			t.Errorf("%s after its replica's pod went: %+v, %v; want running", ref, st, err)
+		}
+	}
+}
+
 // TestWatchSeesOthers: List answers from the pod watch, which sees a pod
 // that another process (another replica) created and deleted.
 func TestWatchSeesOthers(t *testing.T) {

@@ -9,7 +9,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/uuid"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/enclave-sandbox/enclave/sdk"
@@ -68,12 +71,34 @@ func configFromEnv(getenv func(string) string) (Config, error) {
 			return Config{}, fmt.Errorf("ENCLAVE_K8S_USER_NAMESPACES %q: %w", v, err)
 		}
 	}
+	if cfg.Owner, err = ownerFromEnv(getenv("ENCLAVE_K8S_OWNER_POD"), getenv("ENCLAVE_K8S_OWNER_UID")); err != nil {
+		return Config{}, err
+	}
 	if cfg.RuntimeClass != "" {
 		if errs := validation.IsDNS1123Subdomain(cfg.RuntimeClass); len(errs) > 0 {
 			return Config{}, fmt.Errorf("ENCLAVE_K8S_RUNTIME_CLASS %q: %s", cfg.RuntimeClass, errs[0])
 		}
 	}
 	return cfg, nil
+}
+
+// ownerFromEnv is the replica's own pod, named and identified (both or
+// neither).
+func ownerFromEnv(name, uid string) (*metav1.OwnerReference, error) {
+	switch {
+	case name == "" && uid == "":
+		return nil, nil
+	case name == "" || uid == "":
+		return nil, fmt.Errorf("ENCLAVE_K8S_OWNER_POD and ENCLAVE_K8S_OWNER_UID go together (got %q and %q)", name, uid)
+	}
+	if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+		return nil, fmt.Errorf("ENCLAVE_K8S_OWNER_POD %q: %s", name, errs[0])
+	}
+	if _, err := uuid.Parse(uid); err != nil {
+		return nil, fmt.Errorf("ENCLAVE_K8S_OWNER_UID %q: not a pod uid: %w", uid, err)
+	}
+	no := false
+	return &metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: name, UID: types.UID(uid), BlockOwnerDeletion: &no}, nil
 }
 
 // keyValues parses "k=v,k2=v2"; label values are checked as such.

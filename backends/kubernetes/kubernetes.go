@@ -50,6 +50,11 @@ type Config struct {
 	// sandbox is an unprivileged uid on the node); needs a cluster that
 	// supports user namespaces.
 	UserNamespaces bool
+	// Owner is the pod enclave runs in (the Deployment's downward API):
+	// pool members and spares name it as their owner, so the cluster's
+	// garbage collector removes them when that replica's pod goes away
+	// (docs/api.md §7.4). Nil outside a cluster.
+	Owner *metav1.OwnerReference
 	// Types are the sandbox types served.
 	Types []string
 }

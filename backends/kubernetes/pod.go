@@ -100,6 +100,9 @@ func podFor(s sdk.Spec, cfg Config) (*corev1.Pod, error) {
 			Containers:   []corev1.Container{c},
 		},
 	}
+	if cfg.Owner != nil && s.Disposable() {
+		pod.OwnerReferences = []metav1.OwnerReference{*cfg.Owner}
+	}
 	if cfg.RuntimeClass != "" {
 		pod.Spec.RuntimeClassName = &cfg.RuntimeClass
 	}

@@ -211,3 +211,37 @@ func TestDenyAllPolicy(t *testing.T) {
 		t.Errorf("policy %+v: want both directions denied for network=none pods", p.Spec)
 	}
 }
+
+func TestPodOwner(t *testing.T) {
+	owner, err := ownerFromEnv("enclave-7c9-abcde", "3f1c2b8e-7a9d-4c1e-9b2a-0d5e6f7a8b9c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		owner     *metav1.OwnerReference
+		spec      func(*sdk.Spec)
+		wantOwned bool
+	}{
+		{"plain sandbox outlives its replica", owner, nil, false},
+		{"pool member", owner, func(s *sdk.Spec) { s.Labels[sdk.LabelPool] = "true" }, true},
+		{"unclaimed spare", owner, func(s *sdk.Spec) { s.Name = sdk.SparePrefix + "abc" }, true},
+		{"not a pool member", owner, func(s *sdk.Spec) { s.Labels[sdk.LabelPool] = "false" }, false},
+		{"outside a cluster", nil, func(s *sdk.Spec) { s.Labels[sdk.LabelPool] = "true" }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := baseSpec()
+			if tt.spec != nil {
+				tt.spec(&s)
+			}
+			p, err := podFor(s, Config{Namespace: "ns", RequestFraction: 1, Owner: tt.owner})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(p.OwnerReferences) == 1 && p.OwnerReferences[0] == *owner; got != tt.wantOwned || len(p.OwnerReferences) > 1 {
+				t.Errorf("owner references %+v, want owned %v", p.OwnerReferences, tt.wantOwned)
+			}
+		})
+	}
+}

@@ -215,12 +215,18 @@ func (k *Kubernetes) Remove(ctx context.Context, ref string) error {
 }
 
 // Rename implements backend.Renamer. Pod names are immutable; labels are
-// not, so a sandbox's name is a label (State.Name reads it).
+// not, so a sandbox's name is a label (State.Name reads it). A claimed
+// spare is no longer disposable: the same patch drops its owner, so it
+// outlives the replica that made it.
 func (k *Kubernetes) Rename(ctx context.Context, ref, name string) error {
 	if err := k.connect(ctx); err != nil {
 		return err
 	}
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]string{labelName: name}}})
-	_, err := k.cs.CoreV1().Pods(k.cfg.Namespace).Patch(ctx, ref, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+	meta := map[string]any{"labels": map[string]string{labelName: name}}
+	if !strings.HasPrefix(name, sdk.SparePrefix) {
+		meta["ownerReferences"] = nil
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": meta})
+	_, err := k.cs.CoreV1().Pods(k.cfg.Namespace).Patch(ctx, ref, types.MergePatchType, patch, metav1.PatchOptions{})
 	return mapErr(err, "relabel pod")
 }

@@ -17,6 +17,7 @@ type backendConfig struct {
 	k8sRuntimeClass, k8sAnnotations           string
 	k8sRequestFraction                        string
 	k8sUserNamespaces                         string
+	k8sOwnerPod, k8sOwnerUID                  string
 }
 
 func backendFlags(fs *flag.FlagSet, b *backendConfig) {
@@ -31,6 +32,8 @@ func backendFlags(fs *flag.FlagSet, b *backendConfig) {
 	fs.StringVar(&b.k8sAnnotations, "k8s-annotations", "", "kubernetes backend: annotations added to every sandbox pod, KEY=VALUE[,KEY=VALUE]")
 	fs.StringVar(&b.k8sRequestFraction, "k8s-request-fraction", "0.1", "kubernetes backend: the fraction of a sandbox's limits its pod requests (what the scheduler reserves); 1 reserves everything")
 	fs.StringVar(&b.k8sUserNamespaces, "k8s-user-namespaces", "false", "kubernetes backend: run sandbox pods with hostUsers: false (root in a sandbox is an unprivileged uid on the node); needs a cluster that supports user namespaces")
+	fs.StringVar(&b.k8sOwnerPod, "k8s-owner-pod", "", "kubernetes backend: the pod this replica runs in (the Deployment sets it from the downward API); its pool members and spares are owned by it, so the cluster removes them when the pod goes away")
+	fs.StringVar(&b.k8sOwnerUID, "k8s-owner-uid", "", "kubernetes backend: the uid of --k8s-owner-pod")
 }
 
 // typeRoutes parses --type-backend.
@@ -53,5 +56,6 @@ func (b *backendConfig) env() map[string]string {
 		"ENCLAVE_K8S_PULL_POLICY": b.k8sPullPolicy, "ENCLAVE_K8S_NODE_SELECTOR": b.k8sNodeSelector, "ENCLAVE_K8S_TOLERATIONS": b.k8sTolers,
 		"ENCLAVE_K8S_RUNTIME_CLASS": b.k8sRuntimeClass, "ENCLAVE_K8S_ANNOTATIONS": b.k8sAnnotations,
 		"ENCLAVE_K8S_REQUEST_FRACTION": b.k8sRequestFraction, "ENCLAVE_K8S_USER_NAMESPACES": b.k8sUserNamespaces,
+		"ENCLAVE_K8S_OWNER_POD": b.k8sOwnerPod, "ENCLAVE_K8S_OWNER_UID": b.k8sOwnerUID,
 	}
 }

@@ -21,7 +21,7 @@ import (
 // Re-adoption removes containers still named spare-*: unclaimed spares are
 // not sandboxes.
 
-const sparePrefix = "spare-"
+const sparePrefix = sdk.SparePrefix
 
 func spareKey(typ string, cfgJSON []byte) string { return typ + "\x00" + string(cfgJSON) }
 

@@ -2,7 +2,11 @@ package manager
 
 // Sandbox statuses and the container labels that carry a sandbox across restarts.
 
-import "time"
+import (
+	"time"
+
+	"github.com/enclave-sandbox/enclave/sdk"
+)
 
 // Status is a sandbox status.
 type Status string
@@ -31,7 +35,7 @@ const (
 	LabelType      = "enclave.type"
 	LabelConfig    = "enclave.config"
 	LabelCreatedAt = "enclave.created_at"
-	LabelPool      = "enclave.pool"
+	LabelPool      = sdk.LabelPool
 	// LabelOwner is the replica that made a container (docs/api.md §7.4):
 	// pool members and spares are its to lend and replace.
 	LabelOwner = "enclave.owner"
