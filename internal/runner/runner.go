@@ -64,6 +64,23 @@ type reply struct {
 	OutTrunc bool   `json:"out_trunc"`
 	ErrTrunc bool   `json:"err_trunc"`
 	Error    string `json:"error"`
+	// A streamed call's output as it is read, a terminal's output.
+	Chunk  string `json:"chunk"`
+	Stream string `json:"s"`
+	PtyOut string `json:"pty_out"`
+	// An op's answer, or its failure's kind (with Error).
+	Result json.RawMessage `json:"result"`
+	Status string          `json:"status"`
+}
+
+// waiter is what a request in flight waits on.
+type waiter struct {
+	ch chan reply
+	// onChunk gets a streamed call's or a terminal's output, on the read
+	// loop: it must not block.
+	onChunk func(stream string, data []byte)
+	// acked is closed when the runner has read the request (nil: unused).
+	acked chan struct{}
 }
 
 // ErrForged means a line on the runner's output did not carry its key:
@@ -82,11 +99,12 @@ type Runner struct {
 	writeMu sync.Mutex
 	mu      sync.Mutex
 	nextID  int64
-	pending map[int64]chan reply
+	pending map[int64]*waiter
 	acked   map[int64]bool // calls the runner has read (they may have run)
 	dead    chan struct{}
 	exit    int
 	cause   error // why it ended early (ErrForged, a missed deadline)
+	procDir string
 }
 
 // Start launches a runner and waits (bounded by ctx) until it is ready.
@@ -98,7 +116,7 @@ func Start(ctx, life context.Context, open Opener) (*Runner, error) {
 	}
 	var k [16]byte
 	rand.Read(k[:])
-	r := &Runner{sess: sess, key: hex.EncodeToString(k[:]), pending: map[int64]chan reply{}, acked: map[int64]bool{}, dead: make(chan struct{})}
+	r := &Runner{sess: sess, key: hex.EncodeToString(k[:]), pending: map[int64]*waiter{}, acked: map[int64]bool{}, dead: make(chan struct{}), procDir: ProcDir}
 	ready := make(chan struct{})
 	go io.Copy(io.Discard, sess.Stderr())
 	go r.readLoop(ready)
@@ -141,19 +159,36 @@ func (r *Runner) readLoop(ready chan struct{}) {
 			continue
 		}
 		r.mu.Lock()
+		w := r.pending[rep.ID]
 		if rep.Ack {
-			if r.pending[rep.ID] != nil {
+			if w != nil {
 				r.acked[rep.ID] = true
+				if w.acked != nil {
+					close(w.acked)
+					w.acked = nil
+				}
 			}
 			r.mu.Unlock()
 			continue
 		}
-		ch := r.pending[rep.ID]
+		if rep.Chunk != "" || rep.PtyOut != "" {
+			r.mu.Unlock()
+			if w != nil && w.onChunk != nil {
+				stream, data := rep.Stream, rep.Chunk
+				if rep.PtyOut != "" {
+					stream, data = "pty", rep.PtyOut
+				}
+				if b, err := base64.StdEncoding.DecodeString(data); err == nil {
+					w.onChunk(stream, b)
+				}
+			}
+			continue
+		}
 		delete(r.pending, rep.ID)
 		delete(r.acked, rep.ID)
 		r.mu.Unlock()
-		if ch != nil {
-			ch <- rep
+		if w != nil {
+			w.ch <- rep
 		}
 	}
 }
@@ -205,6 +240,22 @@ func (r *Runner) Close() {
 	}()
 }
 
+// register reserves a request id and what its replies go to.
+func (r *Runner) register(onChunk func(string, []byte), wantAck bool) (int64, *waiter, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.Dead() {
+		return 0, nil, ErrDied
+	}
+	r.nextID++
+	w := &waiter{ch: make(chan reply, 1), onChunk: onChunk}
+	if wantAck {
+		w.acked = make(chan struct{})
+	}
+	r.pending[r.nextID] = w
+	return r.nextID, w, nil
+}
+
 func (r *Runner) send(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -236,16 +287,19 @@ const hardMargin = 3 * time.Second
 // With script set, the call runs it as `python <script.Path>` would instead
 // of req.Argv.
 func (r *Runner) Exec(ctx context.Context, req sdk.ExecRequest, script *tool.PythonScript) (sdk.ExecResult, error) {
-	r.mu.Lock()
-	if r.Dead() {
-		r.mu.Unlock()
-		return sdk.ExecResult{}, fmt.Errorf("%w: %w", ErrNotSent, ErrDied)
+	return r.ExecStream(ctx, req, script, nil)
+}
+
+// ExecStream is Exec that also hands onChunk the call's output as the
+// runner reads it ("out" or "err"), in order, before it returns; onChunk
+// runs on the runner's read loop and must not block. The result still
+// holds the whole (capped) output.
+func (r *Runner) ExecStream(ctx context.Context, req sdk.ExecRequest, script *tool.PythonScript, onChunk func(stream string, data []byte)) (sdk.ExecResult, error) {
+	id, w, err := r.register(onChunk, false)
+	if err != nil {
+		return sdk.ExecResult{}, fmt.Errorf("%w: %w", ErrNotSent, err)
 	}
-	r.nextID++
-	id := r.nextID
-	ch := make(chan reply, 1)
-	r.pending[id] = ch
-	r.mu.Unlock()
+	ch := w.ch
 	forget := func() {
 		r.mu.Lock()
 		delete(r.pending, id)
@@ -272,6 +326,9 @@ func (r *Runner) Exec(ctx context.Context, req sdk.ExecRequest, script *tool.Pyt
 	}
 	if req.Stdin != nil {
 		msg["stdin"] = base64.StdEncoding.EncodeToString(req.Stdin)
+	}
+	if onChunk != nil {
+		msg["stream"] = true
 	}
 	b, err := json.Marshal(msg)
 	if err != nil {

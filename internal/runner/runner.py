@@ -12,6 +12,14 @@
 #            "cwd": d, "stdin": b64|null, "timeout": secs, "grace": secs, "max": bytes}
 #           {"id": n, "kill": true}
 #           {"id": n, "sweep": true}   kill every process no call or session owns
+#           a call with "stream": true also gets its output as it is read:
+#           {"k": key, "id": n, "chunk": b64, "s": "out"|"err"} (then the Reply)
+#           {"id": n, "op": name, ...}   background processes (procs.py's
+#           part below: spawn, list, info, read, stdin, signal) and terminals
+#           (pty, pty_in, pty_resize); replies {"k": key, "id": n, "result": {...}}
+#           or {"k": key, "id": n, "error": text, "status": "not_found"|"finished"|"invalid"}
+#           a terminal also sends {"k": key, "id": n, "pty_out": b64} and ends
+#           with {"k": key, "id": n, "code": exit}
 # Ack:      {"k": key, "id": n, "ack": true}   read, before anything runs: a
 #           call the runner dies before acking never ran (safe to resend)
 # Reply:    {"k": key, "id": n, "code": exit, "timed_out": b, "killed": b,
@@ -30,7 +38,7 @@
 # ptrace it; children close every protocol fd and wipe the key before any
 # call code runs. Stdin is written without blocking the loop, and SIGPIPE is
 # ignored, so a call that does not read its stdin affects no other call.
-import base64, errno, json, os, resource, select, signal, sys, time
+import base64, errno, fcntl, json, os, resource, select, signal, struct, sys, termios, time
 
 proto_in = os.dup(0)
 proto_out = os.dup(1)
@@ -283,7 +291,7 @@ def start(req):
          "size": {"out": 0, "err": 0}, "trunc": {"out": False, "err": False}, "max": req.get("max") or 0,
          "deadline": now + timeout if timeout > 0 else None, "grace": req.get("grace") or 5.0,
          "kill_at": None, "timed_out": False, "killed": False, "code": None, "py_path": req.get("py_path"),
-         "oom_before": oom_kills(), "in_fd": None, "in_data": None}
+         "oom_before": oom_kills(), "in_fd": None, "in_data": None, "stream": bool(req.get("stream"))}
     calls[c["id"]] = c
     by_pid[pid] = c
     for fd in c["fds"]:
@@ -358,6 +366,11 @@ def reap():
             return
         if pid == 0:
             return
+        t = pty_by_pid.pop(pid, None)
+        if t is not None:
+            t["code"] = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+            pty_done(t)
+            continue
         c = by_pid.pop(pid, None)
         if c is None:
             continue
@@ -445,6 +458,569 @@ def sweep():
     return killed
 
 
+
+# ---- background processes ------------------------------------------------
+# A background process is run by a monitor: a daemon (setsid, double fork)
+# that outlives this runner, so the process survives the server and its
+# session. Its state is files under DIR/<process id>/, nothing in memory:
+#   meta.json    argv, cwd, start time, ring size, deadline
+#   pid.json     the process's pid (its group) and the monitor's
+#   in           a FIFO the monitor reads stdin records from: b"d%08x" +
+#                data, or b"e" (EOF); writers hold in.lock (replicas)
+#   out          the output log: records b"o"|b"e" + 16 hex digits of the
+#                output offset + 8 of length + data; compacted to the last
+#                RING bytes (at least) once it holds twice that
+#   status.json  exit code, signal, end time; written once, at exit
+
+REC_HDR = 25
+ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+class OpError(Exception):
+    def __init__(self, status, text):
+        Exception.__init__(self, text)
+        self.status = status
+
+
+def proc_dir(a):
+    pid_id = a.get("process_id") or ""
+    if not (0 < len(pid_id) <= 32) or not set(pid_id) <= ID_CHARS:
+        raise OpError("invalid", "bad process id")
+    return os.path.join(a["dir"], pid_id)
+
+
+def write_atomic(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+    os.rename(tmp, path)
+
+
+def read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+
+
+def drop_protocol():
+    # In a forked child: nothing of the protocol or its key survives.
+    key[:] = bytes(KEY_LEN)
+    prefix[:] = bytes(len(prefix))
+    signal.set_wakeup_fd(-1)
+    for sg in (signal.SIGCHLD, signal.SIGPIPE):
+        signal.signal(sg, signal.SIG_DFL)
+
+
+class Ring:
+    def __init__(self, d, limit):
+        self.path = os.path.join(d, "out")
+        self.limit = limit
+        self.f = open(self.path, "ab", buffering=0)
+        self.recs = []  # [file position, output offset, length], oldest first
+        self.first = 0  # index of the oldest record kept
+        self.size = 0
+        self.total = 0
+
+    def append(self, stream, data):
+        self.f.write(b"%c%016x%08x" % (stream, self.total, len(data)) + data)
+        self.recs.append((self.size, self.total, len(data)))
+        self.size += REC_HDR + len(data)
+        self.total += len(data)
+        if self.total - self.recs[self.first][1] > 2 * self.limit:
+            self.compact()
+
+    def compact(self):
+        # Keep from the last record that starts at or before total - limit:
+        # at least the last limit bytes of output stay readable.
+        keep = self.total - self.limit
+        i = self.first
+        while i + 1 < len(self.recs) and self.recs[i + 1][1] <= keep:
+            i += 1
+        start = self.recs[i][0]
+        with open(self.path, "rb") as src:
+            src.seek(start)
+            tail = src.read()
+        tmp = self.path + ".tmp"
+        with open(tmp, "wb") as dst:
+            dst.write(tail)
+        os.rename(tmp, self.path)
+        self.f.close()
+        self.f = open(self.path, "ab", buffering=0)
+        self.recs = [(pos - start, off, n) for pos, off, n in self.recs[i:]]
+        self.first = 0
+        self.size -= start
+
+
+def monitor(d, a, env, stdin):
+    # The daemon that runs one background process until it ends.
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.closerange(3, 65536)
+    wr, ww = os.pipe()
+    os.set_blocking(ww, False)
+    signal.set_wakeup_fd(ww)
+    signal.signal(signal.SIGCHLD, lambda *x: None)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    for sg in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        signal.signal(sg, signal.SIG_IGN)  # the process is signalled, not its monitor
+    fifo = os.open(os.path.join(d, "in"), os.O_RDWR | os.O_NONBLOCK)
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setpgid(0, 0)
+            signal.set_wakeup_fd(-1)
+            for sg in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+                signal.signal(sg, signal.SIG_DFL)
+            os.dup2(in_r, 0)
+            os.dup2(out_w, 1)
+            os.dup2(err_w, 2)
+            os.closerange(3, 65536)
+            set_dumpable(True)
+            try:
+                with open("/proc/self/oom_score_adj", "w") as f:
+                    f.write("1000")
+            except OSError:
+                pass
+            if a.get("cwd"):
+                os.chdir(a["cwd"])
+            argv = a["argv"]
+            os.execvpe(argv[0], argv, env)
+        except OSError as e:
+            os.write(2, ("%s: %s\n" % (a["argv"][0], e.strerror)).encode())
+            os._exit(126 if e.errno in (errno.EACCES, errno.ENOEXEC) else 127)
+        except BaseException:
+            os._exit(127)
+    try:
+        os.setpgid(pid, pid)
+    except OSError:
+        pass
+    for fd in (in_r, out_w, err_w):
+        os.close(fd)
+    write_atomic(os.path.join(d, "pid.json"), {"pid": pid, "monitor": os.getpid()})
+    ring = Ring(d, a["ring"])
+    pending = bytearray(stdin)
+    eof = False
+    rbuf = bytearray()
+    outs = {out_r: ord("o"), err_r: ord("e")}
+    for fd in list(outs) + [in_w, fifo]:
+        os.set_blocking(fd, False)
+    timeout = a.get("timeout") or 0
+    deadline = time.monotonic() + timeout if timeout > 0 else None
+    kill_at = None
+    timed_out = False
+    status = None
+    while status is None:
+        now = time.monotonic()
+        wait = None
+        for t in (deadline, kill_at):
+            if t is not None:
+                wait = max(0.0, t - now) if wait is None else min(wait, max(0.0, t - now))
+        wl = [in_w] if in_w is not None and (pending or eof) else []
+        try:
+            readable, writable, _ = select.select(list(outs) + [fifo, wr], wl, [], wait)
+        except InterruptedError:
+            readable, writable = [], []
+        for fd in readable:
+            if fd == wr:
+                try:
+                    os.read(wr, 4096)
+                except BlockingIOError:
+                    pass
+            elif fd == fifo:
+                try:
+                    rbuf += os.read(fifo, 1 << 16)
+                except BlockingIOError:
+                    pass
+                while rbuf:
+                    if rbuf[0] == ord("e"):
+                        eof = True
+                        del rbuf[:1]
+                    elif rbuf[0] == ord("d") and len(rbuf) >= 9:
+                        n = int(rbuf[1:9], 16)
+                        if len(rbuf) < 9 + n:
+                            break
+                        pending += rbuf[9:9 + n]
+                        del rbuf[:9 + n]
+                    elif rbuf[0] == ord("d"):
+                        break
+                    else:
+                        del rbuf[:]  # not a record: nobody but the runner writes here
+            else:
+                try:
+                    data = os.read(fd, 1 << 16)
+                except BlockingIOError:
+                    continue
+                if data:
+                    ring.append(outs[fd], data)
+                else:
+                    os.close(fd)
+                    del outs[fd]
+        if writable and in_w is not None:
+            try:
+                if pending:
+                    n = os.write(in_w, pending[:1 << 16])
+                    del pending[:n]
+                if eof and not pending:
+                    os.close(in_w)
+                    in_w = None
+            except BlockingIOError:
+                pass
+            except OSError:
+                os.close(in_w)
+                in_w = None
+                del pending[:]
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            timed_out = True
+            deadline = None
+            kill_at = now + (a.get("grace") or 5.0)
+            try:
+                os.killpg(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        if kill_at is not None and now >= kill_at:
+            kill_at = None
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        try:
+            got, st = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            got, st = pid, 0
+        if got == pid:
+            status = st
+    # The process is gone: what it wrote is in the pipes (a background job
+    # of its own that keeps writing is not part of it).
+    for fd, s in list(outs.items()):
+        while True:
+            try:
+                data = os.read(fd, 1 << 16)
+            except (BlockingIOError, OSError):
+                break
+            if not data:
+                break
+            ring.append(s, data)
+    code, sig = None, None
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        code = 128 + sig
+    else:
+        code = os.WEXITSTATUS(status)
+    write_atomic(os.path.join(d, "status.json"), {"code": code, "signal": sig, "ended": time.time(), "timed_out": timed_out})
+    os._exit(0)
+
+
+def op_spawn(a):
+    d = proc_dir(a)
+    os.makedirs(a["dir"], mode=0o700, exist_ok=True)
+    try:
+        os.mkdir(d, 0o700)
+    except FileExistsError:
+        raise OpError("invalid", "process id in use")
+    os.mkfifo(os.path.join(d, "in"), 0o600)
+    write_atomic(os.path.join(d, "meta.json"), {"argv": a["argv"], "cwd": a.get("cwd") or "", "started": time.time(),
+                                                "ring": a["ring"], "timeout": a.get("timeout") or 0})
+    extra = {k: v for k, v in (a.get("env") or {}).items() if BASE_ENV.get(k) != v}
+    env = dict(BASE_ENV, **extra)
+    stdin = base64.b64decode(a.get("stdin") or "")
+    pid = os.fork()
+    if pid == 0:
+        try:
+            drop_protocol()
+            os.setsid()
+            if os.fork() == 0:
+                monitor(d, a, env, stdin)
+        except BaseException:
+            pass
+        os._exit(0)
+    os.waitpid(pid, 0)
+    # Answer with the pid: the monitor writes it right after its fork.
+    until = time.monotonic() + 1.0
+    while not os.path.exists(os.path.join(d, "pid.json")) and time.monotonic() < until:
+        time.sleep(0.0005)
+    return proc_info(d, os.path.basename(d))
+
+
+def proc_info(d, pid_id):
+    meta = read_json(os.path.join(d, "meta.json"))
+    if meta is None:
+        raise OpError("not_found", "no such process")
+    pids = read_json(os.path.join(d, "pid.json")) or {}
+    st = read_json(os.path.join(d, "status.json"))
+    info = {"process_id": pid_id, "pid": pids.get("pid"), "argv": meta["argv"], "cwd": meta["cwd"],
+            "started": meta["started"], "ring": meta["ring"], "timeout": meta["timeout"],
+            "code": None, "signal": None, "ended": None, "timed_out": False, "lost": False}
+    if st is not None:
+        info.update(running=False, code=st["code"], signal=st["signal"], ended=st["ended"], timed_out=st["timed_out"])
+    elif not pids:
+        info.update(running=True)  # the monitor is starting it
+    elif alive(pids["monitor"]):
+        info.update(running=True)
+    else:
+        # Its monitor was killed (from inside the sandbox): the exit status
+        # is lost; the process may still run, unobserved.
+        info.update(running=False, lost=True)
+    return info
+
+
+def op_list(a):
+    try:
+        names = sorted(os.listdir(a["dir"]))
+    except FileNotFoundError:
+        return {"processes": []}
+    out = []
+    for name in names:
+        if set(name) <= ID_CHARS:
+            try:
+                out.append(proc_info(os.path.join(a["dir"], name), name))
+            except OpError:
+                pass
+    out.sort(key=lambda i: i["started"])
+    return {"processes": out}
+
+
+read_hint = {}  # process dir -> (inode, file position, output offset) after the last read
+
+
+def op_read(a):
+    d = proc_dir(a)
+    info = proc_info(d, os.path.basename(d))
+    offset = max(int(a.get("offset") or 0), 0)
+    limit = min(max(int(a.get("max") or 1 << 16), 1), 1 << 20)
+    chunks, size, first, nxt = [], 0, None, offset
+    try:
+        f = open(os.path.join(d, "out"), "rb")
+    except FileNotFoundError:
+        f = None
+    if f is not None:
+        with f:
+            ino = os.fstat(f.fileno()).st_ino
+            hint = read_hint.get(d)
+            if hint and hint[0] == ino and hint[2] == offset:
+                f.seek(hint[1])  # the same file: nothing before it was dropped
+                first = offset
+            pos = f.tell()
+            while size < limit:
+                hdr = f.read(REC_HDR)
+                if len(hdr) < REC_HDR:
+                    break
+                off, n = int(hdr[1:17], 16), int(hdr[17:25], 16)
+                if first is None:
+                    first = off
+                if off + n <= offset:
+                    f.seek(n, 1)
+                    pos += REC_HDR + n
+                    continue
+                data = f.read(n)
+                if len(data) < n:
+                    break  # being written
+                lo = max(offset - off, 0)
+                piece = data[lo:lo + limit - size]
+                chunks.append(["out" if hdr[0] == ord("o") else "err", base64.b64encode(piece).decode()])
+                size += len(piece)
+                nxt = off + lo + len(piece)
+                if lo + len(piece) < n:
+                    break  # the rest of this record next time
+                pos += REC_HDR + n
+            if nxt > offset or not chunks:
+                read_hint[d] = (ino, pos, nxt if chunks else offset)
+    # Output before the oldest record kept was compacted away.
+    dropped = first - offset if first is not None and first > offset else 0
+    return {"chunks": chunks, "next_offset": nxt, "dropped": dropped, "running": info["running"]}
+
+
+def op_stdin(a):
+    d = proc_dir(a)
+    info = proc_info(d, os.path.basename(d))
+    if not info["running"]:
+        raise OpError("finished", "the process has finished")
+    data = base64.b64decode(a.get("data") or "")
+    rec = b""
+    for i in range(0, len(data), 1 << 16):
+        part = data[i:i + (1 << 16)]
+        rec += b"d%08x" % len(part) + part
+    if a.get("eof"):
+        rec += b"e"
+    try:
+        fd = os.open(os.path.join(d, "in"), os.O_WRONLY | os.O_NONBLOCK)
+    except OSError:
+        raise OpError("finished", "the process has finished")
+    try:
+        lock = os.open(os.path.join(d, "in.lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            view = memoryview(rec)
+            until = time.monotonic() + 2.0
+            while view:
+                try:
+                    n = os.write(fd, view)
+                    view = view[n:]
+                except BlockingIOError:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        raise OpError("finished", "the process's monitor does not take its stdin")
+                    select.select([], [fd], [], left)
+        finally:
+            os.close(lock)
+    finally:
+        os.close(fd)
+    return {"written": len(data)}
+
+
+def op_signal(a):
+    d = proc_dir(a)
+    info = proc_info(d, os.path.basename(d))
+    if not info["running"] or not info.get("pid"):
+        raise OpError("finished", "the process has finished")
+    try:
+        os.killpg(info["pid"], int(a["signal"]))
+    except ProcessLookupError:
+        raise OpError("finished", "the process has finished")
+    return {"signalled": True}
+
+
+OPS = {"spawn": op_spawn, "list": op_list, "info": lambda a: proc_info(proc_dir(a), a["process_id"]),
+       "read": op_read, "stdin": op_stdin, "signal": op_signal}
+
+
+# ---- terminals --------------------------------------------------------------
+# A terminal's output is read only while less than PTY_WINDOW of it awaits
+# the host's pty_ack: a client that reads slowly slows the terminal (as a
+# real one does) instead of filling this runner or the host.
+PTY_WINDOW = 1 << 20
+ptys = {}  # id -> terminal
+by_pty = {}  # master fd -> terminal
+pty_by_pid = {}
+
+
+def winsize(fd, rows, cols):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+
+def open_pty(rid, a):
+    extra = {k: v for k, v in (a.get("env") or {}).items() if BASE_ENV.get(k) != v}
+    env = dict(BASE_ENV, **extra)
+    env.setdefault("TERM", "xterm-256color")
+    master, slave = os.openpty()
+    winsize(master, a.get("rows") or 24, a.get("cols") or 80)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            drop_protocol()
+            os.setsid()
+            fcntl.ioctl(slave, termios.TIOCSCTTY, 0)
+            for fd in (0, 1, 2):
+                os.dup2(slave, fd)
+            os.closerange(3, 65536)
+            set_dumpable(True)
+            if a.get("cwd"):
+                os.chdir(a["cwd"])
+            argv = a["argv"]
+            os.execvpe(argv[0], argv, env)
+        except OSError as e:
+            os.write(2, ("%s: %s\r\n" % (a["argv"][0], e.strerror)).encode())
+            os._exit(127)
+        except BaseException:
+            os._exit(127)
+    os.close(slave)
+    os.set_blocking(master, False)
+    t = {"id": rid, "pid": pid, "fd": master, "in": bytearray(), "code": None, "unacked": 0}
+    ptys[rid] = t
+    by_pty[master] = t
+    pty_by_pid[pid] = t
+
+
+def pty_done(t):
+    if t["code"] is None or t["fd"] is not None:
+        return
+    del ptys[t["id"]]
+    send({"id": t["id"], "code": t["code"]})
+
+
+def pty_close(t):
+    if t["fd"] is not None:
+        del by_pty[t["fd"]]
+        os.close(t["fd"])
+        t["fd"] = None
+    pty_done(t)
+
+
+def pty_read(t):
+    try:
+        data = os.read(t["fd"], 1 << 16)
+    except BlockingIOError:
+        return
+    except OSError:
+        data = b""  # EIO: the terminal's last process closed it
+    if data:
+        t["unacked"] += len(data)
+        send({"id": t["id"], "pty_out": base64.b64encode(data).decode()})
+    else:
+        pty_close(t)
+
+
+def pty_write(t):
+    try:
+        n = os.write(t["fd"], t["in"][:1 << 16])
+        del t["in"][:n]
+    except BlockingIOError:
+        pass
+    except OSError:
+        del t["in"][:]
+
+
+def handle_op(req):
+    rid, op = req.get("id"), req.get("op")
+    if op == "pty":
+        send({"id": rid, "ack": True})
+        try:
+            open_pty(rid, req)
+        except Exception as e:
+            send({"id": rid, "code": -1, "error": str(e)})
+        return
+    if op in ("pty_in", "pty_resize", "pty_ack"):
+        t = ptys.get(rid)
+        if t is None or t["fd"] is None:
+            return
+        if op == "pty_ack":
+            t["unacked"] = max(t["unacked"] - int(req.get("n") or 0), 0)
+        elif op == "pty_in":
+            t["in"] += base64.b64decode(req.get("data") or "")
+            pty_write(t)
+        else:
+            try:
+                winsize(t["fd"], req.get("rows") or 24, req.get("cols") or 80)
+            except OSError:
+                pass
+        return
+    fn = OPS.get(op)
+    try:
+        if fn is None:
+            raise OpError("invalid", "unknown op %r" % op)
+        send({"id": rid, "result": fn(req)})
+    except OpError as e:
+        send({"id": rid, "error": str(e), "status": e.status})
+    except Exception as e:
+        send({"id": rid, "error": "%s: %s" % (type(e).__name__, e), "status": "failed"})
+
+
 send({"ready": True, "pid": os.getpid(), "hardened": hardened})
 buf = b""
 while True:
@@ -455,13 +1031,18 @@ while True:
             if t is not None:
                 wait = max(0.0, t - now) if wait is None else min(wait, max(0.0, t - now))
     try:
-        readable, writable, _ = select.select([proto_in, wake_r] + list(by_fd), list(by_in), [], wait)
+        readable, writable, _ = select.select([proto_in, wake_r] + list(by_fd) +
+                                              [fd for fd, t in by_pty.items() if t["unacked"] < PTY_WINDOW], list(by_in) +
+                                              [t["fd"] for t in ptys.values() if t["in"] and t["fd"] is not None], [], wait)
     except InterruptedError:
         readable, writable = [], []
     for fd in writable:
         c = by_in.get(fd)
         if c is not None:
             feed(c)
+        t = by_pty.get(fd)
+        if t is not None:
+            pty_write(t)
     for fd in readable:
         if fd == wake_r:
             try:
@@ -474,6 +1055,11 @@ while True:
             if not chunk:
                 for c in list(calls.values()):
                     signal_group(c, signal.SIGKILL)
+                for t in list(ptys.values()):
+                    try:
+                        os.killpg(t["pid"], signal.SIGKILL)
+                    except OSError:
+                        pass
                 sys.exit(0)
             buf += chunk
             while b"\n" in buf:
@@ -487,6 +1073,15 @@ while True:
                     if c is not None:
                         c["killed"] = True
                         signal_group(c, signal.SIGKILL)
+                    t = ptys.get(req["id"])
+                    if t is not None:
+                        try:
+                            os.killpg(t["pid"], signal.SIGKILL)
+                        except OSError:
+                            pass
+                    continue
+                if "op" in req:
+                    handle_op(req)
                     continue
                 if req.get("sweep"):
                     send({"id": req["id"], "swept": sweep()})
@@ -496,6 +1091,10 @@ while True:
                     start(req)
                 except Exception as e:
                     send({"id": req.get("id"), "code": -1, "error": str(e)})
+            continue
+        t = by_pty.get(fd)
+        if t is not None:
+            pty_read(t)
             continue
         c = by_fd.get(fd)
         if c is None:
@@ -518,6 +1117,8 @@ while True:
         if data:
             c[name].append(data)
             c["size"][name] += len(data)
+            if c["stream"]:
+                send({"id": c["id"], "chunk": base64.b64encode(data).decode(), "s": name})
     reap()
     now = time.monotonic()
     for c in list(calls.values()):

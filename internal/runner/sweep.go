@@ -13,16 +13,11 @@ import (
 // runner serves requests in order, so every call sent after it starts after
 // the sweep. The channel yields the count when the sweep is done.
 func (r *Runner) SweepAsync() (<-chan int, error) {
-	r.mu.Lock()
-	if r.Dead() {
-		r.mu.Unlock()
-		return nil, ErrDied
+	id, w, err := r.register(nil, false)
+	if err != nil {
+		return nil, err
 	}
-	r.nextID++
-	id := r.nextID
-	ch := make(chan reply, 1)
-	r.pending[id] = ch
-	r.mu.Unlock()
+	ch := w.ch
 	b, _ := json.Marshal(map[string]any{"id": id, "sweep": true})
 	sent := make(chan error, 1)
 	go func() { sent <- r.write(append(b, '\n')) }()
@@ -52,16 +47,11 @@ func (r *Runner) SweepAsync() (<-chan int, error) {
 // session and not the sandbox's own command owns (what finished calls left
 // behind), and reports how many it killed. Between two pool callers.
 func (r *Runner) Sweep(ctx context.Context) (int, error) {
-	r.mu.Lock()
-	if r.Dead() {
-		r.mu.Unlock()
-		return 0, ErrDied
+	id, w, err := r.register(nil, false)
+	if err != nil {
+		return 0, err
 	}
-	r.nextID++
-	id := r.nextID
-	ch := make(chan reply, 1)
-	r.pending[id] = ch
-	r.mu.Unlock()
+	ch := w.ch
 	go r.send(map[string]any{"id": id, "sweep": true})
 	t := time.NewTimer(10 * time.Second)
 	defer t.Stop()
