@@ -32,6 +32,10 @@ type Metrics struct {
 	PluginRPCErrors  *prometheus.CounterVec
 	PoolWait         prometheus.Histogram
 	CleanupReaped    *prometheus.CounterVec
+	StreamedCalls    *prometheus.CounterVec
+	ProcessesStarted prometheus.Counter
+	TerminalsOpen    prometheus.Gauge
+	TerminalsOpened  prometheus.Counter
 }
 
 // New registers every metric on reg, plus Go runtime, process and build info.
@@ -67,12 +71,21 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 			Buckets: []float64{.0001, .001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}),
 		CleanupReaped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "cleanup_reaped_total",
 			Help: "Sandboxes deleted by the cleanup sweep, by rule (dead, age, idle)."}, []string{"reason"}),
+		StreamedCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "streamed_calls_total",
+			Help: "Tool calls answered as an event stream, by route pattern."}, []string{"route"}),
+		ProcessesStarted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "background_processes_started_total",
+			Help: "Background processes started in sandboxes."}),
+		TerminalsOpen: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Name: "terminals_open",
+			Help: "Terminal WebSockets open now."}),
+		TerminalsOpened: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "terminals_opened_total",
+			Help: "Terminal WebSockets opened."}),
 	}
 	buildInfo := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Name: "build_info",
 		Help: "Build information; always 1."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.ToolExecutions, m.ToolDuration, m.ToolOutputBytes, m.ToolVerdicts,
 		m.PluginUp, m.PluginRestarts, m.SandboxOps, m.SandboxOpSeconds, m.PluginRPCErrors, m.PoolWait, m.CleanupReaped, buildInfo,
+		m.StreamedCalls, m.ProcessesStarted, m.TerminalsOpen, m.TerminalsOpened,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -83,6 +96,9 @@ var backendOps = []string{"create", "inspect", "list", "stop", "remove", "exec",
 // Init creates the series of known label combinations, so they exist (at 0)
 // before the first event and rate() and absent() alerts work from the start.
 func (m *Metrics) Init(backends, tools []string) {
+	for _, r := range []string{"POST /sandbox/tool/execute", "POST /pool/execute"} {
+		m.StreamedCalls.WithLabelValues(r)
+	}
 	for _, t := range tools {
 		for _, s := range []string{"success", "error", "timeout"} {
 			m.ToolExecutions.WithLabelValues(t, s)
@@ -130,6 +146,20 @@ func (m *Metrics) Reaped(reason string) { m.CleanupReaped.WithLabelValues(reason
 // Handler serves the registry.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Streamed implements server.Observer.
+func (m *Metrics) Streamed(route string) { m.StreamedCalls.WithLabelValues(route).Inc() }
+
+// ProcessStarted implements server.Observer.
+func (m *Metrics) ProcessStarted() { m.ProcessesStarted.Inc() }
+
+// Terminal implements server.Observer.
+func (m *Metrics) Terminal(delta int) {
+	m.TerminalsOpen.Add(float64(delta))
+	if delta > 0 {
+		m.TerminalsOpened.Inc()
+	}
 }
 
 // Request implements server.Observer.

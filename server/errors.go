@@ -42,6 +42,9 @@ var statusOf = map[manager.ErrorKind]int{
 	manager.KindArchiveFailed:   http.StatusInternalServerError,
 	manager.KindPoolEmpty:       http.StatusBadRequest,
 	manager.KindPoolTimeout:     http.StatusRequestTimeout,
+	manager.KindProcessNotFound: http.StatusNotFound,
+	manager.KindConflict:        http.StatusConflict,
+	manager.KindUnavailable:     http.StatusServiceUnavailable,
 }
 
 // toHTTP converts any handler error to status and detail.

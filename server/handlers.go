@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -44,6 +45,9 @@ type metadataJSON struct {
 	Image       string `json:"image,omitempty"`
 	Pool        bool   `json:"pool,omitempty"`
 	Error       string `json:"error,omitempty"`
+	// ExpiresAt (enclave): when an idle sandbox will be deleted, for one
+	// with its own idle_timeout or a keep-alive.
+	ExpiresAt string `json:"expires_at,omitempty"`
 }
 
 type sandboxJSON struct {
@@ -90,8 +94,15 @@ func statsOf(st manager.Stats) statsJSON {
 func sandboxOf(in manager.SandboxInfo) sandboxJSON {
 	return sandboxJSON{ID: in.ID, Status: string(in.Status), Type: in.Type, Config: in.Config,
 		CreatedAt: pyjson.FormatTime(in.CreatedAt), UpdatedAt: pyjson.FormatTime(in.UpdatedAt),
-		Metadata:       metadataJSON{ContainerID: in.ContainerID, Image: in.Image, Pool: in.Pool, Error: in.Error},
+		Metadata:       metadataJSON{ContainerID: in.ContainerID, Image: in.Image, Pool: in.Pool, Error: in.Error, ExpiresAt: expiry(in.ExpiresAt)},
 		AvailableTools: in.Tools}
+}
+
+func expiry(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return pyjson.FormatTime(t)
 }
 
 func (s *Server) toolResult(res manager.Result) toolResultJSON {
@@ -232,6 +243,11 @@ func (s *Server) executeTool(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	annotate(r, req.SandboxID, req.ToolName)
+	if wantsStream(r) {
+		return s.streamCall(w, r, "POST /sandbox/tool/execute", func(ctx context.Context) (manager.Result, error) {
+			return s.m.Execute(ctx, req.SandboxID, req.ToolName, req.Parameters)
+		})
+	}
 	res, err := s.m.Execute(r.Context(), req.SandboxID, req.ToolName, req.Parameters)
 	if err != nil {
 		return err
@@ -376,6 +392,11 @@ func (s *Server) poolExecute(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	annotate(r, "", toolName)
+	if wantsStream(r) {
+		return s.streamCall(w, r, "POST /pool/execute", func(ctx context.Context) (manager.Result, error) {
+			return s.m.PoolExecute(ctx, toolName, body, wait)
+		})
+	}
 	res, err := s.m.PoolExecute(r.Context(), toolName, body, wait)
 	if err != nil {
 		return err

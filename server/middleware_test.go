@@ -49,6 +49,9 @@ func (o *recordObs) Request(route, method string, code int, _ time.Duration) {
 	o.reqs = append(o.reqs, seen{route, method, code})
 }
 func (o *recordObs) Tool(string, string, string, time.Duration, int) {}
+func (o *recordObs) Streamed(string)                                 {}
+func (o *recordObs) ProcessStarted()                                 {}
+func (o *recordObs) Terminal(int)                                    {}
 
 func TestObserve(t *testing.T) {
 	mux := http.NewServeMux()

@@ -25,6 +25,16 @@ func (s *Server) routes() []route {
 		{pattern: "GET /sandbox/{sandbox_id}/archive", h: s.getArchive},
 		{pattern: "POST /pool/initialize", h: s.poolInitialize},
 		{pattern: "POST /pool/execute", h: s.poolExecute},
+		// enclave's own (docs/api.md §9).
+		{pattern: "POST /sandbox/{sandbox_id}/processes", h: s.startProcess},
+		{pattern: "GET /sandbox/{sandbox_id}/processes", h: s.listProcesses},
+		{pattern: "GET /sandbox/{sandbox_id}/processes/{process_id}", h: s.getProcess},
+		{pattern: "GET /sandbox/{sandbox_id}/processes/{process_id}/output", h: s.processOutput},
+		{pattern: "POST /sandbox/{sandbox_id}/processes/{process_id}/stdin", h: s.processStdin},
+		{pattern: "POST /sandbox/{sandbox_id}/processes/{process_id}/signal", h: s.signalProcess},
+		{pattern: "POST /sandbox/{sandbox_id}/processes/{process_id}/wait", h: s.waitProcess},
+		{pattern: "GET /sandbox/{sandbox_id}/terminal", h: s.terminal},
+		{pattern: "POST /sandbox/{sandbox_id}/keepalive", h: s.keepalive},
 	}
 	if s.opts.Metrics != nil {
 		rs = append(rs, route{pattern: "GET /metrics", h: s.metrics})

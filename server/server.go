@@ -30,12 +30,28 @@ type Manager interface {
 	Health(ctx context.Context) manager.Health
 	InitializePool(ctx context.Context, sandboxType string, n int, body json.RawMessage) (manager.PoolInit, error)
 	PoolExecute(ctx context.Context, toolName string, params json.RawMessage, waitSeconds float64) (manager.Result, error)
+	// enclave's own (processes.go, terminal.go).
+	StartProcess(ctx context.Context, id string, req manager.ProcessRequest) (manager.Process, error)
+	Processes(ctx context.Context, id string) ([]manager.Process, error)
+	Process(ctx context.Context, id, pid string) (manager.Process, error)
+	ProcessOutput(ctx context.Context, id, pid string, offset, max int64) (manager.ProcessOutput, error)
+	ProcessStdin(ctx context.Context, id, pid string, data []byte, eof bool) error
+	SignalProcess(ctx context.Context, id, pid, signal string) error
+	WaitProcess(ctx context.Context, id, pid string, timeout time.Duration) (manager.Process, error)
+	OpenTerminal(ctx context.Context, id string, req manager.TerminalRequest, onOutput func([]byte)) (*manager.Terminal, error)
+	Keepalive(ctx context.Context, id string, extend time.Duration) (time.Time, error)
 }
 
 // Observer receives request and tool-call measurements (metrics).
 type Observer interface {
 	Request(route, method string, code int, d time.Duration)
 	Tool(tool, status, verdict string, d time.Duration, outputBytes int)
+	// Streamed counts a tool call answered as an event stream (route).
+	Streamed(route string)
+	// ProcessStarted counts a background process started.
+	ProcessStarted()
+	// Terminal reports a terminal opened (+1) or closed (-1).
+	Terminal(delta int)
 }
 
 // Options configure the server.

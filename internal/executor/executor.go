@@ -33,6 +33,9 @@ type Options struct {
 	// means); MaxOutputBytes caps each output stream.
 	MaxDuration    time.Duration
 	MaxOutputBytes int64
+	// MaxProcessDuration bounds a background process (0: it may run as
+	// long as its sandbox).
+	MaxProcessDuration time.Duration
 }
 
 // Target is where a sandbox's processes run.
@@ -51,6 +54,7 @@ type Executor struct {
 
 	mu        sync.Mutex
 	sandboxes map[string]*entry
+	streams   map[string]*chunkQueue // by call id (streams.go)
 }
 
 // entry is one registered sandbox.

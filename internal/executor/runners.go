@@ -141,6 +141,7 @@ func (e *Executor) runnerFor(ctx context.Context, en *entry) *runner.Runner {
 func (e *Executor) execIn(ctx context.Context, en *entry, req sdk.ExecRequest, script *tool.PythonScript) (sdk.ExecResult, error) {
 	// A call the runner never read (it died first, e.g. with the backend
 	// plugin that carried its session) goes to a fresh runner, once.
+	sink := e.sinkFor(ctx)
 	var prev *runner.Runner
 	for attempt := 0; attempt < 2; attempt++ {
 		r := e.runnerFor(ctx, en)
@@ -151,7 +152,7 @@ func (e *Executor) execIn(ctx context.Context, en *entry, req sdk.ExecRequest, s
 		if err := e.ensureSwept(ctx, en, r); err != nil {
 			return sdk.ExecResult{}, err
 		}
-		res, err := r.Exec(ctx, req, script)
+		res, err := r.ExecStream(ctx, req, script, sink)
 		if err == nil {
 			if r.Cause() != nil {
 				e.startRunner(en) // it was wedged and has been killed
@@ -170,10 +171,23 @@ func (e *Executor) execIn(ctx context.Context, en *entry, req sdk.ExecRequest, s
 	if err := e.ensureSwept(ctx, en, nil); err != nil {
 		return sdk.ExecResult{}, err
 	}
+	var res sdk.ExecResult
+	var err error
 	if script != nil {
-		return e.pythonOneShot(ctx, en, *script, req)
+		res, err = e.pythonOneShot(ctx, en, *script, req)
+	} else {
+		res, err = en.target.Backend.Exec(ctx, en.target.ContainerID, req)
 	}
-	return en.target.Backend.Exec(ctx, en.target.ContainerID, req)
+	if err == nil && sink != nil {
+		// One-shot exec returns output at the end: the stream gets it then.
+		if len(res.Stdout) > 0 {
+			sink("out", res.Stdout)
+		}
+		if len(res.Stderr) > 0 {
+			sink("err", res.Stderr)
+		}
+	}
+	return res, err
 }
 
 // containerGone asks the backend (bounded) whether a sandbox's container

@@ -53,7 +53,8 @@ func (m *Manager) cleanup(ctx context.Context) {
 		old := sb.status != StatusStopped && sb.status != StatusError && now.Sub(sb.created) > 48*time.Hour
 		// With replicas, a replica sees only the calls it served: idleness
 		// cannot be judged (docs/api.md §7.4).
-		idle := m.opts.IdleTTL > 0 && !m.replicated() && !sb.pool && sb.status == StatusRunning && now.Sub(sb.lastActivity) > m.opts.IdleTTL
+		exp := m.expiresLocked(sb, now)
+		idle := !exp.IsZero() && sb.status == StatusRunning && now.After(exp)
 		if dead || old || idle {
 			reason := "dead"
 			if old {
@@ -69,6 +70,9 @@ func (m *Manager) cleanup(ctx context.Context) {
 	}
 	m.mu.Unlock()
 	for _, v := range victims {
+		if v.reason == "idle" && m.stillBusy(ctx, v.id) {
+			continue
+		}
 		if err := m.Delete(ctx, v.id); err != nil {
 			slog.Warn("cleanup: delete failed", "sandbox_id", v.id, "err", err)
 		} else {

@@ -21,6 +21,10 @@ const (
 	KindArchiveFailed
 	KindPoolEmpty
 	KindPoolTimeout
+	// Background processes and terminals (processes.go).
+	KindProcessNotFound
+	KindConflict
+	KindUnavailable
 )
 
 // Error is a manager error with the detail text clients see.

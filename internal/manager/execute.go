@@ -76,6 +76,7 @@ func (m *Manager) runTool(ctx context.Context, sb *sandbox, toolName string, par
 		params, maxOutput = applyDefaults(params, defs, maxOutput)
 	}
 	start := time.Now()
+	ctx, streamed := m.streaming(ctx)
 	res, err := bt.tool.Execute(ctx, tool.SandboxInfo{ID: sb.id, Type: sb.typ, WorkingDir: sb.cfg.WorkingDir, Image: sb.image, Env: sb.cfg.Env()},
 		tool.Call{Name: toolName, Params: params, Options: bt.options, MaxDuration: m.opts.ExecMaxDuration, MaxOutputBytes: maxOutput})
 	if err != nil {
@@ -87,6 +88,7 @@ func (m *Manager) runTool(ctx context.Context, sb *sandbox, toolName string, par
 	if res.Status != tool.StatusSuccess && res.Error == nil {
 		res.Error = tool.ErrorText("Execution failed: tool reported " + res.Status + " without a message")
 	}
+	streamed() // every chunk is out before the result
 	return Result{Result: res, ToolName: toolName, Duration: time.Since(start), Finished: time.Now().UTC()}, nil
 }
 

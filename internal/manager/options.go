@@ -39,12 +39,17 @@ type Options struct {
 	StartTimeout    time.Duration
 	StopGrace       time.Duration
 	// Pool and lifecycle.
-	PoolWait       time.Duration
-	PoolWaitText   string
-	PoolReset      bool
-	IdleTTL        time.Duration
-	HealthInterval time.Duration
-	Observer       Observer
+	PoolWait     time.Duration
+	PoolWaitText string
+	PoolReset    bool
+	IdleTTL      time.Duration
+	// MaxIdleTimeout caps a sandbox's own idle_timeout and a keep-alive.
+	MaxIdleTimeout time.Duration
+	// ProcessOutputBytes is how much of a background process's latest
+	// output is kept (at least).
+	ProcessOutputBytes int64
+	HealthInterval     time.Duration
+	Observer           Observer
 	// ToolDefaults are operator defaults per tool (by plugin name): values of
 	// parameters a call omits, and "max_output_bytes" for the output cap.
 	ToolDefaults map[string]map[string]json.RawMessage
@@ -60,6 +65,7 @@ func (o Options) caps() sandboxconfig.Caps {
 func DefaultOptions() Options {
 	return Options{Instance: "default", CleanupInterval: 300 * time.Second, AllowNetwork: true,
 		MaxMemory: 8 << 30, MaxMemoryText: "8g", MaxCPUs: 4, PidsLimit: 1024, MaxOutputBytes: 1 << 20,
+		ProcessOutputBytes: 1 << 20, MaxIdleTimeout: 24 * time.Hour,
 		MaxDisk: 10 << 30, MaxDiskText: "10g", DefaultDisk: 2 << 30,
 		ExecMaxDuration: time.Hour, StartTimeout: 30 * time.Second, StopGrace: 2 * time.Second,
 		PoolWait: 60 * time.Second, PoolWaitText: "60", HealthInterval: 3 * time.Second, SyncInterval: 500 * time.Millisecond,

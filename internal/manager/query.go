@@ -22,6 +22,9 @@ type SandboxInfo struct {
 	Pool        bool
 	Error       string
 	Tools       pyjson.Ordered
+	// ExpiresAt: when an idle sandbox will be deleted; set only for a
+	// sandbox with its own idle_timeout or a keep-alive.
+	ExpiresAt time.Time
 }
 
 // Stats is the /stats object.
@@ -42,7 +45,15 @@ func (m *Manager) info(sb *sandbox) SandboxInfo {
 		tools = append(tools, pyjson.KV{Key: t.name, Value: t.schema})
 	}
 	return SandboxInfo{ID: sb.id, Status: sb.status, Type: sb.typ, Config: sb.cfgJSON, CreatedAt: sb.created, UpdatedAt: sb.updated,
-		ContainerID: sb.containerID, Image: sb.image, Pool: sb.pool, Error: sb.errMsg, Tools: tools}
+		ContainerID: sb.containerID, Image: sb.image, Pool: sb.pool, Error: sb.errMsg, Tools: tools, ExpiresAt: m.shownExpiry(sb)}
+}
+
+// shownExpiry is the expiry GET /sandbox/{id} shows. Caller holds m.mu.
+func (m *Manager) shownExpiry(sb *sandbox) time.Time {
+	if sb.cfg == nil || (sb.cfg.Idle() == 0 && !sb.kept) {
+		return time.Time{}
+	}
+	return m.expiresLocked(sb, time.Now().UTC())
 }
 
 // Get returns a sandbox snapshot.

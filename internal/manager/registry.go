@@ -39,6 +39,10 @@ type sandbox struct {
 	resetting bool
 	// registered: when the registry (or a reset) last got this container.
 	registered time.Time
+	// keepUntil: a keep-alive's promise; kept: a keep-alive was sent (the
+	// expiry is then shown). Guarded by Manager.mu.
+	keepUntil time.Time
+	kept      bool
 }
 
 // target is where the executor runs a sandbox's processes.

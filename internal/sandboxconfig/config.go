@@ -7,6 +7,7 @@ package sandboxconfig
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/enclave-sandbox/enclave/internal/pyjson"
 	"github.com/enclave-sandbox/enclave/sdk"
@@ -32,7 +33,10 @@ type Config struct {
 	MemoryLimit string          `json:"memory_limit"`
 	// DiskLimit (enclave): bound on what the sandbox writes; shown only when
 	// the request set it.
-	DiskLimit             string       `json:"disk_limit,omitempty"`
+	DiskLimit string `json:"disk_limit,omitempty"`
+	// IdleTimeout (enclave): seconds without activity after which the
+	// sandbox is deleted; shown only when the request set it.
+	IdleTimeout           *int         `json:"idle_timeout,omitempty"`
 	CPULimit              pyjson.Float `json:"cpu_limit"`
 	NetworkEnabled        bool         `json:"network_enabled"`
 	Privileged            bool         `json:"privileged"`
@@ -113,6 +117,14 @@ func (c *Config) EntrypointArgv() ([]string, bool) { return c.v.entrypoint, c.v.
 
 // Env is env_vars as a map.
 func (c *Config) Env() map[string]string { return c.v.env }
+
+// Idle is the sandbox's own idle timeout (0: none).
+func (c *Config) Idle() time.Duration {
+	if c.IdleTimeout == nil {
+		return 0
+	}
+	return time.Duration(*c.IdleTimeout) * time.Second
+}
 
 // Hosts is extra_hosts as a map.
 func (c *Config) Hosts() map[string]string { return c.v.extraHosts }

@@ -98,6 +98,15 @@ func (c *Config) set(field string, v json.RawMessage, notebook bool) error {
 			return errors.New("must be a string")
 		}
 		c.Platform = &s
+	case "idle_timeout":
+		if null {
+			return nil
+		}
+		n, err := intValue(v)
+		if err != nil || n <= 0 {
+			return errors.New("must be a positive integer (seconds)")
+		}
+		c.IdleTimeout = &n
 	case "disk_limit":
 		if null {
 			return nil

@@ -47,7 +47,7 @@ func (c *Client) serveHost() uint32 {
 
 // Execute runs one call of the tool in sandbox sb.
 func (c *Client) Execute(ctx context.Context, sb SandboxInfo, call Call) (Result, error) {
-	r, err := c.c.Execute(ctx, &pb.ExecuteRequest{
+	r, err := c.c.Execute(outgoing(ctx), &pb.ExecuteRequest{
 		HostBrokerId:       c.serveHost(),
 		Sandbox:            &pb.SandboxInfo{Id: sb.ID, Type: sb.Type, WorkingDir: sb.WorkingDir, Env: sb.Env, Image: sb.Image},
 		ToolName:           call.Name,
@@ -73,6 +73,7 @@ type hostServer struct {
 }
 
 func (s *hostServer) Exec(ctx context.Context, r *pb.ExecRequest) (*pb.ExecResult, error) {
+	ctx = incoming(ctx)
 	var res sdk.ExecResult
 	var err error
 	if path, src, ok := wire.PythonFromPB(r); ok {

@@ -47,6 +47,7 @@ func (s *server) host(id uint32) (pb.SandboxHostClient, error) {
 }
 
 func (s *server) Execute(ctx context.Context, r *pb.ExecuteRequest) (*pb.ExecuteResponse, error) {
+	ctx = incoming(ctx)
 	h, err := s.host(r.GetHostBrokerId())
 	if err != nil {
 		return nil, sdk.ToStatus(err)
@@ -81,7 +82,7 @@ func (s *remoteSandbox) Env() map[string]string { return s.info.Env }
 func (s *remoteSandbox) Image() string          { return s.info.Image }
 
 func (s *remoteSandbox) Exec(ctx context.Context, req sdk.ExecRequest) (sdk.ExecResult, error) {
-	r, err := s.c.Exec(ctx, wire.ExecToPB(s.info.ID, req))
+	r, err := s.c.Exec(outgoing(ctx), wire.ExecToPB(s.info.ID, req))
 	if err != nil {
 		return sdk.ExecResult{}, sdk.FromStatus(err)
 	}
@@ -89,7 +90,7 @@ func (s *remoteSandbox) Exec(ctx context.Context, req sdk.ExecRequest) (sdk.Exec
 }
 
 func (s *remoteSandbox) RunPython(ctx context.Context, script PythonScript, req sdk.ExecRequest) (sdk.ExecResult, error) {
-	r, err := s.c.Exec(ctx, wire.PythonToPB(s.info.ID, script.Path, script.Source, req))
+	r, err := s.c.Exec(outgoing(ctx), wire.PythonToPB(s.info.ID, script.Path, script.Source, req))
 	if err != nil {
 		return sdk.ExecResult{}, sdk.FromStatus(err)
 	}
@@ -97,7 +98,7 @@ func (s *remoteSandbox) RunPython(ctx context.Context, script PythonScript, req 
 }
 
 func (s *remoteSandbox) Session(ctx context.Context, req sdk.ExecRequest) (sdk.Session, error) {
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := context.WithCancel(outgoing(ctx))
 	stream, err := s.c.Session(ctx)
 	if err != nil {
 		cancel()
@@ -107,7 +108,7 @@ func (s *remoteSandbox) Session(ctx context.Context, req sdk.ExecRequest) (sdk.S
 }
 
 func (s *remoteSandbox) PutArchive(ctx context.Context, dir string, r io.Reader) error {
-	stream, err := s.c.PutArchive(ctx)
+	stream, err := s.c.PutArchive(outgoing(ctx))
 	if err != nil {
 		return sdk.FromStatus(err)
 	}
@@ -115,7 +116,7 @@ func (s *remoteSandbox) PutArchive(ctx context.Context, dir string, r io.Reader)
 }
 
 func (s *remoteSandbox) GetArchive(ctx context.Context, path string, w io.Writer) error {
-	stream, err := s.c.GetArchive(ctx, &pb.GetArchiveRequest{Ref: s.info.ID, Path: path})
+	stream, err := s.c.GetArchive(outgoing(ctx), &pb.GetArchiveRequest{Ref: s.info.ID, Path: path})
 	if err != nil {
 		return sdk.FromStatus(err)
 	}
