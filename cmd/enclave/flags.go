@@ -39,7 +39,8 @@ type config struct {
 	apiKeyFile                              string
 	maxCPUs, stopGrace                      float64
 	pidsLimit, maxOutput, maxBody, maxArch  int64
-	maxInflight                             int64
+	maxInflight, processOutput              int64
+	maxIdleTimeout, maxProcessDuration      float64
 	logFormat, logLevel                     string
 	backends                                backendConfig
 }
@@ -78,7 +79,10 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.IntVar(&c.poolSize, "pool-size", 0, "default size for /pool/initialize (reported as pool_enabled)")
 	fs.Float64Var(&c.poolWait, "pool-wait-timeout", 60, "seconds a /pool/execute call waits for a free sandbox (the timeout query parameter overrides)")
 	fs.BoolVar(&c.poolReset, "pool-reset", false, "give every pool borrower a fresh container (no files, processes or state from earlier calls)")
-	fs.Float64Var(&c.idleTTL, "idle-ttl", 0, "delete non-pool sandboxes idle (no tool call, archive operation or creation) for longer than this many seconds; 0: off")
+	fs.Float64Var(&c.idleTTL, "idle-ttl", 0, "delete non-pool sandboxes idle (no tool call, archive operation, open terminal, running background process or keep-alive) for longer than this many seconds; 0: off (a sandbox's own idle_timeout still applies)")
+	fs.Float64Var(&c.maxIdleTimeout, "max-idle-timeout", 86400, "cap in seconds on a sandbox's idle_timeout and on a keep-alive's timeout")
+	fs.Int64Var(&c.processOutput, "process-output-bytes", 1<<20, "latest output kept per background process (at least; the log in the sandbox holds up to twice this)")
+	fs.Float64Var(&c.maxProcessDuration, "max-process-duration", 0, "bound in seconds on a background process (its timeout, and what none means); 0: it may run as long as its sandbox")
 	fs.BoolVar(&c.residentRunner, "resident-runner", true, "run tool processes through a resident per-sandbox runner (a fork per call) instead of a container exec per call; images without Python always use exec")
 	fs.Float64Var(&c.healthInterval, "health-interval", 3, "seconds between checks for containers that died or were removed outside enclave; 0: off")
 	fs.BoolVar(&c.allowPrivileged, "allow-privileged", false, "allow privileged sandboxes")

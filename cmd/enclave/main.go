@@ -3,6 +3,7 @@
 //
 //	enclave server [flags]   serve the HTTP API
 //	enclave plugins [flags]  list the plugins found in the plugin directory
+//	enclave attach SANDBOX   a shell in a sandbox on this terminal
 //	enclave version          print the version
 package main
 
@@ -22,6 +23,7 @@ const usage = `enclave: isolated sandboxes for AI agents, over an ms-enclave-com
 Usage:
   enclave server [flags]    serve the HTTP API (enclave server --help lists the flags)
   enclave plugins [flags]   list the plugins in the plugin directory and check them
+  enclave attach [flags] ID a shell in sandbox ID on this terminal (enclave attach --help)
   enclave version           print the version
 
 Every flag can also be set as ENCLAVE_<NAME> (upper case, '-' -> '_'); repeatable
@@ -39,6 +41,8 @@ func main() {
 		err = runServer(os.Args[2:])
 	case "plugins":
 		err = runPlugins(os.Args[2:])
+	case "attach":
+		err = runAttach(os.Args[2:])
 	case "version", "--version", "-v":
 		fmt.Printf("enclave %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "-h", "--help":
@@ -46,6 +50,10 @@ func main() {
 	default:
 		fmt.Fprintf(os.Stderr, "enclave: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(2)
+	}
+	var exit exitError
+	if errors.As(err, &exit) {
+		os.Exit(exit.code)
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
 		fmt.Fprintln(os.Stderr, "enclave:", err)

@@ -49,6 +49,11 @@ func runServer(args []string) error {
 	opts.PoolWaitText = strconv.FormatFloat(c.poolWait, 'f', -1, 64)
 	opts.PoolReset = c.poolReset
 	opts.IdleTTL = time.Duration(c.idleTTL * float64(time.Second))
+	opts.MaxIdleTimeout = time.Duration(c.maxIdleTimeout * float64(time.Second))
+	if c.processOutput < 64<<10 || c.processOutput > 64<<20 {
+		return fmt.Errorf("--process-output-bytes %d: want 64 KiB to 64 MiB", c.processOutput)
+	}
+	opts.ProcessOutputBytes = c.processOutput
 	opts.HealthInterval = time.Duration(c.healthInterval * float64(time.Second))
 	opts.AllowPrivileged, opts.AllowNetwork = c.allowPrivileged, c.allowNetwork
 	opts.AllowVolumes, opts.ImageAllow = c.allowVolume, c.imageAllow
@@ -79,7 +84,8 @@ func runServer(args []string) error {
 	// Tool plugins call back into the executor; the manager registers its
 	// sandboxes with it.
 	exec := executor.New(executor.Options{ResidentRunner: c.residentRunner, StartTimeout: opts.StartTimeout,
-		MaxDuration: opts.ExecMaxDuration, MaxOutputBytes: opts.MaxOutputBytes})
+		MaxDuration: opts.ExecMaxDuration, MaxOutputBytes: opts.MaxOutputBytes,
+		MaxProcessDuration: time.Duration(c.maxProcessDuration * float64(time.Second))})
 	host := pluginhost.New(pluginhost.Options{Dir: c.pluginDir, Env: pluginEnv(&c), TypeBackends: routes, Sandboxes: exec,
 		OnRestart: met.PluginRestarted, OnUp: met.PluginState, OnBackendOp: met.BackendOp, OnRPCError: met.PluginRPCError})
 	defer host.Kill()
