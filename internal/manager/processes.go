@@ -146,11 +146,14 @@ func unixTime(f float64) time.Time {
 // StartProcess starts a background process in sandbox id and returns at
 // once.
 func (m *Manager) StartProcess(ctx context.Context, id string, req ProcessRequest) (Process, error) {
-	_, release, err := m.ownSandbox(id)
+	sb, release, err := m.ownSandbox(id)
 	if err != nil {
 		return Process{}, err
 	}
 	defer release()
+	if req.Cwd == "" {
+		req.Cwd = sb.cfg.WorkingDir
+	}
 	pid := m.newProcessID()
 	info, err := m.exec.Spawn(ctx, id, runner.ProcSpec{ID: pid, Argv: req.Argv, Env: req.Env, Cwd: req.Cwd, Stdin: req.Stdin,
 		Timeout: req.Timeout, RingBytes: m.opts.ProcessOutputBytes})
