@@ -33,6 +33,14 @@ func FuzzRequests(f *testing.F) {
 		{"POST", "/sandbox/" + id + "/archive?target_dir=/tmp", "not a tar"},
 		{"GET", "/sandbox/..", ""},
 		{"GET", "/sandboxes?status=%ff", ""},
+		{"POST", "/sandbox/tool/execute?stream=true", `{"sandbox_id":"` + id + `","tool_name":"echo","parameters":{"text":"x"}}`},
+		{"POST", "/sandbox/" + id + "/processes", `{"command":["sleep","1"],"env":{"A":"b"},"timeout":2}`},
+		{"POST", "/sandbox/" + id + "/processes", `{"command":"","stdin":1}`},
+		{"GET", "/sandbox/" + id + "/processes/p1/output?offset=-5&limit=x", ""},
+		{"POST", "/sandbox/" + id + "/processes/p1/signal", `{"signal":"SIGSEGV"}`},
+		{"POST", "/sandbox/" + id + "/processes/p1/wait?timeout=1e99", ""},
+		{"GET", "/sandbox/" + id + "/terminal?rows=0&cols=99999", ""},
+		{"POST", "/sandbox/" + id + "/keepalive", `{"timeout":1e308}`},
 		{"DELETE", "/sandbox/" + id, ""},
 	}
 	for _, s := range seeds {
@@ -55,7 +63,8 @@ func FuzzRequests(f *testing.F) {
 		if res.StatusCode >= 500 && res.StatusCode != http.StatusNotImplemented {
 			t.Fatalf("%s %s %q: %d %s", method, path, body, res.StatusCode, b)
 		}
-		if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/x-tar") && !strings.HasPrefix(ct, "text/plain") {
+		if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") && !strings.HasPrefix(ct, "application/x-tar") && !strings.HasPrefix(ct, "text/plain") &&
+			!strings.HasPrefix(ct, "text/event-stream") {
 			t.Fatalf("%s %s: content type %q", method, path, ct)
 		}
 		if res.StatusCode >= 400 {

@@ -452,3 +452,9 @@ func (s *Server) keepalive(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, map[string]any{"sandbox_id": id, "expires_at": expires})
 	return nil
 }
+
+// allowedSignal reports whether name is on the allow-list.
+func allowedSignal(name string) (int, bool) {
+	n, ok := manager.Signals[name]
+	return n, ok
+}
