@@ -269,4 +269,3 @@ func TestPTY(t *testing.T) {
 		t.Errorf("exit: %d, %v", code, err)
 	}
 }
-
