@@ -87,7 +87,7 @@ test-chaos: storage ## chaos: kill -9 of server, plugins and Podman, podman rm -
 	  go test -count=1 -timeout 15m -run TestChaos ./e2e/...
 
 # The core end-to-end cases, with every docker sandbox a pod on the cluster.
-K8S_E2E := TestCurlSession|TestArchive|TestStopAndDelete|TestClientDisconnectKills|TestBackendPluginRestart|TestPythonExecutor|TestShellExecutor|TestFileOperation|TestToolSchemasAndValidation|TestOOMVerdict|TestPool|TestPoolTimeout|TestRestartKeepsSandboxes|TestCreateFromSpare|TestPoolCallerIsolation|TestRunnerHijack|TestRunnerWedge|TestStdinCannotHurtOtherCalls|TestChaosKillPlugins|TestChaosKillServer|TestKube.*
+K8S_E2E := TestCurlSession|TestArchive|TestStopAndDelete|TestClientDisconnectKills|TestBackendPluginRestart|TestPythonExecutor|TestShellExecutor|TestFileOperation|TestToolSchemasAndValidation|TestOOMVerdict|TestPool|TestPoolTimeout|TestRestartKeepsSandboxes|TestCreateFromSpare|TestPoolCallerIsolation|TestRunnerHijack|TestRunnerWedge|TestStdinCannotHurtOtherCalls|TestChaosKillPlugins|TestChaosKillServer|TestStreamedCall|TestBackgroundHTTPServer|TestProcessOutlivesServer|TestTerminal|TestChaosProcessesKillBackendPlugin|TestChaosProcessesContainerRemoved|TestKube.*
 
 image-server: storage build ## build localhost/enclave:latest, enclave's own image (static server, kubernetes backend, tools; no base image)
 	@IMAGE=$(SERVER_IMAGE) BIN_DIR=$(BIN) scripts/build-server-image.sh
