@@ -1,6 +1,6 @@
 package client
 
-// Background processes and keep-alive (docs/api.md §9.2, §9.4).
+// Background processes and keep-alive (docs/api.md §12.2, §12.4).
 
 import (
 	"context"

@@ -1,7 +1,7 @@
 package client
 
 // Streamed tool calls and followed process output: Server-Sent Events
-// (docs/api.md §9.1).
+// (docs/api.md §12.1).
 
 import (
 	"bufio"

@@ -1,6 +1,6 @@
 package client
 
-// Terminals (docs/api.md §9.3): a WebSocket to a shell on a
+// Terminals (docs/api.md §12.3): a WebSocket to a shell on a
 // pseudo-terminal in a sandbox.
 
 import (

@@ -1,6 +1,6 @@
 package server
 
-// Background processes and keep-alive (docs/api.md §9.2, §9.4): enclave's
+// Background processes and keep-alive (docs/api.md §12.2, §12.4): enclave's
 // own routes, beside the ms-enclave ones.
 
 import (

@@ -25,7 +25,7 @@ func (s *Server) routes() []route {
 		{pattern: "GET /sandbox/{sandbox_id}/archive", h: s.getArchive},
 		{pattern: "POST /pool/initialize", h: s.poolInitialize},
 		{pattern: "POST /pool/execute", h: s.poolExecute},
-		// enclave's own (docs/api.md §9).
+		// enclave's own (docs/api.md §12).
 		{pattern: "POST /sandbox/{sandbox_id}/processes", h: s.startProcess},
 		{pattern: "GET /sandbox/{sandbox_id}/processes", h: s.listProcesses},
 		{pattern: "GET /sandbox/{sandbox_id}/processes/{process_id}", h: s.getProcess},

@@ -1,6 +1,6 @@
 package server
 
-// Streamed tool calls (docs/api.md §9.1): the same request as the blocking
+// Streamed tool calls (docs/api.md §12.1): the same request as the blocking
 // call, with Accept: text/event-stream (or ?stream=true), answered with
 // Server-Sent Events: "output" events as the call's processes print, then
 // one "result" event holding the ToolResult the blocking call returns. An

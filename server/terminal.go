@@ -1,6 +1,6 @@
 package server
 
-// Terminals (docs/api.md §9.3): GET /sandbox/{id}/terminal upgrades to a
+// Terminals (docs/api.md §12.3): GET /sandbox/{id}/terminal upgrades to a
 // WebSocket carrying a shell on a pseudo-terminal in the sandbox. Binary
 // frames are the terminal's bytes both ways; text frames are JSON control
 // messages: {"type":"resize","rows":R,"cols":C} and {"type":"input","data":S}

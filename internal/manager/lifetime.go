@@ -1,6 +1,6 @@
 package manager
 
-// Lifetimes (docs/api.md §9.4): a sandbox with an idle timeout (its own
+// Lifetimes (docs/api.md §12.4): a sandbox with an idle timeout (its own
 // idle_timeout, or the operator's --idle-ttl) is deleted once it has been
 // idle that long. Calls in flight, open terminals and running background
 // processes are activity; a keep-alive is too, and may promise more time,

@@ -1,6 +1,6 @@
 package manager
 
-// Background processes (docs/api.md §9): started in a sandbox by its
+// Background processes (docs/api.md §12): started in a sandbox by its
 // resident runner, run by a monitor of their own, with their state in the
 // sandbox (internal/runner/procs.go), so they outlive requests, runners and
 // server restarts, and die with the sandbox.

@@ -1,6 +1,6 @@
 package manager
 
-// Terminals (docs/api.md §9.3): a shell on a pseudo-terminal in a sandbox,
+// Terminals (docs/api.md §12.3): a shell on a pseudo-terminal in a sandbox,
 // relayed by its runner. An open terminal is a call in flight: the sandbox
 // is not reaped while it is open.
 
