@@ -17,4 +17,14 @@ func TestExamples(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), `python: status=success output="hello from Go 42\n"`) || !strings.Contains(string(out), `shell: status=success output="2\n"`) {
 		t.Errorf("go client example: %v\n%s", err, out)
 	}
+	out, err = exec.Command("bash", "../examples/curl/long-running.sh", s.URL).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `data: {"stream":"stdout","data":"tick\n"}`) || !strings.Contains(string(out), "event: result") ||
+		!strings.Contains(string(out), `served 200`) || !strings.Contains(string(out), `"signal":"SIGTERM"`) || !strings.Contains(string(out), `"expires_at":"`) {
+		t.Errorf("long-running curl example: %v\n%s", err, out)
+	}
+	out, err = exec.Command("go", "run", "../examples/go-stream", "-url", s.URL).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `stdout: "step 0\n"`) || !strings.Contains(string(out), `olleh`) || !strings.Contains(string(out), `dlrow`) ||
+		!strings.Contains(string(out), "process exited: 0") || !strings.Contains(string(out), `terminal: size "true", exit 0`) {
+		t.Errorf("go stream example: %v\n%s", err, out)
+	}
 }

@@ -152,6 +152,7 @@ func main() {
 	out := flag.String("json", "", "write the figures as JSON to this file (default bench-<time>.json)")
 	kubeconfig := flag.String("kubeconfig", os.Getenv("ENCLAVE_K8S_KUBECONFIG"), "also measure the kubernetes rows on this cluster (make bench brings the test cluster up and sets ENCLAVE_K8S_KUBECONFIG)")
 	kubeOnly := flag.Bool("kube-only", false, "measure only the kubernetes rows")
+	procDur := flag.Duration("process-duration", time.Minute, "how long each of the 100 background processes prints")
 	flag.Parse()
 	ctx := context.Background()
 	var serverPID int
@@ -191,6 +192,7 @@ func main() {
 
 	if !*kubeOnly {
 		benchPodman(ctx, c, *podmanURL, *image, *n, *dur, serverPID, rep, add)
+		benchInteractive(ctx, c, serverPID, *procDur, rep, add)
 	}
 	if *kubeconfig != "" {
 		benchKube(ctx, *bin, *kubeconfig, *image, *n, *dur, add)
