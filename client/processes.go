@@ -4,7 +4,8 @@ package client
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -91,44 +92,18 @@ func (c *Client) FollowOutput(ctx context.Context, id, pid string, offset int64,
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	var end *Process
-	var failure error
-	err = readEvents(resp.Body, func(e Event) bool {
-		switch e.Name {
-		case "output":
-			var o Output
-			if json.Unmarshal(e.Data, &o) == nil && onOutput != nil {
-				onOutput(o)
-			}
-		case "exit":
-			end = new(Process)
-			failure = json.Unmarshal(e.Data, end)
-			return false
-		case "error":
-			var x struct {
-				Detail     json.RawMessage `json:"detail"`
-				StatusCode int             `json:"status_code"`
-			}
-			json.Unmarshal(e.Data, &x)
-			failure = &APIError{Status: x.StatusCode, Detail: x.Detail}
-			return false
-		}
-		return true
-	})
-	if failure != nil {
-		return nil, failure
+	var end Process
+	got, err := finalEvent(resp, "exit", onOutput, &end)
+	if err != nil {
+		return nil, err
 	}
-	if end == nil {
-		if err == nil {
-			err = ctx.Err()
-		}
-		if err == nil {
-			err = context.Canceled
+	if !got {
+		if err = ctx.Err(); err == nil {
+			err = fmt.Errorf("output stream ended before the process: %w", io.ErrUnexpectedEOF)
 		}
 		return nil, err
 	}
-	return end, nil
+	return &end, nil
 }
 
 // WriteStdin writes data to a running process's stdin; eof closes it.

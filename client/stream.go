@@ -57,22 +57,20 @@ func readEvents(body io.Reader, fn func(Event) bool) error {
 	return sc.Err()
 }
 
-// streamResult reads a streamed call: output events to onOutput, then the
-// result (or the error event).
-func streamResult(resp *http.Response, onOutput func(Output)) (*ToolResult, error) {
+// finalEvent reads an SSE answer: output events go to onOutput until the
+// event named final, decoded into out (got: it came), or an error event.
+func finalEvent(resp *http.Response, final string, onOutput func(Output), out any) (got bool, err error) {
 	defer resp.Body.Close()
-	var res *ToolResult
 	var failure error
-	err := readEvents(resp.Body, func(e Event) bool {
+	err = readEvents(resp.Body, func(e Event) bool {
 		switch e.Name {
 		case "output":
 			var o Output
 			if json.Unmarshal(e.Data, &o) == nil && onOutput != nil {
 				onOutput(o)
 			}
-		case "result":
-			res = new(ToolResult)
-			failure = json.Unmarshal(e.Data, res)
+		case final:
+			got, failure = true, json.Unmarshal(e.Data, out)
 			return false
 		case "error":
 			var x struct {
@@ -86,15 +84,22 @@ func streamResult(resp *http.Response, onOutput func(Output)) (*ToolResult, erro
 		return true
 	})
 	if failure != nil {
-		return nil, failure
+		return got, failure
 	}
-	if res == nil {
-		if err == nil {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, fmt.Errorf("event stream ended without a result: %w", err)
+	return got, err
+}
+
+// streamResult reads a streamed call: output, then its result.
+func streamResult(resp *http.Response, onOutput func(Output)) (*ToolResult, error) {
+	var res ToolResult
+	got, err := finalEvent(resp, "result", onOutput, &res)
+	if err != nil {
+		return nil, err
 	}
-	return res, nil
+	if !got {
+		return nil, fmt.Errorf("event stream ended without a result: %w", io.ErrUnexpectedEOF)
+	}
+	return &res, nil
 }
 
 // ExecuteToolStream is ExecuteTool with the output handed to onOutput as

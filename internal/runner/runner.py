@@ -205,17 +205,10 @@ def exit_code(e):
     return 1
 
 
-def child(req, extra, env, in_r, out_w, err_w):
-    # In the forked child, before any call code runs: wipe the key, drop
-    # every protocol fd, then become dumpable again (a normal process).
-    key[:] = bytes(KEY_LEN)
-    prefix[:] = bytes(len(prefix))
-    os.setpgid(0, 0)
-    signal.set_wakeup_fd(-1)
-    for s in (signal.SIGCHLD, signal.SIGPIPE):
-        signal.signal(s, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    os.dup2(in_r if in_r is not None else null, 0)
+def become_call(in_fd, out_w, err_w):
+    # In a forked child about to run a call's (or a background process's)
+    # code: its own stdio, no other fd, dumpable again (a normal process).
+    os.dup2(in_fd, 0)
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
     os.closerange(3, 65536)
@@ -237,6 +230,19 @@ def child(req, extra, env, in_r, out_w, err_w):
             resource.setrlimit(resource.RLIMIT_NPROC, (NPROC_CAP, NPROC_CAP))
         except (OSError, ValueError):
             pass
+
+
+def child(req, extra, env, in_r, out_w, err_w):
+    # In the forked child, before any call code runs: wipe the key, drop
+    # every protocol fd, then become dumpable again (a normal process).
+    key[:] = bytes(KEY_LEN)
+    prefix[:] = bytes(len(prefix))
+    os.setpgid(0, 0)
+    signal.set_wakeup_fd(-1)
+    for s in (signal.SIGCHLD, signal.SIGPIPE):
+        signal.signal(s, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    become_call(in_r if in_r is not None else null, out_w, err_w)
     if req.get("cwd"):
         os.chdir(req["cwd"])
     if "py_path" in req:
@@ -574,8 +580,12 @@ def monitor(d, a, env, stdin):
     signal.set_wakeup_fd(ww)
     signal.signal(signal.SIGCHLD, lambda *x: None)
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
-    for sg in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
-        signal.signal(sg, signal.SIG_IGN)  # the process is signalled, not its monitor
+    # The process is signalled, not its monitor: these stay blocked here.
+    # The child starts with them blocked too and unblocks them once their
+    # default actions are back, so a signal sent the moment it started is
+    # held until then, never lost.
+    held = {signal.SIGHUP, signal.SIGINT, signal.SIGTERM}
+    signal.pthread_sigmask(signal.SIG_BLOCK, held)
     fifo = os.open(os.path.join(d, "in"), os.O_RDWR | os.O_NONBLOCK)
     in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
@@ -587,18 +597,10 @@ def monitor(d, a, env, stdin):
             signal.set_wakeup_fd(-1)
             for sg in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
                 signal.signal(sg, signal.SIG_DFL)
-            os.dup2(in_r, 0)
-            os.dup2(out_w, 1)
-            os.dup2(err_w, 2)
-            os.closerange(3, 65536)
-            set_dumpable(True)
-            try:
-                with open("/proc/self/oom_score_adj", "w") as f:
-                    f.write("1000")
-            except OSError:
-                pass
+            become_call(in_r, out_w, err_w)
             if a.get("cwd"):
                 os.chdir(a["cwd"])
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
             argv = a["argv"]
             os.execvpe(argv[0], argv, env)
         except OSError as e:
