@@ -8,12 +8,14 @@ package manager
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/enclave-sandbox/enclave/internal/executor"
 	"github.com/enclave-sandbox/enclave/sdk"
 )
 
@@ -105,12 +107,18 @@ func (m *Manager) stillBusy(ctx context.Context, id string) bool {
 	defer cancel()
 	now := time.Now()
 	busy := false
-	if procs, err := m.exec.Procs(ctx, id); err == nil {
+	switch procs, err := m.exec.Procs(ctx, id); {
+	case err == nil:
 		for _, p := range procs {
 			busy = busy || p.Running
 		}
-	} else {
-		slog.Debug("idle check: processes not listed", "sandbox_id", id, "err", err)
+	case errors.Is(err, executor.ErrNoRunner):
+		// No runner, no background processes.
+	default:
+		// Unknown (a runner restarting): not reaped on a guess; the next
+		// sweep asks again.
+		slog.Info("idle check: background processes not listed; kept for now", "sandbox_id", id, "err", err)
+		busy = true
 	}
 	var until time.Time
 	if res, err := m.exec.Exec(ctx, id, sdk.ExecRequest{Argv: []string{"cat", keepaliveFile}, Timeout: 5 * time.Second}); err == nil && res.ExitCode == 0 {
