@@ -29,14 +29,21 @@ func outputGrows(t *testing.T, s *server, id, pid string, from int64) bool {
 	})
 }
 
-func TestChaosProcessesKillBackendPlugin(t *testing.T) {
-	s := startServer(t, "")
-	id := s.sandbox(t, nil)
-	ctx := context.Background()
-	p, err := s.C.StartProcess(ctx, id, ticker)
+// ticking is a sandbox of a new server with a ticker running in it.
+func ticking(t *testing.T) (s *server, id string, p *client.Process) {
+	t.Helper()
+	s = startServer(t, "")
+	id = s.sandbox(t, nil)
+	p, err := s.C.StartProcess(context.Background(), id, ticker)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, id, p
+}
+
+func TestChaosProcessesKillBackendPlugin(t *testing.T) {
+	s, id, p := ticking(t)
+	ctx := context.Background()
 	term, err := s.C.OpenTerminal(ctx, id, client.TerminalOptions{Command: "sleep 600"})
 	if err != nil {
 		t.Fatal(err)
@@ -97,13 +104,8 @@ func TestChaosProcessesPodmanRestart(t *testing.T) {
 }
 
 func TestChaosProcessesContainerRemoved(t *testing.T) {
-	s := startServer(t, "")
-	id := s.sandbox(t, nil)
+	s, id, p := ticking(t)
 	ctx := context.Background()
-	p, err := s.C.StartProcess(ctx, id, ticker)
-	if err != nil {
-		t.Fatal(err)
-	}
 	info, err := s.C.GetSandbox(ctx, id)
 	if err != nil {
 		t.Fatal(err)

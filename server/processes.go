@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -108,7 +109,7 @@ func parseProcessRequest(raw json.RawMessage) (manager.ProcessRequest, error) {
 		return req, invalid(validationError{Type: "too_long", Loc: []any{"body", "env"}, Msg: fmt.Sprintf("at most %d variables", maxEnv), Input: nil})
 	}
 	for k, v := range in.Env {
-		if k == "" || containsNUL(k) || containsNUL(v) || containsByte(k, '=') {
+		if k == "" || containsNUL(k) || containsNUL(v) || strings.IndexByte(k, '=') >= 0 {
 			return req, invalid(validationError{Type: "value_error", Loc: []any{"body", "env", k}, Msg: "Value error, names must be non-empty without '=' or NUL; values without NUL", Input: v})
 		}
 	}
@@ -128,16 +129,7 @@ func parseProcessRequest(raw json.RawMessage) (manager.ProcessRequest, error) {
 	return req, nil
 }
 
-func containsNUL(s string) bool { return containsByte(s, 0) }
-
-func containsByte(s string, c byte) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == c {
-			return true
-		}
-	}
-	return false
-}
+func containsNUL(s string) bool { return strings.IndexByte(s, 0) >= 0 }
 
 func (s *Server) startProcess(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("sandbox_id")
@@ -451,10 +443,4 @@ func (s *Server) keepalive(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"sandbox_id": id, "expires_at": expires})
 	return nil
-}
-
-// allowedSignal reports whether name is on the allow-list.
-func allowedSignal(name string) (int, bool) {
-	n, ok := manager.Signals[name]
-	return n, ok
 }

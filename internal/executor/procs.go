@@ -67,8 +67,8 @@ func (e *Executor) onRunner(ctx context.Context, id string, readOnly bool, op fu
 
 // Spawn starts a background process in sandbox id.
 func (e *Executor) Spawn(ctx context.Context, id string, s runner.ProcSpec) (info runner.ProcInfo, err error) {
-	if s.Timeout <= 0 || s.Timeout > e.opts.MaxProcessDuration && e.opts.MaxProcessDuration > 0 {
-		s.Timeout = e.opts.MaxProcessDuration
+	if max := e.opts.MaxProcessDuration; max > 0 && (s.Timeout <= 0 || s.Timeout > max) {
+		s.Timeout = max
 	}
 	err = e.onRunner(ctx, id, false, func(r *runner.Runner) (err error) { info, err = r.Spawn(ctx, s); return })
 	return

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -88,7 +89,7 @@ func (m *Manager) Keepalive(ctx context.Context, id string, extend time.Duration
 func (m *Manager) persistKeepalive(ctx context.Context, id string, until time.Time) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	script := fmt.Sprintf("mkdir -p %s && echo %d > %s.tmp && mv %s.tmp %s", keepaliveFile[:strings.LastIndex(keepaliveFile, "/")],
+	script := fmt.Sprintf("mkdir -p %s && echo %d > %s.tmp && mv %s.tmp %s", path.Dir(keepaliveFile),
 		until.Unix(), keepaliveFile, keepaliveFile, keepaliveFile)
 	res, err := m.exec.Exec(ctx, id, sdk.ExecRequest{Argv: []string{"sh", "-c", script}, Timeout: 5 * time.Second})
 	if err == nil && res.ExitCode != 0 {

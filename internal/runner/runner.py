@@ -841,8 +841,7 @@ def op_read(a):
                 if lo + len(piece) < n:
                     break  # the rest of this record next time
                 pos += REC_HDR + n
-            if nxt > offset or not chunks:
-                read_hint[d] = (ino, pos, nxt if chunks else offset)
+            read_hint[d] = (ino, pos, nxt)
     # Output before the oldest record kept was compacted away.
     dropped = first - offset if first is not None and first > offset else 0
     return {"chunks": chunks, "next_offset": nxt, "dropped": dropped, "running": info["running"]}
