@@ -28,7 +28,7 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 GEN_BIN := $(CURDIR)/.cache/bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: image-server kube-bin test-k8s lint gen-tools bench help deps deps-test storage test-chaos test-fuzz image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
+.PHONY: web image-server kube-bin test-k8s lint gen-tools bench help deps deps-test storage test-chaos test-fuzz image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -51,7 +51,11 @@ image-polyglot: storage ## build localhost/enclave-polyglot (Python, C/C++, Node
 podman-service: storage ## start a Podman API service on $(PODMAN_SOCK) (if none answers)
 	@SOCK=$(PODMAN_SOCK) scripts/podman-service.sh
 
-build: ## build bin/enclave and the plugins into bin/plugins
+web: ## fetch the pages' pinned renderers (web/vendor.lock: Swagger UI, Redoc, xterm.js) from the npm registry into internal/webui/assets/vendor, once
+	@scripts/deps.sh --web
+	@scripts/web-vendor.sh
+
+build: web ## build bin/enclave (with the pages' renderers embedded) and the plugins into bin/plugins
 	@mkdir -p $(PLUGINS)
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/enclave ./cmd/enclave
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -tags '$(PODMAN_TAGS)' -o $(PLUGINS)/enclave-backend-podman ./backends/podman

@@ -133,6 +133,7 @@ func startServerAs(t *testing.T, setup serverSetup, apiKey string, extra ...stri
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
+		reportAPI(t, s.URL)
 		cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
@@ -155,6 +156,7 @@ func startServerAs(t *testing.T, setup serverSetup, apiKey string, extra ...stri
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				checkAPI(t, s.URL, apiKey)
 				return s
 			}
 		}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/enclave-sandbox/enclave/internal/pyjson"
@@ -85,6 +87,10 @@ type okJSON struct {
 	OK bool `json:"ok"`
 }
 
+type createdJSON struct {
+	SandboxID string `json:"sandbox_id"`
+}
+
 func statsOf(st manager.Stats) statsJSON {
 	return statsJSON{ManagerType: "local", TotalSandboxes: st.Total, StatusCounts: st.StatusCounts, SandboxTypes: st.SandboxTypes,
 		Running: st.Running, CleanupInterval: st.CleanupInterval, PoolSize: st.PoolSize, PoolEnabled: st.PoolEnabled,
@@ -134,6 +140,33 @@ func (s *Server) stats(w http.ResponseWriter, _ *http.Request) error {
 	return nil
 }
 
+type bucketJSON struct {
+	LE    float64 `json:"le"`
+	Count uint64  `json:"count"`
+}
+
+// callsJSON is GET /stats/calls: cumulative, for a dashboard to difference.
+type callsJSON struct {
+	Calls   uint64       `json:"calls"`
+	Errors  uint64       `json:"errors"`
+	Buckets []bucketJSON `json:"duration_buckets" doc:"cumulative counts of tool-call durations (seconds) by upper bound; calls is the +Inf bucket"`
+}
+
+func (s *Server) callStats(w http.ResponseWriter, _ *http.Request) error {
+	out := callsJSON{Buckets: []bucketJSON{}}
+	if s.opts.Calls != nil {
+		c := s.opts.Calls()
+		out.Calls, out.Errors = c.Calls, c.Errors
+		for _, b := range c.Buckets {
+			if !math.IsInf(b.LE, 0) {
+				out.Buckets = append(out.Buckets, bucketJSON{LE: b.LE, Count: b.Count})
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) error {
 	s.opts.Metrics.ServeHTTP(w, r)
 	return nil
@@ -148,25 +181,28 @@ func (s *Server) sandboxType(r *http.Request, required bool) (string, error) {
 	if herr != nil {
 		return "", herr
 	}
+	allowed := sandboxTypeNames(s)
+	if herr := enumQuery("sandbox_type", t, allowed); herr != nil {
+		return "", herr
+	}
+	return t, nil
+}
+
+// sandboxTypeNames are the accepted sandbox_type values: the contract's and
+// any a backend plugin serves.
+func sandboxTypeNames(s *Server) []string {
 	var allowed []string
 	for _, st := range sdk.SandboxTypes {
 		allowed = append(allowed, st.Name)
 	}
 	if s.opts.SandboxTypes != nil {
 		for _, x := range s.opts.SandboxTypes() {
-			dup := false
-			for _, a := range allowed {
-				dup = dup || a == x
-			}
-			if !dup {
+			if !slices.Contains(allowed, x) {
 				allowed = append(allowed, x)
 			}
 		}
 	}
-	if herr := enumQuery("sandbox_type", t, allowed); herr != nil {
-		return "", herr
-	}
-	return t, nil
+	return allowed
 }
 
 func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
@@ -182,7 +218,7 @@ func (s *Server) createSandbox(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"sandbox_id": id})
+	writeJSON(w, http.StatusOK, createdJSON{SandboxID: id})
 	return nil
 }
 

@@ -152,12 +152,13 @@ func (k keyring) authorized(r *http.Request) bool {
 	return ok == 1
 }
 
-// requireKey answers 401 to a request without an accepted key; GET
-// /healthz (a liveness probe) needs none.
-func requireKey(k keyring) middleware {
+// requireKey answers 401 to a request without an accepted key, but for the
+// routes in public (GET /healthz, a liveness probe; the pages, which ask
+// for the key themselves).
+func requireKey(k keyring, public *http.ServeMux) middleware {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !(r.URL.Path == "/healthz" && r.Method == http.MethodGet) && !k.authorized(r) {
+			if _, pattern := public.Handler(r); pattern == "" && !k.authorized(r) {
 				writeJSON(w, http.StatusUnauthorized, map[string]any{"detail": "Unauthorized"})
 				return
 			}

@@ -123,8 +123,10 @@ func TestRequireKey(t *testing.T) {
 		{"liveness needs none", []string{"a"}, "GET", "/healthz", nil, 418},
 		{"only GET /healthz is open", []string{"a"}, "POST", "/healthz", nil, 401},
 	}
+	public := http.NewServeMux()
+	public.Handle("GET /healthz", http.NotFoundHandler())
 	for _, tt := range tests {
-		w := serve(requireKey(newKeyring(tt.keys))(ok), tt.method, tt.target, tt.hdr...)
+		w := serve(requireKey(newKeyring(tt.keys), public)(ok), tt.method, tt.target, tt.hdr...)
 		if w.Code != tt.code {
 			t.Errorf("%s: %d, want %d", tt.name, w.Code, tt.code)
 		}

@@ -164,7 +164,7 @@ func (s *Server) listProcesses(w http.ResponseWriter, r *http.Request) error {
 	for _, p := range list {
 		out = append(out, processOf(p))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"processes": out})
+	writeJSON(w, http.StatusOK, processListJSON{Processes: out})
 	return nil
 }
 
@@ -304,6 +304,25 @@ func (s *Server) followOutput(w http.ResponseWriter, r *http.Request, id, pid st
 	}
 }
 
+type processListJSON struct {
+	Processes []processJSON `json:"processes"`
+}
+
+type stdinResultJSON struct {
+	Written int  `json:"written"`
+	EOF     bool `json:"eof"`
+}
+
+type signalResultJSON struct {
+	OK     bool   `json:"ok"`
+	Signal string `json:"signal"`
+}
+
+type keepaliveJSON struct {
+	SandboxID string  `json:"sandbox_id"`
+	ExpiresAt *string `json:"expires_at"`
+}
+
 type stdinJSON struct {
 	Data *string `json:"data"`
 	EOF  bool    `json:"eof"`
@@ -329,7 +348,7 @@ func (s *Server) processStdin(w http.ResponseWriter, r *http.Request) error {
 	if err := s.m.ProcessStdin(r.Context(), id, pid, data, in.EOF); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"written": len(data), "eof": in.EOF})
+	writeJSON(w, http.StatusOK, stdinResultJSON{Written: len(data), EOF: in.EOF})
 	return nil
 }
 
@@ -354,7 +373,7 @@ func (s *Server) signalProcess(w http.ResponseWriter, r *http.Request) error {
 	if err := s.m.SignalProcess(r.Context(), id, pid, name); err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "signal": name})
+	writeJSON(w, http.StatusOK, signalResultJSON{OK: true, Signal: name})
 	return nil
 }
 
@@ -441,6 +460,6 @@ func (s *Server) keepalive(w http.ResponseWriter, r *http.Request) error {
 		t := pyjson.FormatTime(exp)
 		expires = &t
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"sandbox_id": id, "expires_at": expires})
+	writeJSON(w, http.StatusOK, keepaliveJSON{SandboxID: id, ExpiresAt: expires})
 	return nil
 }

@@ -1,43 +1,107 @@
 package server
 
+import (
+	"net/http"
+
+	"github.com/enclave-sandbox/enclave/internal/sandboxconfig"
+)
+
 // route is one entry of the route table.
 type route struct {
 	pattern string
 	h       apiFunc
 	// archive routes take raw bodies up to the archive limit.
 	archive bool
+	// raw routes write their own answers (pages, MCP): no JSON body
+	// admission; errors are still JSON.
+	raw bool
+	doc op
 }
 
-// routes is every route of the API, in one table.
+// Error statuses, by route family (docs/api.md §2).
+var (
+	errsSandbox = []int{http.StatusNotFound}
+	errsBody    = []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity}
+	errsCall    = []int{http.StatusBadRequest, http.StatusNotFound, http.StatusRequestTimeout, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity}
+	errsProcess = []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity}
+)
+
+var streamParam = param{name: "stream", typ: "boolean", desc: "answer as an event stream (also: Accept: text/event-stream)"}
+
+// routes is every route of the API, in one table; GET /openapi.json is
+// built from it (openapi.go).
 func (s *Server) routes() []route {
 	rs := []route{
-		{pattern: "GET /health", h: s.health},
-		{pattern: "GET /healthz", h: s.healthz},
-		{pattern: "GET /stats", h: s.stats},
-		{pattern: "POST /sandbox/create", h: s.createSandbox},
-		{pattern: "GET /sandboxes", h: s.listSandboxes},
-		{pattern: "GET /sandbox/{sandbox_id}", h: s.getSandbox},
-		{pattern: "DELETE /sandbox/{sandbox_id}", h: s.deleteSandbox},
-		{pattern: "POST /sandbox/{sandbox_id}/stop", h: s.stopSandbox},
-		{pattern: "POST /sandbox/tool/execute", h: s.executeTool},
-		{pattern: "GET /sandbox/{sandbox_id}/tools", h: s.sandboxTools},
-		{pattern: "POST /sandbox/{sandbox_id}/archive", h: s.putArchive, archive: true},
-		{pattern: "GET /sandbox/{sandbox_id}/archive", h: s.getArchive},
-		{pattern: "POST /pool/initialize", h: s.poolInitialize},
-		{pattern: "POST /pool/execute", h: s.poolExecute},
+		{pattern: "GET /health", h: s.health, doc: op{tag: tagCompat, summary: "Health, version and statistics",
+			ok: healthJSON{}}},
+		{pattern: "GET /healthz", h: s.healthz, doc: op{tag: tagEnclave, summary: "Liveness probe (no key needed)",
+			ok: okJSON{}, public: true}},
+		{pattern: "GET /stats", h: s.stats, doc: op{tag: tagCompat, summary: "Sandbox and pool statistics", ok: statsJSON{}}},
+		{pattern: "GET /stats/calls", h: s.callStats, doc: op{tag: tagEnclave, summary: "Tool-call counters for dashboards (the console's calls/s, errors and p50)",
+			ok: callsJSON{}}},
+		{pattern: "POST /sandbox/create", h: s.createSandbox, doc: op{tag: tagCompat, summary: "Create a sandbox",
+			desc:  "The body is the sandbox config (docs/api.md §4.1); every field is optional.",
+			query: []param{{name: "sandbox_type", typ: "string", required: true, enum: sandboxTypeNames}},
+			body:  sandboxconfig.Config{}, bodyPatch: configBody, ok: createdJSON{}, errs: errsBody}},
+		{pattern: "GET /sandboxes", h: s.listSandboxes, doc: op{tag: tagCompat, summary: "List sandboxes",
+			query: []param{{name: "status", typ: "string", enum: statusNames}}, ok: []sandboxJSON{}, errs: []int{http.StatusUnprocessableEntity}}},
+		{pattern: "GET /sandbox/{sandbox_id}", h: s.getSandbox, doc: op{tag: tagCompat, summary: "Get a sandbox",
+			ok: sandboxJSON{}, errs: errsSandbox}},
+		{pattern: "DELETE /sandbox/{sandbox_id}", h: s.deleteSandbox, doc: op{tag: tagCompat, summary: "Delete a sandbox",
+			ok: messageJSON{}, errs: errsSandbox}},
+		{pattern: "POST /sandbox/{sandbox_id}/stop", h: s.stopSandbox, doc: op{tag: tagCompat, summary: "Stop a sandbox",
+			ok: messageJSON{}, errs: errsSandbox}},
+		{pattern: "POST /sandbox/tool/execute", h: s.executeTool, doc: op{tag: tagCompat, summary: "Call a tool in a sandbox",
+			desc:  "With stream=true or Accept: text/event-stream: output events, then one result event (docs/api.md §12.1).",
+			query: []param{streamParam}, body: toolRequestJSON{}, bodyRequired: true, fields: []string{"sandbox_id", "tool_name"}, ok: toolResultJSON{}, stream: true, errs: errsCall}},
+		{pattern: "GET /sandbox/{sandbox_id}/tools", h: s.sandboxTools, doc: op{tag: tagCompat, summary: "A sandbox's tools and their parameter schemas",
+			ok: map[string]any{}, errs: errsSandbox}},
+		{pattern: "POST /sandbox/{sandbox_id}/archive", h: s.putArchive, archive: true, doc: op{tag: tagEnclave, summary: "Upload a tar archive into a sandbox",
+			query: []param{{name: "target_dir", typ: "string", required: true}}, bodyMedia: "application/x-tar", bodyRequired: true,
+			ok: okJSON{}, errs: errsBody}},
+		{pattern: "GET /sandbox/{sandbox_id}/archive", h: s.getArchive, doc: op{tag: tagEnclave, summary: "Download a path of a sandbox as a tar archive",
+			query: []param{{name: "path", typ: "string", required: true}}, okMedia: "application/x-tar", errs: append([]int{http.StatusBadRequest, http.StatusUnprocessableEntity}, errsSandbox...)}},
+		{pattern: "POST /pool/initialize", h: s.poolInitialize, doc: op{tag: tagCompat, summary: "Fill the pool",
+			query: []param{{name: "pool_size", typ: "integer"}, {name: "sandbox_type", typ: "string", enum: sandboxTypeNames}},
+			body:  sandboxconfig.Config{}, bodyPatch: configBody, ok: poolInitJSON{}, errs: errsBody}},
+		{pattern: "POST /pool/execute", h: s.poolExecute, doc: op{tag: tagCompat, summary: "Call a tool in a pooled sandbox",
+			query: []param{{name: "tool_name", typ: "string", required: true}, {name: "timeout", typ: "number", desc: "seconds to wait for a free sandbox"}, streamParam},
+			body:  map[string]any{}, bodyRequired: true, ok: toolResultJSON{}, stream: true, errs: errsCall}},
 		// enclave's own (docs/api.md §12).
-		{pattern: "POST /sandbox/{sandbox_id}/processes", h: s.startProcess},
-		{pattern: "GET /sandbox/{sandbox_id}/processes", h: s.listProcesses},
-		{pattern: "GET /sandbox/{sandbox_id}/processes/{process_id}", h: s.getProcess},
-		{pattern: "GET /sandbox/{sandbox_id}/processes/{process_id}/output", h: s.processOutput},
-		{pattern: "POST /sandbox/{sandbox_id}/processes/{process_id}/stdin", h: s.processStdin},
-		{pattern: "POST /sandbox/{sandbox_id}/processes/{process_id}/signal", h: s.signalProcess},
-		{pattern: "POST /sandbox/{sandbox_id}/processes/{process_id}/wait", h: s.waitProcess},
-		{pattern: "GET /sandbox/{sandbox_id}/terminal", h: s.terminal},
-		{pattern: "POST /sandbox/{sandbox_id}/keepalive", h: s.keepalive},
+		{pattern: "POST /sandbox/{sandbox_id}/processes", h: s.startProcess, doc: op{tag: tagEnclave, summary: "Start a background process",
+			body: processRequestJSON{}, bodyRequired: true, fields: []string{"command"}, ok: processJSON{}, errs: errsProcess}},
+		{pattern: "GET /sandbox/{sandbox_id}/processes", h: s.listProcesses, doc: op{tag: tagEnclave, summary: "List background processes",
+			ok: processListJSON{}, errs: errsProcess}},
+		{pattern: "GET /sandbox/{sandbox_id}/processes/{process_id}", h: s.getProcess, doc: op{tag: tagEnclave, summary: "Get a background process",
+			ok: processJSON{}, errs: errsProcess}},
+		{pattern: "GET /sandbox/{sandbox_id}/processes/{process_id}/output", h: s.processOutput, doc: op{tag: tagEnclave, summary: "Read (or follow) a process's output",
+			query: []param{{name: "offset", typ: "integer"}, {name: "limit", typ: "integer"}, {name: "follow", typ: "boolean"}},
+			ok:    outputJSON{}, stream: true, errs: errsProcess}},
+		{pattern: "POST /sandbox/{sandbox_id}/processes/{process_id}/stdin", h: s.processStdin, doc: op{tag: tagEnclave, summary: "Write to a process's stdin",
+			body: stdinJSON{}, bodyRequired: true, ok: stdinResultJSON{}, errs: errsProcess}},
+		{pattern: "POST /sandbox/{sandbox_id}/processes/{process_id}/signal", h: s.signalProcess, doc: op{tag: tagEnclave, summary: "Send a signal to a process",
+			body: signalRequestJSON{}, bodyRequired: true, fields: []string{"signal"}, ok: signalResultJSON{}, errs: errsProcess}},
+		{pattern: "POST /sandbox/{sandbox_id}/processes/{process_id}/wait", h: s.waitProcess, doc: op{tag: tagEnclave, summary: "Wait for a process to end",
+			query: []param{{name: "timeout", typ: "number"}}, ok: processJSON{}, errs: errsProcess}},
+		{pattern: "GET /sandbox/{sandbox_id}/terminal", h: s.terminal, doc: op{tag: tagEnclave, summary: "A terminal over a WebSocket",
+			query:   []param{{name: "rows", typ: "integer"}, {name: "cols", typ: "integer"}, {name: "command", typ: "string"}, {name: "cwd", typ: "string"}},
+			upgrade: true, errs: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity}}},
+		{pattern: "POST /sandbox/{sandbox_id}/keepalive", h: s.keepalive, doc: op{tag: tagEnclave, summary: "Keep a sandbox from being reaped",
+			body: keepaliveRequestJSON{}, ok: keepaliveJSON{}, errs: errsProcess}},
+		{pattern: "GET /openapi.json", h: s.openapiJSON, raw: true, doc: op{tag: tagEnclave, summary: "This document",
+			okMedia: "application/json", public: s.opts.PublicOpenAPI}},
+		{pattern: "GET /docs", h: s.page("docs"), raw: true, doc: op{tag: tagEnclave, summary: "Interactive API documentation (Swagger UI)",
+			okMedia: "text/html", public: true}},
+		{pattern: "GET /redoc", h: s.page("redoc"), raw: true, doc: op{tag: tagEnclave, summary: "API reference (Redoc)",
+			okMedia: "text/html", public: true}},
+		{pattern: "GET /ui", h: s.page("console"), raw: true, doc: op{tag: tagEnclave, summary: "The operator console",
+			okMedia: "text/html", public: true}},
+		{pattern: "GET /assets/{path...}", h: s.asset, raw: true, doc: op{tag: tagEnclave, summary: "The pages' scripts and styles",
+			okMedia: "*/*", public: true, errs: []int{http.StatusNotFound}}},
 	}
 	if s.opts.Metrics != nil {
-		rs = append(rs, route{pattern: "GET /metrics", h: s.metrics})
+		rs = append(rs, route{pattern: "GET /metrics", h: s.metrics, raw: true, doc: op{tag: tagEnclave, summary: "Prometheus metrics",
+			okMedia: "text/plain"}})
 	}
 	return rs
 }

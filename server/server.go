@@ -13,6 +13,7 @@ import (
 
 	"github.com/enclave-sandbox/enclave/internal/manager"
 	"github.com/enclave-sandbox/enclave/internal/pyjson"
+	"github.com/enclave-sandbox/enclave/metrics"
 )
 
 // Manager is what the server needs of the core.
@@ -71,8 +72,12 @@ type Options struct {
 	// elsewhere (--metrics-addr).
 	Metrics     http.Handler
 	CORSOrigins []string
-	Observer    Observer
-	Logger      *slog.Logger
+	// Calls reads the tool-call counters for GET /stats/calls (nil: zeros).
+	Calls func() metrics.CallTotals
+	// PublicOpenAPI serves GET /openapi.json without a key.
+	PublicOpenAPI bool
+	Observer      Observer
+	Logger        *slog.Logger
 }
 
 // Server is the HTTP API.
@@ -101,12 +106,16 @@ func New(m Manager, opts Options) *Server {
 	}
 	s := &Server{m: m, opts: opts, mux: http.NewServeMux(), started: time.Now(), admit: newAdmission(max(opts.MaxInflightBytes, opts.MaxBodyBytes))}
 	keys := newKeyring(opts.APIKeys)
+	public := http.NewServeMux()
 	for _, rt := range s.routes() {
 		s.mux.Handle(rt.pattern, s.handle(rt))
+		if rt.doc.public {
+			public.Handle(rt.pattern, http.NotFoundHandler())
+		}
 	}
 	s.handler = chain(jsonNotRouted(s.mux),
 		observe(opts.Observer, opts.Logger), recoverPanics(opts.Logger), cors(opts.CORSOrigins, keys.authorized),
-		requireKey(keys), cleanPaths)
+		requireKey(keys, public), cleanPaths)
 	return s
 }
 
@@ -122,7 +131,7 @@ func (s *Server) handle(rt route) http.Handler {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
 		err := error(nil)
-		if !rt.archive { // archives stream through; JSON bodies are read whole
+		if !rt.archive && !rt.raw { // archives stream through; JSON bodies are read whole
 			var release func()
 			if release, err = s.admit.admit(r, limit); err == nil {
 				defer release()

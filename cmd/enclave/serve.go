@@ -136,7 +136,7 @@ func runServer(args []string) error {
 		debug.SetMemoryLimit(inflight + 256<<20)
 	}
 	sopts := server.Options{Version: version, APIKeys: keys, MaxBodyBytes: c.maxBody, MaxArchive: c.maxArch, MaxInflightBytes: c.maxInflight,
-		SandboxTypes: host.SandboxTypes, CORSOrigins: c.cors, Observer: met}
+		SandboxTypes: host.SandboxTypes, CORSOrigins: c.cors, Observer: met, Calls: met.Calls, PublicOpenAPI: c.publicOpenAPI}
 	if c.metricsAddr == "" {
 		sopts.Metrics = met.Handler()
 	}
