@@ -28,7 +28,7 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 GEN_BIN := $(CURDIR)/.cache/bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: web image-server kube-bin test-k8s lint gen-tools bench help deps deps-test storage test-chaos test-fuzz image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
+.PHONY: web mcp-deps test-mcp-conformance image-server kube-bin test-k8s lint gen-tools bench help deps deps-test storage test-chaos test-fuzz image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -69,7 +69,7 @@ run: deps image podman-service build ## set up everything and serve on $(ENCLAVE
 	$(BIN)/enclave server --plugin-dir $(PLUGINS) --podman-url unix://$(PODMAN_SOCK) \
 	  --image-alias python:3.11-slim=$(IMAGE)
 
-test: deps-test image image-polyglot podman-service build lint test-unit test-fuzz test-integration test-e2e test-chaos test-rootless test-k8s ## set up and run unit, contract, integration, end-to-end, rootless and Kubernetes tests
+test: deps-test image image-polyglot podman-service build lint test-unit test-fuzz test-integration test-e2e test-mcp-conformance test-chaos test-rootless test-k8s ## set up and run unit, contract, integration, end-to-end, rootless and Kubernetes tests
 	@echo "all tests passed"
 
 test-unit: ## unit and contract tests with -race, plus go vet
@@ -82,9 +82,16 @@ test-integration: storage ## the Podman backend against the real Podman service
 	ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) \
 	  CGO_ENABLED=0 go test -count=1 -timeout 15m -tags '$(PODMAN_TAGS)' ./backends/podman
 
-test-e2e: storage ## the built server and plugins over real HTTP with real containers, and a real Prometheus
+test-e2e: storage mcp-deps ## the built server and plugins over real HTTP with real containers, and a real Prometheus
 	ENCLAVE_REQUIRE_TOOLS=1 ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) ENCLAVE_BIN_DIR=$(BIN) \
-	  ENCLAVE_POLYGLOT_IMAGE=$(POLYGLOT_IMAGE) go test -count=1 -timeout 20m -skip 'TestChaos|TestRootless' ./e2e/...
+	  ENCLAVE_POLYGLOT_IMAGE=$(POLYGLOT_IMAGE) ENCLAVE_REQUIRE_BROWSER=1 ENCLAVE_REQUIRE_NODE=1 go test -count=1 -timeout 20m -skip 'TestChaos|TestRootless|TestMCPConformance' ./e2e/...
+
+mcp-deps: ## the MCP TypeScript SDK client and conformance suite (npm, pinned by e2e/mcp/package-lock.json) for the e2e tests
+	@test -d e2e/mcp/node_modules/@modelcontextprotocol/conformance || (cd e2e/mcp && npm ci --ignore-scripts --no-audit --no-fund)
+
+test-mcp-conformance: storage mcp-deps ## the official MCP conformance suite's applicable server checks against /mcp (prints its summary)
+	@set -o pipefail; ENCLAVE_REQUIRE_TOOLS=1 ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) ENCLAVE_BIN_DIR=$(BIN) \
+	  ENCLAVE_REQUIRE_NODE=1 go test -count=1 -timeout 10m -v -run '^TestMCPConformance$$' ./e2e/ | grep -E 'conformance|^(--- |ok|FAIL|PASS)'
 
 test-chaos: storage ## chaos: kill -9 of server, plugins and Podman, podman rm -f, bombs, floods, hijacks, during pool calls
 	ENCLAVE_REQUIRE_TOOLS=1 ENCLAVE_REQUIRE_PODMAN=1 ENCLAVE_PODMAN_URL=unix://$(PODMAN_SOCK) ENCLAVE_TEST_IMAGE=$(IMAGE) ENCLAVE_BIN_DIR=$(BIN) \

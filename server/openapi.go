@@ -42,6 +42,9 @@ type op struct {
 	upgrade bool
 	errs    []int
 	public  bool // no API key needed
+	// mcp: the MCP transport's answers (JSON-RPC, 202 for notifications,
+	// its own error texts) rather than enclave's.
+	mcp bool
 }
 
 type param struct {
@@ -215,6 +218,9 @@ func (s *Server) operation(g *schemaGen, rt route, method, path string, keyed bo
 	switch {
 	case d.upgrade:
 		o.Responses.Set("101", &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription("Switching Protocols (WebSocket)")})
+	case d.mcp:
+		ok.WithContent(openapi3.NewContentWithJSONSchema(&openapi3.Schema{}))
+		o.Responses.Set("202", &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription("Accepted (a notification or response)")})
 	case d.okMedia != "":
 		ok.WithContent(openapi3.NewContentWithSchema(binarySchema(), []string{d.okMedia}))
 	default:
@@ -240,8 +246,12 @@ func (s *Server) operation(g *schemaGen, rt route, method, path string, keyed bo
 		if o.Responses.Value(key) != nil {
 			continue
 		}
+		errContent := openapi3.NewContentWithJSONSchemaRef(openapi3.NewSchemaRef("#/components/schemas/Error", nil))
+		if d.mcp && c != http.StatusUnauthorized {
+			errContent = openapi3.NewContentWithSchema(&openapi3.Schema{}, []string{"*/*"})
+		}
 		o.Responses.Set(key, &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription(http.StatusText(c)).
-			WithContent(openapi3.NewContentWithJSONSchemaRef(openapi3.NewSchemaRef("#/components/schemas/Error", nil)))})
+			WithContent(errContent)})
 	}
 	return o, nil
 }

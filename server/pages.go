@@ -40,3 +40,26 @@ func pageHeaders(w http.ResponseWriter) {
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-cache")
 }
+
+// mcp hands the request to the MCP endpoint; it writes JSON-RPC (and its
+// transport's own errors) itself.
+func (s *Server) mcp(w http.ResponseWriter, r *http.Request) error {
+	s.opts.MCP.ServeHTTP(w, r)
+	return nil
+}
+
+func mcpDoc(method string) op {
+	d := op{tag: tagEnclave, okMedia: "application/json", stream: method != "DELETE", mcp: true,
+		errs: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusMethodNotAllowed,
+			http.StatusNotAcceptable, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType}}
+	switch method {
+	case "POST":
+		d.summary = "MCP (streamable HTTP): send a JSON-RPC message"
+		d.bodyMedia, d.bodyRequired = "application/json", true
+	case "GET":
+		d.summary = "MCP (streamable HTTP): the session's server-to-client event stream"
+	case "DELETE":
+		d.summary = "MCP (streamable HTTP): end the session (its sandboxes are deleted)"
+	}
+	return d
+}

@@ -99,6 +99,11 @@ func (s *Server) routes() []route {
 		{pattern: "GET /assets/{path...}", h: s.asset, raw: true, doc: op{tag: tagEnclave, summary: "The pages' scripts and styles",
 			okMedia: "*/*", public: true, errs: []int{http.StatusNotFound}}},
 	}
+	if s.opts.MCP != nil {
+		for _, m := range []string{"POST", "GET", "DELETE"} {
+			rs = append(rs, route{pattern: m + " /mcp", h: s.mcp, raw: true, doc: mcpDoc(m)})
+		}
+	}
 	if s.opts.Metrics != nil {
 		rs = append(rs, route{pattern: "GET /metrics", h: s.metrics, raw: true, doc: op{tag: tagEnclave, summary: "Prometheus metrics",
 			okMedia: "text/plain"}})

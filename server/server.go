@@ -74,6 +74,8 @@ type Options struct {
 	CORSOrigins []string
 	// Calls reads the tool-call counters for GET /stats/calls (nil: zeros).
 	Calls func() metrics.CallTotals
+	// MCP serves /mcp (internal/mcpserver); nil: the routes answer 404.
+	MCP http.Handler
 	// PublicOpenAPI serves GET /openapi.json without a key.
 	PublicOpenAPI bool
 	Observer      Observer

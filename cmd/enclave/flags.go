@@ -32,7 +32,7 @@ type config struct {
 	poolWait, idleTTL, healthInterval       float64
 	poolReset, residentRunner               bool
 	cleanupOnExit, allowPrivileged          bool
-	allowNetwork, publicOpenAPI             bool
+	allowNetwork, publicOpenAPI, noMCP      bool
 	instance, pluginDir, podmanURL, replica string
 	poolSize, maxSandboxes                  int
 	maxMemory, maxDisk, diskLimit, userns   string
@@ -72,6 +72,7 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve /metrics without auth on this address (host:port) instead of the main listener")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve Go pprof profiles (/debug/pprof/) on this address, e.g. 127.0.0.1:6060; off by default (never expose it)")
 	fs.BoolVar(&c.publicOpenAPI, "public-openapi", false, "serve GET /openapi.json without the API key (the /docs, /redoc and /ui pages are always public: they ask for the key before they fetch anything)")
+	fs.BoolVar(&c.noMCP, "no-mcp", false, "do not serve MCP at /mcp (it is behind the API key, and each session reaches only the sandboxes it created)")
 	fs.Var(&c.cors, "cors-origin", "allow CORS from this origin (repeatable; * for any); off by default")
 	fs.Float64Var(&c.cleanupInterval, "cleanup-interval", 300, "seconds between cleanup sweeps (stopped/error sandboxes after 1 h, any after 48 h)")
 	fs.BoolVar(&c.cleanupOnExit, "cleanup-on-exit", false, "delete every sandbox on shutdown (default: keep them)")

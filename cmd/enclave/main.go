@@ -4,6 +4,7 @@
 //	enclave server [flags]   serve the HTTP API
 //	enclave plugins [flags]  list the plugins found in the plugin directory
 //	enclave attach SANDBOX   a shell in a sandbox on this terminal
+//	enclave mcp --stdio      MCP on stdin/stdout, relayed to a server's /mcp
 //	enclave version          print the version
 package main
 
@@ -24,6 +25,7 @@ Usage:
   enclave server [flags]    serve the HTTP API (enclave server --help lists the flags)
   enclave plugins [flags]   list the plugins in the plugin directory and check them
   enclave attach [flags] ID a shell in sandbox ID on this terminal (enclave attach --help)
+  enclave mcp --stdio       MCP on stdin/stdout for desktop agents, relayed to a server (enclave mcp --help)
   enclave version           print the version
 
 Every flag can also be set as ENCLAVE_<NAME> (upper case, '-' -> '_'); repeatable
@@ -43,6 +45,8 @@ func main() {
 		err = runPlugins(os.Args[2:])
 	case "attach":
 		err = runAttach(os.Args[2:])
+	case "mcp":
+		err = runMCP(os.Args[2:])
 	case "version", "--version", "-v":
 		fmt.Printf("enclave %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	case "help", "-h", "--help":

@@ -22,6 +22,7 @@ import (
 
 	"github.com/enclave-sandbox/enclave/internal/executor"
 	"github.com/enclave-sandbox/enclave/internal/manager"
+	"github.com/enclave-sandbox/enclave/internal/mcpserver"
 	"github.com/enclave-sandbox/enclave/internal/pluginhost"
 	"github.com/enclave-sandbox/enclave/metrics"
 	"github.com/enclave-sandbox/enclave/sdk"
@@ -139,6 +140,17 @@ func runServer(args []string) error {
 		SandboxTypes: host.SandboxTypes, CORSOrigins: c.cors, Observer: met, Calls: met.Calls, PublicOpenAPI: c.publicOpenAPI}
 	if c.metricsAddr == "" {
 		sopts.Metrics = met.Handler()
+	}
+	if !c.noMCP {
+		sopts.MCP = mcpserver.Handler(mgr, mcpserver.Options{Version: version, Logger: slog.Default(), Tools: func() []mcpserver.ToolSchema {
+			var out []mcpserver.ToolSchema
+			for _, name := range tools {
+				if t, ok := host.Tool(name); ok {
+					out = append(out, mcpserver.ToolSchema{Name: name, Schema: t.Info().Schema})
+				}
+			}
+			return out
+		}})
 	}
 	api := &http.Server{Addr: net.JoinHostPort(c.host, c.port), Handler: server.New(mgr, sopts),
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
