@@ -192,4 +192,3 @@ func mcpConnect(t *testing.T, ctx context.Context, base string) *mcp.ClientSessi
 	}
 	return session
 }
-

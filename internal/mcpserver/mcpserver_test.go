@@ -58,7 +58,7 @@ func (f *fakeManager) PoolExecute(ctx context.Context, name string, params json.
 	return f.Execute(ctx, "pool", name, params)
 }
 
-func (f *fakeManager) PutArchive(context.Context, string, string, io.Reader) error  { return nil }
+func (f *fakeManager) PutArchive(context.Context, string, string, io.Reader) error { return nil }
 func (f *fakeManager) GetArchive(context.Context, string, string, io.Writer) error { return nil }
 
 const pySchema = `{"type":"function","function":{"name":"python_executor","description":"Run Python","parameters":{"type":"object","properties":{"code":{"type":"string"}},"required":["code"],"additionalProperties":false}}}`
