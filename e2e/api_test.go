@@ -54,7 +54,11 @@ func TestRoutesAndErrors(t *testing.T) {
 	}{
 		{"GET", "/healthz", "", "", 200, `{"ok":true}`},
 		{"GET", "/nope", "", "", 404, `{"detail":"Not Found"}`},
-		{"GET", "/docs", "", "", 404, `{"detail":"Not Found"}`},
+		{"GET", "/docs", "", "", 200, `<!doctype html>*`},
+		{"GET", "/redoc", "", "", 200, `<!doctype html>*`},
+		{"GET", "/openapi.json", "", "", 200, `{*`},
+		{"POST", "/docs", "", "", 405, `{"detail":"Method Not Allowed"}`},
+		{"GET", "/assets/nope.js", "", "", 404, `{"detail":"Not Found"}`},
 		{"POST", "/health", "", "", 405, `{"detail":"Method Not Allowed"}`},
 		{"POST", "/sandbox/" + id, "", "", 405, `{"detail":"Method Not Allowed"}`},
 		{"GET", "/sandbox/create", "", "", 404, `{"detail":"Sandbox not found"}`},
@@ -103,7 +107,11 @@ func TestRoutesAndErrors(t *testing.T) {
 		if strings.HasSuffix(c.want, "*") {
 			ok = strings.HasPrefix(body, strings.TrimSuffix(c.want, "*"))
 		}
-		if code != c.code || !ok || h.Get("Content-Type") != "application/json" {
+		ctype := "application/json"
+		if strings.HasPrefix(c.want, "<!doctype") {
+			ctype = "text/html; charset=utf-8"
+		}
+		if code != c.code || !ok || h.Get("Content-Type") != ctype {
 			t.Errorf("%s %s %q: %d %s (%s), want %d %s", c.method, c.path, c.body, code, body, h.Get("Content-Type"), c.code, c.want)
 		}
 		if code == 405 && h.Get("Allow") == "" {

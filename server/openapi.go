@@ -221,6 +221,7 @@ func (s *Server) operation(g *schemaGen, rt route, method, path string, keyed bo
 	case d.mcp:
 		ok.WithContent(openapi3.NewContentWithJSONSchema(&openapi3.Schema{}))
 		o.Responses.Set("202", &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription("Accepted (a notification or response)")})
+		o.Responses.Set("204", &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription("No Content (the session ended)")})
 	case d.okMedia != "":
 		ok.WithContent(openapi3.NewContentWithSchema(binarySchema(), []string{d.okMedia}))
 	default:

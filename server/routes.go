@@ -58,7 +58,7 @@ func (s *Server) routes() []route {
 			ok: map[string]any{}, errs: errsSandbox}},
 		{pattern: "POST /sandbox/{sandbox_id}/archive", h: s.putArchive, archive: true, doc: op{tag: tagEnclave, summary: "Upload a tar archive into a sandbox",
 			query: []param{{name: "target_dir", typ: "string", required: true}}, bodyMedia: "application/x-tar", bodyRequired: true,
-			ok: okJSON{}, errs: errsBody}},
+			ok: okJSON{}, errs: append([]int{http.StatusNotFound}, errsBody...)}},
 		{pattern: "GET /sandbox/{sandbox_id}/archive", h: s.getArchive, doc: op{tag: tagEnclave, summary: "Download a path of a sandbox as a tar archive",
 			query: []param{{name: "path", typ: "string", required: true}}, okMedia: "application/x-tar", errs: append([]int{http.StatusBadRequest, http.StatusUnprocessableEntity}, errsSandbox...)}},
 		{pattern: "POST /pool/initialize", h: s.poolInitialize, doc: op{tag: tagCompat, summary: "Fill the pool",
