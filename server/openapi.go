@@ -29,6 +29,9 @@ type op struct {
 	bodyMedia    string
 	bodyRequired bool
 	fields       []string // the body's required fields
+	// example and okExample are shown by /docs and checked against the
+	// schemas by the document's validation (server/openapi_test.go).
+	example, okExample any
 	// bodyPatch amends the generated body schema where the parser takes
 	// more than the Go type says.
 	bodyPatch func(*openapi3.Schema)
@@ -210,6 +213,9 @@ func (s *Server) operation(g *schemaGen, rt route, method, path string, keyed bo
 				*sch.Value.Type = append(*sch.Value.Type, "null")
 			}
 			rb.WithContent(openapi3.NewContentWithJSONSchemaRef(sch))
+			if d.example != nil {
+				rb.Content.Get("application/json").Example = d.example
+			}
 		}
 		o.RequestBody = &openapi3.RequestBodyRef{Value: rb}
 	}
@@ -230,6 +236,9 @@ func (s *Server) operation(g *schemaGen, rt route, method, path string, keyed bo
 			return nil, err
 		}
 		ok.WithContent(openapi3.NewContentWithJSONSchemaRef(sch))
+		if d.okExample != nil {
+			ok.Content.Get("application/json").Example = d.okExample
+		}
 	}
 	if d.stream {
 		ok.Content["text/event-stream"] = openapi3.NewMediaType().WithSchema(openapi3.NewStringSchema())
