@@ -22,6 +22,15 @@ func TestExamples(t *testing.T) {
 		!strings.Contains(string(out), `served 200`) || !strings.Contains(string(out), `"signal":"SIGTERM"`) || !strings.Contains(string(out), `"expires_at":"`) {
 		t.Errorf("long-running curl example: %v\n%s", err, out)
 	}
+	out, err = exec.Command("bash", "../examples/curl/mcp.sh", s.URL).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"name":"pool_python_executor"`) || !strings.Contains(string(out), `"text":"42\n"`) ||
+		!strings.Contains(string(out), `"content":"hello from MCP\n"`) {
+		t.Errorf("mcp curl example: %v\n%s", err, out)
+	}
+	out, err = exec.Command("bash", "../examples/curl/openapi.sh", s.URL).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "openapi 3.1.0") || !strings.Contains(string(out), "POST   /sandbox/tool/execute") {
+		t.Errorf("openapi curl example: %v\n%s", err, out)
+	}
 	out, err = exec.Command("go", "run", "../examples/go-stream", "-url", s.URL).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), `stdout: "step 0\n"`) || !strings.Contains(string(out), `olleh`) || !strings.Contains(string(out), `dlrow`) ||
 		!strings.Contains(string(out), "process exited: 0") || !strings.Contains(string(out), `terminal: size "true", exit 0`) {

@@ -103,7 +103,7 @@ func TestMCPStdio(t *testing.T) {
 
 // mcpApplicable are the conformance suite's server scenarios that apply to
 // enclave; the others call fixture tools, prompts, resources or completions
-// of the suite's own test server (docs/mcp.md lists them and why).
+// of the suite's own test server (docs/api.md §13.3 lists them and why).
 var mcpApplicable = []string{"server-initialize", "ping", "logging-set-level", "tools-list", "resources-list",
 	"prompts-list", "server-sse-multiple-streams", "dns-rebinding-protection"}
 
