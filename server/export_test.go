@@ -8,3 +8,6 @@ func RoutePatterns(s *Server) []string {
 	}
 	return out
 }
+
+// Undocumented lists the routes without an op.
+func Undocumented(s *Server) []string { return s.undocumented() }

@@ -14,7 +14,7 @@ import (
 
 func TestOpenAPIDocument(t *testing.T) {
 	ts := newServer(t, server.Options{APIKeys: []string{"k"}})
-	code, _, body := do(t, ts, "GET", "/openapi.json", "")
+	code, _, _ := do(t, ts, "GET", "/openapi.json", "")
 	if code != http.StatusUnauthorized {
 		t.Fatalf("openapi.json without the key: %d", code)
 	}
@@ -28,6 +28,9 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 	if doc.OpenAPI != "3.1.0" {
 		t.Errorf("openapi %q", doc.OpenAPI)
+	}
+	if u := server.Undocumented(server.New(nil, server.Options{})); len(u) > 0 {
+		t.Errorf("routes without documentation: %v", u)
 	}
 	for _, pattern := range server.RoutePatterns(server.New(nil, server.Options{})) {
 		method, path, _ := strings.Cut(pattern, " ")
