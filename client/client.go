@@ -64,6 +64,8 @@ type ToolResult struct {
 		ExitCode   int    `json:"exit_code"`
 		DurationMS int64  `json:"duration_ms"`
 		Verdict    string `json:"verdict,omitempty"`
+		// StatusCode (batches): the status a refused call would have had.
+		StatusCode int `json:"status_code,omitempty"`
 	} `json:"metadata"`
 	Error *string `json:"error"`
 }

@@ -67,6 +67,9 @@ type toolMetaJSON struct {
 	ExitCode   int    `json:"exit_code"`
 	DurationMS int64  `json:"duration_ms"`
 	Verdict    string `json:"verdict,omitempty"`
+	// StatusCode (batches only): the status the single call would have
+	// answered when it was refused.
+	StatusCode int `json:"status_code,omitempty"`
 }
 
 type toolResultJSON struct {
