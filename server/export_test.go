@@ -13,7 +13,9 @@ func RoutePatterns(s *Server) []string {
 func Undocumented(s *Server) []string { return s.undocumented() }
 
 // ParseBatch validates a batch body.
-func ParseBatch(raw []byte, withSandbox bool) (batchRequest, error) { return parseBatch(raw, withSandbox) }
+func ParseBatch(raw []byte, withSandbox bool) (batchRequest, error) {
+	return parseBatch(raw, withSandbox)
+}
 
 // BatchCalls is how many calls a parsed batch holds.
 func BatchCalls(r batchRequest) int { return len(r.calls) }
