@@ -31,6 +31,16 @@ func TestExamples(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "openapi 3.1.0") || !strings.Contains(string(out), "POST   /sandbox/tool/execute") {
 		t.Errorf("openapi curl example: %v\n%s", err, out)
 	}
+	// The RL reward step, on a small count: 12 of each 20 candidates are correct.
+	out, err = exec.Command("python3", "../examples/rl-reward/reward.py", "--url", s.URL, "-n", "20", "--pool", "2").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "scored 20 solutions") || !strings.Contains(string(out), "mean reward 0.600") ||
+		!strings.Contains(string(out), "endless        2 solutions, reward     0  (timeout=2)") {
+		t.Errorf("rl-reward python example: %v\n%s", err, out)
+	}
+	out, err = exec.Command("go", "run", "../examples/rl-reward", "-url", s.URL, "-n", "20", "-pool", "0").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "scored 20 solutions") || !strings.Contains(string(out), "mean reward 0.600") {
+		t.Errorf("rl-reward go example: %v\n%s", err, out)
+	}
 	out, err = exec.Command("go", "run", "../examples/go-stream", "-url", s.URL).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), `stdout: "step 0\n"`) || !strings.Contains(string(out), `olleh`) || !strings.Contains(string(out), `dlrow`) ||
 		!strings.Contains(string(out), "process exited: 0") || !strings.Contains(string(out), `terminal: size "true", exit 0`) {

@@ -79,7 +79,10 @@ func one[R any](ctx context.Context, i int, c Call, run func(context.Context, Ca
 		callCtx, cancel = context.WithTimeout(ctx, c.Timeout)
 		defer cancel()
 	}
+	start := time.Now()
 	res, err := run(callCtx, c)
-	return Outcome[R]{Index: i, Result: res, Err: err,
-		DeadlineExceeded: errors.Is(callCtx.Err(), context.DeadlineExceeded) && ctx.Err() == nil}
+	// The deadline travels to the plugin, which may see it a moment before
+	// this context's timer fires: the elapsed time decides too.
+	expired := errors.Is(callCtx.Err(), context.DeadlineExceeded) || (c.Timeout > 0 && time.Since(start) >= c.Timeout)
+	return Outcome[R]{Index: i, Result: res, Err: err, DeadlineExceeded: expired && ctx.Err() == nil}
 }
