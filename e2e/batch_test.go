@@ -146,3 +146,61 @@ func TestBatchDisconnect(t *testing.T) {
 		t.Errorf("%s calls started, want the 2 in flight at the disconnect", n)
 	}
 }
+
+// TestChaosBatchKillPlugin: kill -9 of the backend plugin mid-batch. Every
+// call still gets a result (a success, or an explicit error for the calls
+// the kill cut), the batch answers, and the pool serves afterwards.
+func TestChaosBatchKillPlugin(t *testing.T) {
+	s := startServer(t, "")
+	chaosPool(t, s, 2)
+	var calls []client.BatchCall
+	for i := range 40 {
+		calls = append(calls, client.BatchCall{ToolName: "python_executor",
+			Parameters: map[string]any{"code": fmt.Sprintf("import time; time.sleep(0.2); print(%d)", i)}})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	// Streamed, so the kill comes once the batch is under way: after its
+	// first result.
+	first := make(chan struct{})
+	killed := make(chan struct{})
+	go func() {
+		defer close(killed)
+		select {
+		case <-first:
+			killAndWait(t, pluginPID(t, s.cmd.Process.Pid, "enclave-backend-podman"))
+		case <-ctx.Done():
+		}
+	}()
+	res := make([]client.ToolResult, len(calls))
+	got := 0
+	var once sync.Once
+	err := s.C.ExecuteInPoolBatchStream(ctx, calls, client.BatchOptions{Concurrency: 2}, func(i int, r client.ToolResult) {
+		res[i] = r
+		got++
+		once.Do(func() { close(first) })
+	})
+	<-killed
+	if err != nil || got != len(calls) {
+		t.Fatalf("batch across the kill: %d results, %v", got, err)
+	}
+	ok := 0
+	for i, r := range res {
+		switch {
+		case r.Status == "success" && r.Output == fmt.Sprintf("%d\n", i):
+			ok++
+		case r.Status == "success":
+			t.Errorf("call %d: forged output %q", i, r.Output)
+		case r.Error == nil || *r.Error == "":
+			t.Errorf("call %d: %s without a reason", i, r.Status)
+		}
+	}
+	if ok == 0 {
+		t.Error("no call succeeded across the kill")
+	}
+	for range 2 {
+		if r, err := s.C.ExecuteInPool(context.Background(), "python_executor", map[string]any{"code": "print('after')"}, 0); err != nil || r.Output != "after\n" {
+			t.Fatalf("pool after the kill: %+v %v", r, err)
+		}
+	}
+}

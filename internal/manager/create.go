@@ -123,6 +123,13 @@ func (m *Manager) startNamed(ctx context.Context, name, id, typ string, cfg *san
 	spec.Name = name
 	st, err := be.Create(ctx, spec, m.opts.StartTimeout)
 	if err != nil {
+		// A create cut short (its plugin killed mid-call, a deadline) may
+		// have made the container: remove it by its name, or it leaks.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		if rerr := be.Remove(rctx, name); rerr != nil {
+			slog.Warn("remove the container of a failed create", "name", name, "err", rerr)
+		}
+		cancel()
 		return nil, createErrFrom(cfg.Image, err)
 	}
 	sb := &sandbox{id: id, typ: typ, cfg: cfg, cfgJSON: cfgJSON, backend: be, containerID: st.ContainerID, spec: spec,
