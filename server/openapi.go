@@ -219,8 +219,7 @@ func (s *Server) operation(g *schemaGen, rt route, method, path string, keyed bo
 		}
 		o.RequestBody = &openapi3.RequestBodyRef{Value: rb}
 	}
-	okDesc := "OK"
-	ok := openapi3.NewResponse().WithDescription(okDesc)
+	ok := openapi3.NewResponse().WithDescription("OK")
 	switch {
 	case d.upgrade:
 		o.Responses.Set("101", &openapi3.ResponseRef{Value: openapi3.NewResponse().WithDescription("Switching Protocols (WebSocket)")})
@@ -349,11 +348,7 @@ func customize(_ string, t reflect.Type, tag reflect.StructTag, s *openapi3.Sche
 
 // schema is the inline schema of v's type.
 func (g *schemaGen) schema(v any) (*openapi3.SchemaRef, error) {
-	ref, err := g.gen.NewSchemaRefForValue(v, nil)
-	if err != nil {
-		return nil, err
-	}
-	return ref, nil
+	return g.gen.NewSchemaRefForValue(v, nil)
 }
 
 // ref is a $ref to the component of v's type (or of its elements'), else
