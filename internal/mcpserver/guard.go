@@ -59,16 +59,23 @@ func checkMessage(b []byte) (code int, id json.RawMessage, msg string) {
 		}
 		return codeInvalidRequest, nil, "Invalid Request: a JSON-RPC message is an object"
 	}
-	var m struct {
-		JSONRPC *string         `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Method  json.RawMessage `json:"method"`
-		Result  json.RawMessage `json:"result"`
-		Error   json.RawMessage `json:"error"`
-	}
-	if err := json.Unmarshal(b, &m); err != nil {
+	// Exact member names: encoding/json would match "jsonrpC" to a
+	// struct field (found by FuzzCheckMessage).
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(b, &obj); err != nil {
 		return codeInvalidRequest, nil, "Invalid Request: " + err.Error()
 	}
+	var m struct {
+		JSONRPC                   *string
+		ID, Method, Result, Error json.RawMessage
+	}
+	if v, ok := obj["jsonrpc"]; ok {
+		var version string
+		if json.Unmarshal(v, &version) == nil {
+			m.JSONRPC = &version
+		}
+	}
+	m.ID, m.Method, m.Result, m.Error = obj["id"], obj["method"], obj["result"], obj["error"]
 	if len(m.ID) > 0 && !validID(m.ID) {
 		return codeInvalidRequest, nil, "Invalid Request: id must be a string or a number"
 	}
