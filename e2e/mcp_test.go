@@ -94,10 +94,12 @@ func TestMCPStdio(t *testing.T) {
 	}
 	gone(t, s, out.Sandbox)
 	// Without a server to talk to, it fails clearly instead of waiting.
-	cmd := exec.Command(bin, "mcp", "--stdio", "--url", "http://127.0.0.1:1")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "mcp", "--stdio", "--url", "http://127.0.0.1:1")
 	cmd.Stdin = strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}` + "\n")
-	if b, err := cmd.CombinedOutput(); err == nil {
-		t.Errorf("enclave mcp with no server: %s", b)
+	if b, err := cmd.CombinedOutput(); err == nil || ctx.Err() != nil {
+		t.Errorf("enclave mcp with no server: %v %s", err, b)
 	}
 }
 

@@ -17,13 +17,6 @@ var embedded embed.FS
 // Assets is the tree served under /assets/.
 var Assets, _ = fs.Sub(embedded, "assets")
 
-// Built reports whether the vendored renderers are embedded (make web
-// fetched them before the build).
-func Built() bool {
-	_, err := fs.Stat(Assets, "vendor/.stamp")
-	return err == nil
-}
-
 // Page is the HTML of a page (docs, redoc, console).
 func Page(name string) ([]byte, error) {
 	return fs.ReadFile(Assets, name+".html")
