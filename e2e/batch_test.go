@@ -69,10 +69,11 @@ func TestBatchPool(t *testing.T) {
 func TestBatchStreamed(t *testing.T) {
 	s := startServer(t, "")
 	id := s.sandbox(t, nil)
-	// Call 0 ends only once call 1 made its file: 1 completes first.
+	// Call 0 ends only once the test has call 1's result (it then makes
+	// the file call 0 waits for): 1 is streamed first.
 	calls := []client.BatchCall{
 		{ToolName: "shell_executor", Parameters: map[string]any{"command": "for i in $(seq 600); do [ -e /tmp/go ] && break; sleep 0.05; done; echo first"}},
-		{ToolName: "shell_executor", Parameters: map[string]any{"command": "touch /tmp/go; echo second"}},
+		{ToolName: "shell_executor", Parameters: map[string]any{"command": "echo second"}},
 	}
 	var order []int
 	var mu sync.Mutex
@@ -82,6 +83,9 @@ func TestBatchStreamed(t *testing.T) {
 		order = append(order, i)
 		if want := []string{"first\n", "second\n"}[i]; r.Status != "success" || r.Output != want {
 			t.Errorf("call %d: %+v", i, r)
+		}
+		if i == 1 {
+			s.exec(t, id, "shell_executor", map[string]any{"command": "touch /tmp/go"})
 		}
 	})
 	if err != nil || len(order) != 2 || order[0] != 1 || order[1] != 0 {
