@@ -79,9 +79,11 @@ type Info struct {
 
 // Optional backend capabilities (Info.Capabilities).
 const (
-	CapSessions = "sessions"
-	CapRename   = "rename"
-	CapHealth   = "health"
+	CapSessions  = "sessions"
+	CapRename    = "rename"
+	CapHealth    = "health"
+	CapSnapshots = "snapshots"
+	CapPause     = "pause"
 )
 
 // Has reports whether the plugin declares capability c.
@@ -92,6 +94,27 @@ func (i Info) Has(c string) bool {
 		}
 	}
 	return false
+}
+
+// SnapshotRequest saves a container's filesystem as an image.
+type SnapshotRequest struct {
+	// Name tags the image (a key of [a-zA-Z0-9_.-], at most 128 bytes);
+	// empty: an unnamed image, pruned once no sandbox uses it.
+	Name   string
+	Labels map[string]string
+}
+
+// Snapshot is a saved image new sandboxes can start from (Spec.Image = ID).
+type Snapshot struct {
+	ID   string
+	Name string
+	// Labels are the request's.
+	Labels map[string]string
+	// SizeBytes is what the snapshot adds to the image it was made from.
+	SizeBytes int64
+	Created   time.Time
+	// Containers counts the containers started from it that still exist.
+	Containers int
 }
 
 // Health is a backend's answer to a health probe: it answers, and these

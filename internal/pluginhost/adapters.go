@@ -22,6 +22,8 @@ var (
 	_ backend.SessionOpener = (*backendAdapter)(nil)
 	_ backend.Renamer       = (*backendAdapter)(nil)
 	_ backend.HealthChecker = (*backendAdapter)(nil)
+	_ backend.Snapshotter   = (*backendAdapter)(nil)
+	_ backend.Pauser        = (*backendAdapter)(nil)
 	_ manager.Tool          = (*toolAdapter)(nil)
 )
 
@@ -137,6 +139,42 @@ func (a *backendAdapter) Health(ctx context.Context) (sdk.Health, error) {
 // lacks it).
 func (a *backendAdapter) Rename(ctx context.Context, ref, name string) error {
 	_, err := call(ctx, a, "rename", true, func(c *backend.Client) (none, error) { return none{}, c.Rename(ctx, ref, name) })
+	return err
+}
+
+// Snapshot implements backend.Snapshotter (sdk.ErrUnsupported when the
+// plugin lacks it). Not sent again: a second commit would make a second
+// image.
+func (a *backendAdapter) Snapshot(ctx context.Context, ref string, req sdk.SnapshotRequest) (sdk.Snapshot, error) {
+	return call(ctx, a, "snapshot", false, func(c *backend.Client) (sdk.Snapshot, error) { return c.Snapshot(ctx, ref, req) })
+}
+
+// Snapshots implements backend.Snapshotter.
+func (a *backendAdapter) Snapshots(ctx context.Context, labels map[string]string) ([]sdk.Snapshot, error) {
+	return call(ctx, a, "list_snapshots", true, func(c *backend.Client) ([]sdk.Snapshot, error) { return c.Snapshots(ctx, labels) })
+}
+
+// RemoveSnapshot implements backend.Snapshotter.
+func (a *backendAdapter) RemoveSnapshot(ctx context.Context, name string) error {
+	_, err := call(ctx, a, "remove_snapshot", true, func(c *backend.Client) (none, error) { return none{}, c.RemoveSnapshot(ctx, name) })
+	return err
+}
+
+// PruneSnapshots implements backend.Snapshotter.
+func (a *backendAdapter) PruneSnapshots(ctx context.Context, labels map[string]string) (int, error) {
+	return call(ctx, a, "prune_snapshots", true, func(c *backend.Client) (int, error) { return c.PruneSnapshots(ctx, labels) })
+}
+
+// Pause implements backend.Pauser (sdk.ErrUnsupported when the plugin
+// lacks it).
+func (a *backendAdapter) Pause(ctx context.Context, ref string) error {
+	_, err := call(ctx, a, "pause", true, func(c *backend.Client) (none, error) { return none{}, c.Pause(ctx, ref) })
+	return err
+}
+
+// Resume implements backend.Pauser.
+func (a *backendAdapter) Resume(ctx context.Context, ref string) error {
+	_, err := call(ctx, a, "resume", true, func(c *backend.Client) (none, error) { return none{}, c.Resume(ctx, ref) })
 	return err
 }
 

@@ -20,7 +20,7 @@ import (
 // (sdk.ErrSandboxNotFound, ...) so they keep their meaning across the plugin
 // boundary. Optional capabilities are the interfaces below; Serve declares
 // the ones an implementation has (Info.Capabilities), and the host uses
-// them only through Sessions, Renames and HealthCheck.
+// them only through Sessions, Renames, HealthCheck, Snapshots and Pauses.
 type Backend interface {
 	Info(ctx context.Context) (sdk.Info, error)
 	// Create creates and starts a container and returns once it runs (at most
@@ -61,6 +61,28 @@ type HealthChecker interface {
 	Health(ctx context.Context) (sdk.Health, error)
 }
 
+// Snapshotter is an optional capability (sdk.CapSnapshots): a container's
+// filesystem saved as an image that new sandboxes start from (Spec.Image =
+// Snapshot.ID). Processes and memory are not saved.
+type Snapshotter interface {
+	Snapshot(ctx context.Context, ref string, req sdk.SnapshotRequest) (sdk.Snapshot, error)
+	// Snapshots lists the saved images carrying every given label.
+	Snapshots(ctx context.Context, labels map[string]string) ([]sdk.Snapshot, error)
+	// RemoveSnapshot drops a name (a missing one is not an error); the image
+	// goes once no sandbox uses it.
+	RemoveSnapshot(ctx context.Context, name string) error
+	// PruneSnapshots removes the unnamed saved images carrying every label
+	// that no container uses, and says how many.
+	PruneSnapshots(ctx context.Context, labels map[string]string) (int, error)
+}
+
+// Pauser is an optional capability (sdk.CapPause): freeze every process
+// of a container (no CPU, memory kept) and thaw them.
+type Pauser interface {
+	Pause(ctx context.Context, ref string) error
+	Resume(ctx context.Context, ref string) error
+}
+
 // Declarer is implemented by backends whose optional methods always exist
 // but may be unsupported (the gRPC client, a host adapter): they declare
 // their capabilities instead.
@@ -91,6 +113,12 @@ func Capabilities(impl Backend) []string {
 	if _, ok := impl.(HealthChecker); ok {
 		caps = append(caps, sdk.CapHealth)
 	}
+	if _, ok := impl.(Snapshotter); ok {
+		caps = append(caps, sdk.CapSnapshots)
+	}
+	if _, ok := impl.(Pauser); ok {
+		caps = append(caps, sdk.CapPause)
+	}
 	return caps
 }
 
@@ -112,6 +140,12 @@ func Renames(b Backend) (Renamer, bool) { return as[Renamer](b, sdk.CapRename) }
 
 // HealthCheck returns b's health probe when it has the capability.
 func HealthCheck(b Backend) (HealthChecker, bool) { return as[HealthChecker](b, sdk.CapHealth) }
+
+// Snapshots returns b's snapshots when it has the capability.
+func Snapshots(b Backend) (Snapshotter, bool) { return as[Snapshotter](b, sdk.CapSnapshots) }
+
+// Pauses returns b's pause and resume when it has the capability.
+func Pauses(b Backend) (Pauser, bool) { return as[Pauser](b, sdk.CapPause) }
 
 // Plugin is the go-plugin glue for backends.
 type Plugin struct {

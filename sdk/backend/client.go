@@ -121,3 +121,62 @@ func (c *Client) Rename(ctx context.Context, ref, name string) error {
 	}
 	return sdk.FromStatus(err)
 }
+
+// optional maps the answer of an optional capability's call: a plugin
+// without it (or built before it existed) answers UNIMPLEMENTED.
+func optional(op string, err error) error {
+	if status.Code(err) == codes.Unimplemented {
+		return fmt.Errorf("%s: %w", op, sdk.ErrUnsupported)
+	}
+	return sdk.FromStatus(err)
+}
+
+// Snapshot implements Snapshotter; sdk.ErrUnsupported when the plugin
+// lacks it.
+func (c *Client) Snapshot(ctx context.Context, ref string, req sdk.SnapshotRequest) (sdk.Snapshot, error) {
+	r, err := c.c.Snapshot(ctx, &pb.SnapshotRequest{Ref: ref, Name: req.Name, Labels: req.Labels})
+	if err != nil {
+		return sdk.Snapshot{}, optional("snapshot", err)
+	}
+	return wire.SnapshotFromPB(r), nil
+}
+
+// Snapshots implements Snapshotter.
+func (c *Client) Snapshots(ctx context.Context, labels map[string]string) ([]sdk.Snapshot, error) {
+	r, err := c.c.Snapshots(ctx, &pb.ListRequest{Labels: labels})
+	if err != nil {
+		return nil, optional("snapshots", err)
+	}
+	out := make([]sdk.Snapshot, 0, len(r.GetSnapshots()))
+	for _, s := range r.GetSnapshots() {
+		out = append(out, wire.SnapshotFromPB(s))
+	}
+	return out, nil
+}
+
+// RemoveSnapshot implements Snapshotter.
+func (c *Client) RemoveSnapshot(ctx context.Context, name string) error {
+	_, err := c.c.RemoveSnapshot(ctx, &pb.RemoveSnapshotRequest{Name: name})
+	return optional("remove snapshot", err)
+}
+
+// PruneSnapshots implements Snapshotter.
+func (c *Client) PruneSnapshots(ctx context.Context, labels map[string]string) (int, error) {
+	r, err := c.c.PruneSnapshots(ctx, &pb.ListRequest{Labels: labels})
+	if err != nil {
+		return 0, optional("prune snapshots", err)
+	}
+	return int(r.GetRemoved()), nil
+}
+
+// Pause implements Pauser; sdk.ErrUnsupported when the plugin lacks it.
+func (c *Client) Pause(ctx context.Context, ref string) error {
+	_, err := c.c.Pause(ctx, &pb.Ref{Ref: ref})
+	return optional("pause", err)
+}
+
+// Resume implements Pauser.
+func (c *Client) Resume(ctx context.Context, ref string) error {
+	_, err := c.c.Resume(ctx, &pb.Ref{Ref: ref})
+	return optional("resume", err)
+}

@@ -110,3 +110,83 @@ func (s *server) Rename(ctx context.Context, r *pb.RenameRequest) (*pb.Empty, er
 	}
 	return &pb.Empty{}, sdk.ToStatus(rn.Rename(ctx, r.GetRef(), r.GetName()))
 }
+
+func (s *server) snapshotter(op string) (Snapshotter, error) {
+	sn, ok := s.impl.(Snapshotter)
+	if !ok {
+		return nil, sdk.ToStatus(fmt.Errorf("%s: %w", op, sdk.ErrUnsupported))
+	}
+	return sn, nil
+}
+
+func (s *server) Snapshot(ctx context.Context, r *pb.SnapshotRequest) (*pb.SnapshotInfo, error) {
+	sn, err := s.snapshotter("snapshot")
+	if err != nil {
+		return nil, err
+	}
+	snap, err := sn.Snapshot(ctx, r.GetRef(), sdk.SnapshotRequest{Name: r.GetName(), Labels: r.GetLabels()})
+	if err != nil {
+		return nil, sdk.ToStatus(err)
+	}
+	return wire.SnapshotToPB(snap), nil
+}
+
+func (s *server) Snapshots(ctx context.Context, r *pb.ListRequest) (*pb.SnapshotList, error) {
+	sn, err := s.snapshotter("snapshots")
+	if err != nil {
+		return nil, err
+	}
+	list, err := sn.Snapshots(ctx, r.GetLabels())
+	if err != nil {
+		return nil, sdk.ToStatus(err)
+	}
+	out := &pb.SnapshotList{}
+	for _, snap := range list {
+		out.Snapshots = append(out.Snapshots, wire.SnapshotToPB(snap))
+	}
+	return out, nil
+}
+
+func (s *server) RemoveSnapshot(ctx context.Context, r *pb.RemoveSnapshotRequest) (*pb.Empty, error) {
+	sn, err := s.snapshotter("remove snapshot")
+	if err != nil {
+		return nil, err
+	}
+	return &pb.Empty{}, sdk.ToStatus(sn.RemoveSnapshot(ctx, r.GetName()))
+}
+
+func (s *server) PruneSnapshots(ctx context.Context, r *pb.ListRequest) (*pb.PruneResponse, error) {
+	sn, err := s.snapshotter("prune snapshots")
+	if err != nil {
+		return nil, err
+	}
+	n, err := sn.PruneSnapshots(ctx, r.GetLabels())
+	if err != nil {
+		return nil, sdk.ToStatus(err)
+	}
+	return &pb.PruneResponse{Removed: int32(n)}, nil
+}
+
+func (s *server) pauser(op string) (Pauser, error) {
+	p, ok := s.impl.(Pauser)
+	if !ok {
+		return nil, sdk.ToStatus(fmt.Errorf("%s: %w", op, sdk.ErrUnsupported))
+	}
+	return p, nil
+}
+
+func (s *server) Pause(ctx context.Context, r *pb.Ref) (*pb.Empty, error) {
+	p, err := s.pauser("pause")
+	if err != nil {
+		return nil, err
+	}
+	return &pb.Empty{}, sdk.ToStatus(p.Pause(ctx, r.GetRef()))
+}
+
+func (s *server) Resume(ctx context.Context, r *pb.Ref) (*pb.Empty, error) {
+	p, err := s.pauser("resume")
+	if err != nil {
+		return nil, err
+	}
+	return &pb.Empty{}, sdk.ToStatus(p.Resume(ctx, r.GetRef()))
+}

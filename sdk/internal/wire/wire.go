@@ -108,3 +108,21 @@ func StateFromPB(p *pb.SandboxState) sdk.State {
 	return sdk.State{ContainerID: p.GetContainerId(), Name: p.GetName(), Status: p.GetStatus(), Labels: p.GetLabels(),
 		ExitCode: int(p.GetExitCode()), OOMKilled: p.GetOomKilled(), Image: p.GetImage()}
 }
+
+// SnapshotToPB converts a snapshot.
+func SnapshotToPB(s sdk.Snapshot) *pb.SnapshotInfo {
+	var created int64
+	if !s.Created.IsZero() {
+		created = s.Created.Unix()
+	}
+	return &pb.SnapshotInfo{Id: s.ID, Name: s.Name, Labels: s.Labels, SizeBytes: s.SizeBytes, CreatedUnix: created, Containers: int32(s.Containers)}
+}
+
+// SnapshotFromPB converts a snapshot.
+func SnapshotFromPB(p *pb.SnapshotInfo) sdk.Snapshot {
+	s := sdk.Snapshot{ID: p.GetId(), Name: p.GetName(), Labels: p.GetLabels(), SizeBytes: p.GetSizeBytes(), Containers: int(p.GetContainers())}
+	if p.GetCreatedUnix() != 0 {
+		s.Created = time.Unix(p.GetCreatedUnix(), 0).UTC()
+	}
+	return s
+}

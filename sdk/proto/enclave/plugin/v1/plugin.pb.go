@@ -86,7 +86,7 @@ type PluginInfo struct {
 	// One line about the plugin, shown by `enclave plugins`.
 	Description string `protobuf:"bytes,7,opt,name=description,proto3" json:"description,omitempty"`
 	// Backends: optional capabilities the plugin implements ("sessions",
-	// "rename", "health"); filled in by the SDK's Serve from the
+	// "rename", "health", "snapshots", "pause"); filled in by the SDK's Serve from the
 	// implementation. The host uses none that is not declared.
 	Capabilities  []string `protobuf:"bytes,8,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -1535,6 +1535,291 @@ func (x *StatsResponse) GetPids() int64 {
 	return 0
 }
 
+type SnapshotRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The container.
+	Ref string `protobuf:"bytes,1,opt,name=ref,proto3" json:"ref,omitempty"`
+	// Names the image (a key of [a-zA-Z0-9_.-], at most 128); empty: an
+	// unnamed image (forks), pruned once no sandbox uses it.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Labels the image carries (listed by Snapshots).
+	Labels        map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotRequest) Reset() {
+	*x = SnapshotRequest{}
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotRequest) ProtoMessage() {}
+
+func (x *SnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotRequest.ProtoReflect.Descriptor instead.
+func (*SnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *SnapshotRequest) GetRef() string {
+	if x != nil {
+		return x.Ref
+	}
+	return ""
+}
+
+func (x *SnapshotRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SnapshotRequest) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+type SnapshotInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The image id: what a SandboxSpec.image names to start from it.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The name it was saved under; empty once removed or for unnamed ones.
+	Name   string            `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Labels map[string]string `protobuf:"bytes,3,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Bytes the snapshot adds to the image it was made from.
+	SizeBytes int64 `protobuf:"varint,4,opt,name=size_bytes,json=sizeBytes,proto3" json:"size_bytes,omitempty"`
+	// Unix seconds.
+	CreatedUnix int64 `protobuf:"varint,5,opt,name=created_unix,json=createdUnix,proto3" json:"created_unix,omitempty"`
+	// Sandboxes (containers) started from it that still exist.
+	Containers    int32 `protobuf:"varint,6,opt,name=containers,proto3" json:"containers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotInfo) Reset() {
+	*x = SnapshotInfo{}
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotInfo) ProtoMessage() {}
+
+func (x *SnapshotInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotInfo.ProtoReflect.Descriptor instead.
+func (*SnapshotInfo) Descriptor() ([]byte, []int) {
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *SnapshotInfo) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *SnapshotInfo) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SnapshotInfo) GetLabels() map[string]string {
+	if x != nil {
+		return x.Labels
+	}
+	return nil
+}
+
+func (x *SnapshotInfo) GetSizeBytes() int64 {
+	if x != nil {
+		return x.SizeBytes
+	}
+	return 0
+}
+
+func (x *SnapshotInfo) GetCreatedUnix() int64 {
+	if x != nil {
+		return x.CreatedUnix
+	}
+	return 0
+}
+
+func (x *SnapshotInfo) GetContainers() int32 {
+	if x != nil {
+		return x.Containers
+	}
+	return 0
+}
+
+type SnapshotList struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Snapshots     []*SnapshotInfo        `protobuf:"bytes,1,rep,name=snapshots,proto3" json:"snapshots,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SnapshotList) Reset() {
+	*x = SnapshotList{}
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SnapshotList) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SnapshotList) ProtoMessage() {}
+
+func (x *SnapshotList) ProtoReflect() protoreflect.Message {
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SnapshotList.ProtoReflect.Descriptor instead.
+func (*SnapshotList) Descriptor() ([]byte, []int) {
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *SnapshotList) GetSnapshots() []*SnapshotInfo {
+	if x != nil {
+		return x.Snapshots
+	}
+	return nil
+}
+
+type RemoveSnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveSnapshotRequest) Reset() {
+	*x = RemoveSnapshotRequest{}
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveSnapshotRequest) ProtoMessage() {}
+
+func (x *RemoveSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*RemoveSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *RemoveSnapshotRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type PruneResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Removed       int32                  `protobuf:"varint,1,opt,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PruneResponse) Reset() {
+	*x = PruneResponse{}
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PruneResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PruneResponse) ProtoMessage() {}
+
+func (x *PruneResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PruneResponse.ProtoReflect.Descriptor instead.
+func (*PruneResponse) Descriptor() ([]byte, []int) {
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *PruneResponse) GetRemoved() int32 {
+	if x != nil {
+		return x.Removed
+	}
+	return 0
+}
+
 type HealthRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1543,7 +1828,7 @@ type HealthRequest struct {
 
 func (x *HealthRequest) Reset() {
 	*x = HealthRequest{}
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[22]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1555,7 +1840,7 @@ func (x *HealthRequest) String() string {
 func (*HealthRequest) ProtoMessage() {}
 
 func (x *HealthRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[22]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1853,7 @@ func (x *HealthRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthRequest.ProtoReflect.Descriptor instead.
 func (*HealthRequest) Descriptor() ([]byte, []int) {
-	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{22}
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 type HealthResponse struct {
@@ -1582,7 +1867,7 @@ type HealthResponse struct {
 
 func (x *HealthResponse) Reset() {
 	*x = HealthResponse{}
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[23]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1594,7 +1879,7 @@ func (x *HealthResponse) String() string {
 func (*HealthResponse) ProtoMessage() {}
 
 func (x *HealthResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[23]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1607,7 +1892,7 @@ func (x *HealthResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealthResponse.ProtoReflect.Descriptor instead.
 func (*HealthResponse) Descriptor() ([]byte, []int) {
-	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{23}
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HealthResponse) GetWarnings() []string {
@@ -1630,7 +1915,7 @@ type SandboxInfo struct {
 
 func (x *SandboxInfo) Reset() {
 	*x = SandboxInfo{}
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[24]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1642,7 +1927,7 @@ func (x *SandboxInfo) String() string {
 func (*SandboxInfo) ProtoMessage() {}
 
 func (x *SandboxInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[24]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1655,7 +1940,7 @@ func (x *SandboxInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SandboxInfo.ProtoReflect.Descriptor instead.
 func (*SandboxInfo) Descriptor() ([]byte, []int) {
-	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{24}
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SandboxInfo) GetId() string {
@@ -1714,7 +1999,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[25]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1726,7 +2011,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[25]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1739,7 +2024,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{25}
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ExecuteRequest) GetHostBrokerId() uint32 {
@@ -1807,7 +2092,7 @@ type ExecuteResponse struct {
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[26]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1819,7 +2104,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[26]
+	mi := &file_enclave_plugin_v1_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1832,7 +2117,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{26}
+	return file_enclave_plugin_v1_plugin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ExecuteResponse) GetStatus() string {
@@ -2023,7 +2308,33 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"\fmemory_bytes\x18\x01 \x01(\x03R\vmemoryBytes\x12\x1f\n" +
 	"\vcpu_percent\x18\x02 \x01(\x01R\n" +
 	"cpuPercent\x12\x12\n" +
-	"\x04pids\x18\x03 \x01(\x03R\x04pids\"\x0f\n" +
+	"\x04pids\x18\x03 \x01(\x03R\x04pids\"\xba\x01\n" +
+	"\x0fSnapshotRequest\x12\x10\n" +
+	"\x03ref\x18\x01 \x01(\tR\x03ref\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12F\n" +
+	"\x06labels\x18\x03 \x03(\v2..enclave.plugin.v1.SnapshotRequest.LabelsEntryR\x06labels\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x94\x02\n" +
+	"\fSnapshotInfo\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12C\n" +
+	"\x06labels\x18\x03 \x03(\v2+.enclave.plugin.v1.SnapshotInfo.LabelsEntryR\x06labels\x12\x1d\n" +
+	"\n" +
+	"size_bytes\x18\x04 \x01(\x03R\tsizeBytes\x12!\n" +
+	"\fcreated_unix\x18\x05 \x01(\x03R\vcreatedUnix\x12\x1e\n" +
+	"\n" +
+	"containers\x18\x06 \x01(\x05R\n" +
+	"containers\x1a9\n" +
+	"\vLabelsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"M\n" +
+	"\fSnapshotList\x12=\n" +
+	"\tsnapshots\x18\x01 \x03(\v2\x1f.enclave.plugin.v1.SnapshotInfoR\tsnapshots\"+\n" +
+	"\x15RemoveSnapshotRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\")\n" +
+	"\rPruneResponse\x12\x18\n" +
+	"\aremoved\x18\x01 \x01(\x05R\aremoved\"\x0f\n" +
 	"\rHealthRequest\",\n" +
 	"\x0eHealthResponse\x12\x1a\n" +
 	"\bwarnings\x18\x01 \x03(\tR\bwarnings\"\xdb\x01\n" +
@@ -2052,7 +2363,7 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"\thas_error\x18\x03 \x01(\bR\bhasError\x12\x14\n" +
 	"\x05error\x18\x04 \x01(\tR\x05error\x12\x1b\n" +
 	"\texit_code\x18\x05 \x01(\x05R\bexitCode\x12\x18\n" +
-	"\averdict\x18\x06 \x01(\tR\averdict2\xca\a\n" +
+	"\averdict\x18\x06 \x01(\tR\averdict2\x8a\v\n" +
 	"\aBackend\x12E\n" +
 	"\x04Info\x12\x1e.enclave.plugin.v1.InfoRequest\x1a\x1d.enclave.plugin.v1.PluginInfo\x12K\n" +
 	"\x06Create\x12 .enclave.plugin.v1.CreateRequest\x1a\x1f.enclave.plugin.v1.SandboxState\x12B\n" +
@@ -2068,7 +2379,13 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"GetArchive\x12$.enclave.plugin.v1.GetArchiveRequest\x1a\x1f.enclave.plugin.v1.ArchiveChunk0\x01\x12F\n" +
 	"\x05Stats\x12\x16.enclave.plugin.v1.Ref\x1a .enclave.plugin.v1.StatsResponse\"\x03\x88\x02\x01\x12D\n" +
 	"\x06Rename\x12 .enclave.plugin.v1.RenameRequest\x1a\x18.enclave.plugin.v1.Empty\x12M\n" +
-	"\x06Health\x12 .enclave.plugin.v1.HealthRequest\x1a!.enclave.plugin.v1.HealthResponse2\x9f\x01\n" +
+	"\x06Health\x12 .enclave.plugin.v1.HealthRequest\x1a!.enclave.plugin.v1.HealthResponse\x12O\n" +
+	"\bSnapshot\x12\".enclave.plugin.v1.SnapshotRequest\x1a\x1f.enclave.plugin.v1.SnapshotInfo\x12L\n" +
+	"\tSnapshots\x12\x1e.enclave.plugin.v1.ListRequest\x1a\x1f.enclave.plugin.v1.SnapshotList\x12T\n" +
+	"\x0eRemoveSnapshot\x12(.enclave.plugin.v1.RemoveSnapshotRequest\x1a\x18.enclave.plugin.v1.Empty\x12R\n" +
+	"\x0ePruneSnapshots\x12\x1e.enclave.plugin.v1.ListRequest\x1a .enclave.plugin.v1.PruneResponse\x129\n" +
+	"\x05Pause\x12\x16.enclave.plugin.v1.Ref\x1a\x18.enclave.plugin.v1.Empty\x12:\n" +
+	"\x06Resume\x12\x16.enclave.plugin.v1.Ref\x1a\x18.enclave.plugin.v1.Empty2\x9f\x01\n" +
 	"\x04Tool\x12E\n" +
 	"\x04Info\x12\x1e.enclave.plugin.v1.InfoRequest\x1a\x1d.enclave.plugin.v1.PluginInfo\x12P\n" +
 	"\aExecute\x12!.enclave.plugin.v1.ExecuteRequest\x1a\".enclave.plugin.v1.ExecuteResponse2\xc8\x02\n" +
@@ -2092,101 +2409,123 @@ func file_enclave_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_enclave_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_enclave_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_enclave_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_enclave_plugin_v1_plugin_proto_goTypes = []any{
-	(*InfoRequest)(nil),       // 0: enclave.plugin.v1.InfoRequest
-	(*PluginInfo)(nil),        // 1: enclave.plugin.v1.PluginInfo
-	(*Limits)(nil),            // 2: enclave.plugin.v1.Limits
-	(*Mount)(nil),             // 3: enclave.plugin.v1.Mount
-	(*PortMapping)(nil),       // 4: enclave.plugin.v1.PortMapping
-	(*SandboxSpec)(nil),       // 5: enclave.plugin.v1.SandboxSpec
-	(*SandboxState)(nil),      // 6: enclave.plugin.v1.SandboxState
-	(*CreateRequest)(nil),     // 7: enclave.plugin.v1.CreateRequest
-	(*Ref)(nil),               // 8: enclave.plugin.v1.Ref
-	(*ListRequest)(nil),       // 9: enclave.plugin.v1.ListRequest
-	(*ListResponse)(nil),      // 10: enclave.plugin.v1.ListResponse
-	(*StopRequest)(nil),       // 11: enclave.plugin.v1.StopRequest
-	(*RemoveRequest)(nil),     // 12: enclave.plugin.v1.RemoveRequest
-	(*Empty)(nil),             // 13: enclave.plugin.v1.Empty
-	(*ExecRequest)(nil),       // 14: enclave.plugin.v1.ExecRequest
-	(*ExecResult)(nil),        // 15: enclave.plugin.v1.ExecResult
-	(*SessionInput)(nil),      // 16: enclave.plugin.v1.SessionInput
-	(*SessionOutput)(nil),     // 17: enclave.plugin.v1.SessionOutput
-	(*ArchiveChunk)(nil),      // 18: enclave.plugin.v1.ArchiveChunk
-	(*RenameRequest)(nil),     // 19: enclave.plugin.v1.RenameRequest
-	(*GetArchiveRequest)(nil), // 20: enclave.plugin.v1.GetArchiveRequest
-	(*StatsResponse)(nil),     // 21: enclave.plugin.v1.StatsResponse
-	(*HealthRequest)(nil),     // 22: enclave.plugin.v1.HealthRequest
-	(*HealthResponse)(nil),    // 23: enclave.plugin.v1.HealthResponse
-	(*SandboxInfo)(nil),       // 24: enclave.plugin.v1.SandboxInfo
-	(*ExecuteRequest)(nil),    // 25: enclave.plugin.v1.ExecuteRequest
-	(*ExecuteResponse)(nil),   // 26: enclave.plugin.v1.ExecuteResponse
-	nil,                       // 27: enclave.plugin.v1.SandboxSpec.EnvEntry
-	nil,                       // 28: enclave.plugin.v1.SandboxSpec.LabelsEntry
-	nil,                       // 29: enclave.plugin.v1.SandboxSpec.ExtraHostsEntry
-	nil,                       // 30: enclave.plugin.v1.SandboxState.LabelsEntry
-	nil,                       // 31: enclave.plugin.v1.ListRequest.LabelsEntry
-	nil,                       // 32: enclave.plugin.v1.ExecRequest.EnvEntry
-	nil,                       // 33: enclave.plugin.v1.SandboxInfo.EnvEntry
+	(*InfoRequest)(nil),           // 0: enclave.plugin.v1.InfoRequest
+	(*PluginInfo)(nil),            // 1: enclave.plugin.v1.PluginInfo
+	(*Limits)(nil),                // 2: enclave.plugin.v1.Limits
+	(*Mount)(nil),                 // 3: enclave.plugin.v1.Mount
+	(*PortMapping)(nil),           // 4: enclave.plugin.v1.PortMapping
+	(*SandboxSpec)(nil),           // 5: enclave.plugin.v1.SandboxSpec
+	(*SandboxState)(nil),          // 6: enclave.plugin.v1.SandboxState
+	(*CreateRequest)(nil),         // 7: enclave.plugin.v1.CreateRequest
+	(*Ref)(nil),                   // 8: enclave.plugin.v1.Ref
+	(*ListRequest)(nil),           // 9: enclave.plugin.v1.ListRequest
+	(*ListResponse)(nil),          // 10: enclave.plugin.v1.ListResponse
+	(*StopRequest)(nil),           // 11: enclave.plugin.v1.StopRequest
+	(*RemoveRequest)(nil),         // 12: enclave.plugin.v1.RemoveRequest
+	(*Empty)(nil),                 // 13: enclave.plugin.v1.Empty
+	(*ExecRequest)(nil),           // 14: enclave.plugin.v1.ExecRequest
+	(*ExecResult)(nil),            // 15: enclave.plugin.v1.ExecResult
+	(*SessionInput)(nil),          // 16: enclave.plugin.v1.SessionInput
+	(*SessionOutput)(nil),         // 17: enclave.plugin.v1.SessionOutput
+	(*ArchiveChunk)(nil),          // 18: enclave.plugin.v1.ArchiveChunk
+	(*RenameRequest)(nil),         // 19: enclave.plugin.v1.RenameRequest
+	(*GetArchiveRequest)(nil),     // 20: enclave.plugin.v1.GetArchiveRequest
+	(*StatsResponse)(nil),         // 21: enclave.plugin.v1.StatsResponse
+	(*SnapshotRequest)(nil),       // 22: enclave.plugin.v1.SnapshotRequest
+	(*SnapshotInfo)(nil),          // 23: enclave.plugin.v1.SnapshotInfo
+	(*SnapshotList)(nil),          // 24: enclave.plugin.v1.SnapshotList
+	(*RemoveSnapshotRequest)(nil), // 25: enclave.plugin.v1.RemoveSnapshotRequest
+	(*PruneResponse)(nil),         // 26: enclave.plugin.v1.PruneResponse
+	(*HealthRequest)(nil),         // 27: enclave.plugin.v1.HealthRequest
+	(*HealthResponse)(nil),        // 28: enclave.plugin.v1.HealthResponse
+	(*SandboxInfo)(nil),           // 29: enclave.plugin.v1.SandboxInfo
+	(*ExecuteRequest)(nil),        // 30: enclave.plugin.v1.ExecuteRequest
+	(*ExecuteResponse)(nil),       // 31: enclave.plugin.v1.ExecuteResponse
+	nil,                           // 32: enclave.plugin.v1.SandboxSpec.EnvEntry
+	nil,                           // 33: enclave.plugin.v1.SandboxSpec.LabelsEntry
+	nil,                           // 34: enclave.plugin.v1.SandboxSpec.ExtraHostsEntry
+	nil,                           // 35: enclave.plugin.v1.SandboxState.LabelsEntry
+	nil,                           // 36: enclave.plugin.v1.ListRequest.LabelsEntry
+	nil,                           // 37: enclave.plugin.v1.ExecRequest.EnvEntry
+	nil,                           // 38: enclave.plugin.v1.SnapshotRequest.LabelsEntry
+	nil,                           // 39: enclave.plugin.v1.SnapshotInfo.LabelsEntry
+	nil,                           // 40: enclave.plugin.v1.SandboxInfo.EnvEntry
 }
 var file_enclave_plugin_v1_plugin_proto_depIdxs = []int32{
-	27, // 0: enclave.plugin.v1.SandboxSpec.env:type_name -> enclave.plugin.v1.SandboxSpec.EnvEntry
+	32, // 0: enclave.plugin.v1.SandboxSpec.env:type_name -> enclave.plugin.v1.SandboxSpec.EnvEntry
 	2,  // 1: enclave.plugin.v1.SandboxSpec.limits:type_name -> enclave.plugin.v1.Limits
-	28, // 2: enclave.plugin.v1.SandboxSpec.labels:type_name -> enclave.plugin.v1.SandboxSpec.LabelsEntry
+	33, // 2: enclave.plugin.v1.SandboxSpec.labels:type_name -> enclave.plugin.v1.SandboxSpec.LabelsEntry
 	3,  // 3: enclave.plugin.v1.SandboxSpec.mounts:type_name -> enclave.plugin.v1.Mount
 	4,  // 4: enclave.plugin.v1.SandboxSpec.ports:type_name -> enclave.plugin.v1.PortMapping
-	29, // 5: enclave.plugin.v1.SandboxSpec.extra_hosts:type_name -> enclave.plugin.v1.SandboxSpec.ExtraHostsEntry
-	30, // 6: enclave.plugin.v1.SandboxState.labels:type_name -> enclave.plugin.v1.SandboxState.LabelsEntry
+	34, // 5: enclave.plugin.v1.SandboxSpec.extra_hosts:type_name -> enclave.plugin.v1.SandboxSpec.ExtraHostsEntry
+	35, // 6: enclave.plugin.v1.SandboxState.labels:type_name -> enclave.plugin.v1.SandboxState.LabelsEntry
 	5,  // 7: enclave.plugin.v1.CreateRequest.spec:type_name -> enclave.plugin.v1.SandboxSpec
-	31, // 8: enclave.plugin.v1.ListRequest.labels:type_name -> enclave.plugin.v1.ListRequest.LabelsEntry
+	36, // 8: enclave.plugin.v1.ListRequest.labels:type_name -> enclave.plugin.v1.ListRequest.LabelsEntry
 	6,  // 9: enclave.plugin.v1.ListResponse.sandboxes:type_name -> enclave.plugin.v1.SandboxState
-	32, // 10: enclave.plugin.v1.ExecRequest.env:type_name -> enclave.plugin.v1.ExecRequest.EnvEntry
+	37, // 10: enclave.plugin.v1.ExecRequest.env:type_name -> enclave.plugin.v1.ExecRequest.EnvEntry
 	14, // 11: enclave.plugin.v1.SessionInput.start:type_name -> enclave.plugin.v1.ExecRequest
-	33, // 12: enclave.plugin.v1.SandboxInfo.env:type_name -> enclave.plugin.v1.SandboxInfo.EnvEntry
-	24, // 13: enclave.plugin.v1.ExecuteRequest.sandbox:type_name -> enclave.plugin.v1.SandboxInfo
-	0,  // 14: enclave.plugin.v1.Backend.Info:input_type -> enclave.plugin.v1.InfoRequest
-	7,  // 15: enclave.plugin.v1.Backend.Create:input_type -> enclave.plugin.v1.CreateRequest
-	8,  // 16: enclave.plugin.v1.Backend.Inspect:input_type -> enclave.plugin.v1.Ref
-	9,  // 17: enclave.plugin.v1.Backend.List:input_type -> enclave.plugin.v1.ListRequest
-	11, // 18: enclave.plugin.v1.Backend.Stop:input_type -> enclave.plugin.v1.StopRequest
-	12, // 19: enclave.plugin.v1.Backend.Remove:input_type -> enclave.plugin.v1.RemoveRequest
-	14, // 20: enclave.plugin.v1.Backend.Exec:input_type -> enclave.plugin.v1.ExecRequest
-	16, // 21: enclave.plugin.v1.Backend.Session:input_type -> enclave.plugin.v1.SessionInput
-	18, // 22: enclave.plugin.v1.Backend.PutArchive:input_type -> enclave.plugin.v1.ArchiveChunk
-	20, // 23: enclave.plugin.v1.Backend.GetArchive:input_type -> enclave.plugin.v1.GetArchiveRequest
-	8,  // 24: enclave.plugin.v1.Backend.Stats:input_type -> enclave.plugin.v1.Ref
-	19, // 25: enclave.plugin.v1.Backend.Rename:input_type -> enclave.plugin.v1.RenameRequest
-	22, // 26: enclave.plugin.v1.Backend.Health:input_type -> enclave.plugin.v1.HealthRequest
-	0,  // 27: enclave.plugin.v1.Tool.Info:input_type -> enclave.plugin.v1.InfoRequest
-	25, // 28: enclave.plugin.v1.Tool.Execute:input_type -> enclave.plugin.v1.ExecuteRequest
-	14, // 29: enclave.plugin.v1.SandboxHost.Exec:input_type -> enclave.plugin.v1.ExecRequest
-	16, // 30: enclave.plugin.v1.SandboxHost.Session:input_type -> enclave.plugin.v1.SessionInput
-	18, // 31: enclave.plugin.v1.SandboxHost.PutArchive:input_type -> enclave.plugin.v1.ArchiveChunk
-	20, // 32: enclave.plugin.v1.SandboxHost.GetArchive:input_type -> enclave.plugin.v1.GetArchiveRequest
-	1,  // 33: enclave.plugin.v1.Backend.Info:output_type -> enclave.plugin.v1.PluginInfo
-	6,  // 34: enclave.plugin.v1.Backend.Create:output_type -> enclave.plugin.v1.SandboxState
-	6,  // 35: enclave.plugin.v1.Backend.Inspect:output_type -> enclave.plugin.v1.SandboxState
-	10, // 36: enclave.plugin.v1.Backend.List:output_type -> enclave.plugin.v1.ListResponse
-	13, // 37: enclave.plugin.v1.Backend.Stop:output_type -> enclave.plugin.v1.Empty
-	13, // 38: enclave.plugin.v1.Backend.Remove:output_type -> enclave.plugin.v1.Empty
-	15, // 39: enclave.plugin.v1.Backend.Exec:output_type -> enclave.plugin.v1.ExecResult
-	17, // 40: enclave.plugin.v1.Backend.Session:output_type -> enclave.plugin.v1.SessionOutput
-	13, // 41: enclave.plugin.v1.Backend.PutArchive:output_type -> enclave.plugin.v1.Empty
-	18, // 42: enclave.plugin.v1.Backend.GetArchive:output_type -> enclave.plugin.v1.ArchiveChunk
-	21, // 43: enclave.plugin.v1.Backend.Stats:output_type -> enclave.plugin.v1.StatsResponse
-	13, // 44: enclave.plugin.v1.Backend.Rename:output_type -> enclave.plugin.v1.Empty
-	23, // 45: enclave.plugin.v1.Backend.Health:output_type -> enclave.plugin.v1.HealthResponse
-	1,  // 46: enclave.plugin.v1.Tool.Info:output_type -> enclave.plugin.v1.PluginInfo
-	26, // 47: enclave.plugin.v1.Tool.Execute:output_type -> enclave.plugin.v1.ExecuteResponse
-	15, // 48: enclave.plugin.v1.SandboxHost.Exec:output_type -> enclave.plugin.v1.ExecResult
-	17, // 49: enclave.plugin.v1.SandboxHost.Session:output_type -> enclave.plugin.v1.SessionOutput
-	13, // 50: enclave.plugin.v1.SandboxHost.PutArchive:output_type -> enclave.plugin.v1.Empty
-	18, // 51: enclave.plugin.v1.SandboxHost.GetArchive:output_type -> enclave.plugin.v1.ArchiveChunk
-	33, // [33:52] is the sub-list for method output_type
-	14, // [14:33] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	38, // 12: enclave.plugin.v1.SnapshotRequest.labels:type_name -> enclave.plugin.v1.SnapshotRequest.LabelsEntry
+	39, // 13: enclave.plugin.v1.SnapshotInfo.labels:type_name -> enclave.plugin.v1.SnapshotInfo.LabelsEntry
+	23, // 14: enclave.plugin.v1.SnapshotList.snapshots:type_name -> enclave.plugin.v1.SnapshotInfo
+	40, // 15: enclave.plugin.v1.SandboxInfo.env:type_name -> enclave.plugin.v1.SandboxInfo.EnvEntry
+	29, // 16: enclave.plugin.v1.ExecuteRequest.sandbox:type_name -> enclave.plugin.v1.SandboxInfo
+	0,  // 17: enclave.plugin.v1.Backend.Info:input_type -> enclave.plugin.v1.InfoRequest
+	7,  // 18: enclave.plugin.v1.Backend.Create:input_type -> enclave.plugin.v1.CreateRequest
+	8,  // 19: enclave.plugin.v1.Backend.Inspect:input_type -> enclave.plugin.v1.Ref
+	9,  // 20: enclave.plugin.v1.Backend.List:input_type -> enclave.plugin.v1.ListRequest
+	11, // 21: enclave.plugin.v1.Backend.Stop:input_type -> enclave.plugin.v1.StopRequest
+	12, // 22: enclave.plugin.v1.Backend.Remove:input_type -> enclave.plugin.v1.RemoveRequest
+	14, // 23: enclave.plugin.v1.Backend.Exec:input_type -> enclave.plugin.v1.ExecRequest
+	16, // 24: enclave.plugin.v1.Backend.Session:input_type -> enclave.plugin.v1.SessionInput
+	18, // 25: enclave.plugin.v1.Backend.PutArchive:input_type -> enclave.plugin.v1.ArchiveChunk
+	20, // 26: enclave.plugin.v1.Backend.GetArchive:input_type -> enclave.plugin.v1.GetArchiveRequest
+	8,  // 27: enclave.plugin.v1.Backend.Stats:input_type -> enclave.plugin.v1.Ref
+	19, // 28: enclave.plugin.v1.Backend.Rename:input_type -> enclave.plugin.v1.RenameRequest
+	27, // 29: enclave.plugin.v1.Backend.Health:input_type -> enclave.plugin.v1.HealthRequest
+	22, // 30: enclave.plugin.v1.Backend.Snapshot:input_type -> enclave.plugin.v1.SnapshotRequest
+	9,  // 31: enclave.plugin.v1.Backend.Snapshots:input_type -> enclave.plugin.v1.ListRequest
+	25, // 32: enclave.plugin.v1.Backend.RemoveSnapshot:input_type -> enclave.plugin.v1.RemoveSnapshotRequest
+	9,  // 33: enclave.plugin.v1.Backend.PruneSnapshots:input_type -> enclave.plugin.v1.ListRequest
+	8,  // 34: enclave.plugin.v1.Backend.Pause:input_type -> enclave.plugin.v1.Ref
+	8,  // 35: enclave.plugin.v1.Backend.Resume:input_type -> enclave.plugin.v1.Ref
+	0,  // 36: enclave.plugin.v1.Tool.Info:input_type -> enclave.plugin.v1.InfoRequest
+	30, // 37: enclave.plugin.v1.Tool.Execute:input_type -> enclave.plugin.v1.ExecuteRequest
+	14, // 38: enclave.plugin.v1.SandboxHost.Exec:input_type -> enclave.plugin.v1.ExecRequest
+	16, // 39: enclave.plugin.v1.SandboxHost.Session:input_type -> enclave.plugin.v1.SessionInput
+	18, // 40: enclave.plugin.v1.SandboxHost.PutArchive:input_type -> enclave.plugin.v1.ArchiveChunk
+	20, // 41: enclave.plugin.v1.SandboxHost.GetArchive:input_type -> enclave.plugin.v1.GetArchiveRequest
+	1,  // 42: enclave.plugin.v1.Backend.Info:output_type -> enclave.plugin.v1.PluginInfo
+	6,  // 43: enclave.plugin.v1.Backend.Create:output_type -> enclave.plugin.v1.SandboxState
+	6,  // 44: enclave.plugin.v1.Backend.Inspect:output_type -> enclave.plugin.v1.SandboxState
+	10, // 45: enclave.plugin.v1.Backend.List:output_type -> enclave.plugin.v1.ListResponse
+	13, // 46: enclave.plugin.v1.Backend.Stop:output_type -> enclave.plugin.v1.Empty
+	13, // 47: enclave.plugin.v1.Backend.Remove:output_type -> enclave.plugin.v1.Empty
+	15, // 48: enclave.plugin.v1.Backend.Exec:output_type -> enclave.plugin.v1.ExecResult
+	17, // 49: enclave.plugin.v1.Backend.Session:output_type -> enclave.plugin.v1.SessionOutput
+	13, // 50: enclave.plugin.v1.Backend.PutArchive:output_type -> enclave.plugin.v1.Empty
+	18, // 51: enclave.plugin.v1.Backend.GetArchive:output_type -> enclave.plugin.v1.ArchiveChunk
+	21, // 52: enclave.plugin.v1.Backend.Stats:output_type -> enclave.plugin.v1.StatsResponse
+	13, // 53: enclave.plugin.v1.Backend.Rename:output_type -> enclave.plugin.v1.Empty
+	28, // 54: enclave.plugin.v1.Backend.Health:output_type -> enclave.plugin.v1.HealthResponse
+	23, // 55: enclave.plugin.v1.Backend.Snapshot:output_type -> enclave.plugin.v1.SnapshotInfo
+	24, // 56: enclave.plugin.v1.Backend.Snapshots:output_type -> enclave.plugin.v1.SnapshotList
+	13, // 57: enclave.plugin.v1.Backend.RemoveSnapshot:output_type -> enclave.plugin.v1.Empty
+	26, // 58: enclave.plugin.v1.Backend.PruneSnapshots:output_type -> enclave.plugin.v1.PruneResponse
+	13, // 59: enclave.plugin.v1.Backend.Pause:output_type -> enclave.plugin.v1.Empty
+	13, // 60: enclave.plugin.v1.Backend.Resume:output_type -> enclave.plugin.v1.Empty
+	1,  // 61: enclave.plugin.v1.Tool.Info:output_type -> enclave.plugin.v1.PluginInfo
+	31, // 62: enclave.plugin.v1.Tool.Execute:output_type -> enclave.plugin.v1.ExecuteResponse
+	15, // 63: enclave.plugin.v1.SandboxHost.Exec:output_type -> enclave.plugin.v1.ExecResult
+	17, // 64: enclave.plugin.v1.SandboxHost.Session:output_type -> enclave.plugin.v1.SessionOutput
+	13, // 65: enclave.plugin.v1.SandboxHost.PutArchive:output_type -> enclave.plugin.v1.Empty
+	18, // 66: enclave.plugin.v1.SandboxHost.GetArchive:output_type -> enclave.plugin.v1.ArchiveChunk
+	42, // [42:67] is the sub-list for method output_type
+	17, // [17:42] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_enclave_plugin_v1_plugin_proto_init() }
@@ -2200,7 +2539,7 @@ func file_enclave_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_enclave_plugin_v1_plugin_proto_rawDesc), len(file_enclave_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -30,19 +30,25 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Backend_Info_FullMethodName       = "/enclave.plugin.v1.Backend/Info"
-	Backend_Create_FullMethodName     = "/enclave.plugin.v1.Backend/Create"
-	Backend_Inspect_FullMethodName    = "/enclave.plugin.v1.Backend/Inspect"
-	Backend_List_FullMethodName       = "/enclave.plugin.v1.Backend/List"
-	Backend_Stop_FullMethodName       = "/enclave.plugin.v1.Backend/Stop"
-	Backend_Remove_FullMethodName     = "/enclave.plugin.v1.Backend/Remove"
-	Backend_Exec_FullMethodName       = "/enclave.plugin.v1.Backend/Exec"
-	Backend_Session_FullMethodName    = "/enclave.plugin.v1.Backend/Session"
-	Backend_PutArchive_FullMethodName = "/enclave.plugin.v1.Backend/PutArchive"
-	Backend_GetArchive_FullMethodName = "/enclave.plugin.v1.Backend/GetArchive"
-	Backend_Stats_FullMethodName      = "/enclave.plugin.v1.Backend/Stats"
-	Backend_Rename_FullMethodName     = "/enclave.plugin.v1.Backend/Rename"
-	Backend_Health_FullMethodName     = "/enclave.plugin.v1.Backend/Health"
+	Backend_Info_FullMethodName           = "/enclave.plugin.v1.Backend/Info"
+	Backend_Create_FullMethodName         = "/enclave.plugin.v1.Backend/Create"
+	Backend_Inspect_FullMethodName        = "/enclave.plugin.v1.Backend/Inspect"
+	Backend_List_FullMethodName           = "/enclave.plugin.v1.Backend/List"
+	Backend_Stop_FullMethodName           = "/enclave.plugin.v1.Backend/Stop"
+	Backend_Remove_FullMethodName         = "/enclave.plugin.v1.Backend/Remove"
+	Backend_Exec_FullMethodName           = "/enclave.plugin.v1.Backend/Exec"
+	Backend_Session_FullMethodName        = "/enclave.plugin.v1.Backend/Session"
+	Backend_PutArchive_FullMethodName     = "/enclave.plugin.v1.Backend/PutArchive"
+	Backend_GetArchive_FullMethodName     = "/enclave.plugin.v1.Backend/GetArchive"
+	Backend_Stats_FullMethodName          = "/enclave.plugin.v1.Backend/Stats"
+	Backend_Rename_FullMethodName         = "/enclave.plugin.v1.Backend/Rename"
+	Backend_Health_FullMethodName         = "/enclave.plugin.v1.Backend/Health"
+	Backend_Snapshot_FullMethodName       = "/enclave.plugin.v1.Backend/Snapshot"
+	Backend_Snapshots_FullMethodName      = "/enclave.plugin.v1.Backend/Snapshots"
+	Backend_RemoveSnapshot_FullMethodName = "/enclave.plugin.v1.Backend/RemoveSnapshot"
+	Backend_PruneSnapshots_FullMethodName = "/enclave.plugin.v1.Backend/PruneSnapshots"
+	Backend_Pause_FullMethodName          = "/enclave.plugin.v1.Backend/Pause"
+	Backend_Resume_FullMethodName         = "/enclave.plugin.v1.Backend/Resume"
 )
 
 // BackendClient is the client API for Backend service.
@@ -71,6 +77,20 @@ type BackendClient interface {
 	Rename(ctx context.Context, in *RenameRequest, opts ...grpc.CallOption) (*Empty, error)
 	// Optional: whether the runtime answers, and what it cannot enforce.
 	Health(ctx context.Context, in *HealthRequest, opts ...grpc.CallOption) (*HealthResponse, error)
+	// Optional ("snapshots"): a container's filesystem saved as an image that
+	// new sandboxes start from (SandboxSpec.image = Snapshot.id).
+	Snapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (*SnapshotInfo, error)
+	// Optional ("snapshots"): the saved images carrying every label.
+	Snapshots(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*SnapshotList, error)
+	// Optional ("snapshots"): drop a named image's name; the image itself
+	// goes once no sandbox uses it (PruneSnapshots).
+	RemoveSnapshot(ctx context.Context, in *RemoveSnapshotRequest, opts ...grpc.CallOption) (*Empty, error)
+	// Optional ("snapshots"): remove the unnamed saved images carrying every
+	// label that no sandbox uses.
+	PruneSnapshots(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*PruneResponse, error)
+	// Optional ("pause"): freeze, and thaw, every process of a container.
+	Pause(ctx context.Context, in *Ref, opts ...grpc.CallOption) (*Empty, error)
+	Resume(ctx context.Context, in *Ref, opts ...grpc.CallOption) (*Empty, error)
 }
 
 type backendClient struct {
@@ -227,6 +247,66 @@ func (c *backendClient) Health(ctx context.Context, in *HealthRequest, opts ...g
 	return out, nil
 }
 
+func (c *backendClient) Snapshot(ctx context.Context, in *SnapshotRequest, opts ...grpc.CallOption) (*SnapshotInfo, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SnapshotInfo)
+	err := c.cc.Invoke(ctx, Backend_Snapshot_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *backendClient) Snapshots(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*SnapshotList, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SnapshotList)
+	err := c.cc.Invoke(ctx, Backend_Snapshots_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *backendClient) RemoveSnapshot(ctx context.Context, in *RemoveSnapshotRequest, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Backend_RemoveSnapshot_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *backendClient) PruneSnapshots(ctx context.Context, in *ListRequest, opts ...grpc.CallOption) (*PruneResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PruneResponse)
+	err := c.cc.Invoke(ctx, Backend_PruneSnapshots_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *backendClient) Pause(ctx context.Context, in *Ref, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Backend_Pause_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *backendClient) Resume(ctx context.Context, in *Ref, opts ...grpc.CallOption) (*Empty, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Empty)
+	err := c.cc.Invoke(ctx, Backend_Resume_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BackendServer is the server API for Backend service.
 // All implementations must embed UnimplementedBackendServer
 // for forward compatibility.
@@ -253,6 +333,20 @@ type BackendServer interface {
 	Rename(context.Context, *RenameRequest) (*Empty, error)
 	// Optional: whether the runtime answers, and what it cannot enforce.
 	Health(context.Context, *HealthRequest) (*HealthResponse, error)
+	// Optional ("snapshots"): a container's filesystem saved as an image that
+	// new sandboxes start from (SandboxSpec.image = Snapshot.id).
+	Snapshot(context.Context, *SnapshotRequest) (*SnapshotInfo, error)
+	// Optional ("snapshots"): the saved images carrying every label.
+	Snapshots(context.Context, *ListRequest) (*SnapshotList, error)
+	// Optional ("snapshots"): drop a named image's name; the image itself
+	// goes once no sandbox uses it (PruneSnapshots).
+	RemoveSnapshot(context.Context, *RemoveSnapshotRequest) (*Empty, error)
+	// Optional ("snapshots"): remove the unnamed saved images carrying every
+	// label that no sandbox uses.
+	PruneSnapshots(context.Context, *ListRequest) (*PruneResponse, error)
+	// Optional ("pause"): freeze, and thaw, every process of a container.
+	Pause(context.Context, *Ref) (*Empty, error)
+	Resume(context.Context, *Ref) (*Empty, error)
 	mustEmbedUnimplementedBackendServer()
 }
 
@@ -301,6 +395,24 @@ func (UnimplementedBackendServer) Rename(context.Context, *RenameRequest) (*Empt
 }
 func (UnimplementedBackendServer) Health(context.Context, *HealthRequest) (*HealthResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Health not implemented")
+}
+func (UnimplementedBackendServer) Snapshot(context.Context, *SnapshotRequest) (*SnapshotInfo, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Snapshot not implemented")
+}
+func (UnimplementedBackendServer) Snapshots(context.Context, *ListRequest) (*SnapshotList, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Snapshots not implemented")
+}
+func (UnimplementedBackendServer) RemoveSnapshot(context.Context, *RemoveSnapshotRequest) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RemoveSnapshot not implemented")
+}
+func (UnimplementedBackendServer) PruneSnapshots(context.Context, *ListRequest) (*PruneResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method PruneSnapshots not implemented")
+}
+func (UnimplementedBackendServer) Pause(context.Context, *Ref) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Pause not implemented")
+}
+func (UnimplementedBackendServer) Resume(context.Context, *Ref) (*Empty, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Resume not implemented")
 }
 func (UnimplementedBackendServer) mustEmbedUnimplementedBackendServer() {}
 func (UnimplementedBackendServer) testEmbeddedByValue()                 {}
@@ -528,6 +640,114 @@ func _Backend_Health_Handler(srv interface{}, ctx context.Context, dec func(inte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Backend_Snapshot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SnapshotRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BackendServer).Snapshot(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Backend_Snapshot_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BackendServer).Snapshot(ctx, req.(*SnapshotRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Backend_Snapshots_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BackendServer).Snapshots(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Backend_Snapshots_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BackendServer).Snapshots(ctx, req.(*ListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Backend_RemoveSnapshot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveSnapshotRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BackendServer).RemoveSnapshot(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Backend_RemoveSnapshot_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BackendServer).RemoveSnapshot(ctx, req.(*RemoveSnapshotRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Backend_PruneSnapshots_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BackendServer).PruneSnapshots(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Backend_PruneSnapshots_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BackendServer).PruneSnapshots(ctx, req.(*ListRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Backend_Pause_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Ref)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BackendServer).Pause(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Backend_Pause_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BackendServer).Pause(ctx, req.(*Ref))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Backend_Resume_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Ref)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BackendServer).Resume(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Backend_Resume_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BackendServer).Resume(ctx, req.(*Ref))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Backend_ServiceDesc is the grpc.ServiceDesc for Backend service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -574,6 +794,30 @@ var Backend_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Health",
 			Handler:    _Backend_Health_Handler,
+		},
+		{
+			MethodName: "Snapshot",
+			Handler:    _Backend_Snapshot_Handler,
+		},
+		{
+			MethodName: "Snapshots",
+			Handler:    _Backend_Snapshots_Handler,
+		},
+		{
+			MethodName: "RemoveSnapshot",
+			Handler:    _Backend_RemoveSnapshot_Handler,
+		},
+		{
+			MethodName: "PruneSnapshots",
+			Handler:    _Backend_PruneSnapshots_Handler,
+		},
+		{
+			MethodName: "Pause",
+			Handler:    _Backend_Pause_Handler,
+		},
+		{
+			MethodName: "Resume",
+			Handler:    _Backend_Resume_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
