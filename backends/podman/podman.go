@@ -50,6 +50,8 @@ type Podman struct {
 	dial  func(ctx context.Context) (net.Conn, error)
 	child *exec.Cmd
 	host  hostFacts // what the Podman host can enforce, read at connect
+	// layerSizes: what each snapshot image adds to its base (snapshots.go).
+	layerSizes map[string]int64
 }
 
 // New returns a backend; it connects on first use so Info never waits.
@@ -135,4 +137,6 @@ var (
 	_ backend.SessionOpener = (*Podman)(nil)
 	_ backend.Renamer       = (*Podman)(nil)
 	_ backend.HealthChecker = (*Podman)(nil)
+	_ backend.Snapshotter   = (*Podman)(nil)
+	_ backend.Pauser        = (*Podman)(nil)
 )
