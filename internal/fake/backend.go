@@ -16,12 +16,14 @@ import (
 	"github.com/enclave-sandbox/enclave/sdk/backend"
 )
 
-// Backend keeps containers in a map. It has the rename capability only (no
-// sessions, no health probe), so tests see the one-shot exec path.
+// Backend keeps containers in a map. It has the rename, snapshot and pause
+// capabilities (no sessions, no health probe), so tests see the one-shot
+// exec path.
 type Backend struct {
 	mu         sync.Mutex
 	seq        int
 	containers map[string]*Container
+	images     map[string]*image // snapshots by id
 	// FailCreate makes Create fail with this error.
 	FailCreate error
 	// ExecHook, when set, answers Exec.
@@ -37,7 +39,9 @@ type Container struct {
 }
 
 // NewBackend returns an empty fake backend.
-func NewBackend() *Backend { return &Backend{containers: map[string]*Container{}} }
+func NewBackend() *Backend {
+	return &Backend{containers: map[string]*Container{}, images: map[string]*image{}}
+}
 
 // Containers returns a snapshot of the containers.
 func (b *Backend) Containers() []Container {
@@ -83,6 +87,11 @@ func (b *Backend) Create(_ context.Context, s sdk.Spec, _ time.Duration) (sdk.St
 	}
 	b.seq++
 	c := &Container{ID: fmt.Sprintf("%064x", b.seq), Spec: s, Status: "running", Files: map[string][]byte{}}
+	if img, ok := b.images[s.Image]; ok {
+		for k, v := range img.files {
+			c.Files[k] = v
+		}
+	}
 	b.containers[c.ID] = c
 	return c.state(), nil
 }
