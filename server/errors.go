@@ -45,6 +45,7 @@ var statusOf = map[manager.ErrorKind]int{
 	manager.KindProcessNotFound: http.StatusNotFound,
 	manager.KindConflict:        http.StatusConflict,
 	manager.KindUnavailable:     http.StatusServiceUnavailable,
+	manager.KindUnsupported:     http.StatusNotImplemented,
 }
 
 // toHTTP converts any handler error to status and detail.

@@ -50,6 +50,8 @@ type metadataJSON struct {
 	// ExpiresAt (enclave): when an idle sandbox will be deleted, for one
 	// with its own idle_timeout or a keep-alive.
 	ExpiresAt string `json:"expires_at,omitempty"`
+	// PausedAt (enclave): when the sandbox was paused; absent when it runs.
+	PausedAt string `json:"paused_at,omitempty"`
 }
 
 type sandboxJSON struct {
@@ -103,7 +105,7 @@ func statsOf(st manager.Stats) statsJSON {
 func sandboxOf(in manager.SandboxInfo) sandboxJSON {
 	return sandboxJSON{ID: in.ID, Status: string(in.Status), Type: in.Type, Config: in.Config,
 		CreatedAt: pyjson.FormatTime(in.CreatedAt), UpdatedAt: pyjson.FormatTime(in.UpdatedAt),
-		Metadata:       metadataJSON{ContainerID: in.ContainerID, Image: in.Image, Pool: in.Pool, Error: in.Error, ExpiresAt: expiry(in.ExpiresAt)},
+		Metadata:       metadataJSON{ContainerID: in.ContainerID, Image: in.Image, Pool: in.Pool, Error: in.Error, ExpiresAt: expiry(in.ExpiresAt), PausedAt: expiry(in.PausedAt)},
 		AvailableTools: in.Tools}
 }
 

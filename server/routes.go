@@ -20,10 +20,12 @@ type route struct {
 
 // Error statuses, by route family (docs/api.md §2).
 var (
-	errsSandbox = []int{http.StatusNotFound}
-	errsBody    = []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity}
-	errsCall    = []int{http.StatusBadRequest, http.StatusNotFound, http.StatusRequestTimeout, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity}
-	errsProcess = []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity}
+	errsSandbox  = []int{http.StatusNotFound}
+	errsBody     = []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity}
+	errsCall     = []int{http.StatusBadRequest, http.StatusNotFound, http.StatusRequestTimeout, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity}
+	errsProcess  = []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity}
+	errsPause    = []int{http.StatusNotFound, http.StatusConflict, http.StatusNotImplemented}
+	errsSnapshot = []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity, http.StatusNotImplemented}
 )
 
 var streamParam = param{name: "stream", typ: "boolean", desc: "answer as an event stream (also: Accept: text/event-stream)"}
@@ -103,6 +105,25 @@ func (s *Server) routes() []route {
 			upgrade: true, errs: []int{http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity}}},
 		{pattern: "POST /sandbox/{sandbox_id}/keepalive", h: s.keepalive, doc: op{tag: tagEnclave, summary: "Keep a sandbox from being reaped",
 			body: keepaliveRequestJSON{}, ok: keepaliveJSON{}, errs: errsProcess}},
+		// Snapshots, forks, pause (docs/api.md §14.2, §14.3).
+		{pattern: "POST /sandbox/{sandbox_id}/snapshot", h: s.takeSnapshot, doc: op{tag: tagEnclave, summary: "Save a sandbox's filesystem and config as a named snapshot",
+			desc: "Processes and memory are not saved. 409: a pool member, a name taken, the quota reached; 501: the backend has no snapshots.",
+			body: snapshotRequestJSON{}, ok: snapshotJSON{}, errs: errsSnapshot,
+			example: map[string]any{"name": "repo-ready", "labels": map[string]any{"task": "swe-17"}, "ttl": 86400}}},
+		{pattern: "GET /snapshots", h: s.listSnapshots, doc: op{tag: tagEnclave, summary: "List snapshots, newest first",
+			query: []param{{name: "label", typ: "string", desc: "key=value; repeat to require several"}}, ok: snapshotListJSON{}, errs: []int{http.StatusUnprocessableEntity}}},
+		{pattern: "GET /snapshots/{name}", h: s.getSnapshot, doc: op{tag: tagEnclave, summary: "Get a snapshot",
+			ok: snapshotJSON{}, errs: []int{http.StatusNotFound}}},
+		{pattern: "DELETE /snapshots/{name}", h: s.deleteSnapshot, doc: op{tag: tagEnclave, summary: "Delete a snapshot (its sandboxes keep running)",
+			ok: messageJSON{}, errs: []int{http.StatusNotFound}}},
+		{pattern: "POST /sandbox/{sandbox_id}/fork", h: s.forkSandbox, doc: op{tag: tagEnclave, summary: "Start sandboxes from the current filesystem of one",
+			desc:  "All start or none; each gets the source's config and a copy of its files, not its processes.",
+			query: []param{{name: "count", typ: "integer", desc: "1 to 64 (default 1)"}}, ok: forkJSON{}, errs: errsSnapshot}},
+		{pattern: "POST /sandbox/{sandbox_id}/pause", h: s.pauseSandbox, doc: op{tag: tagEnclave, summary: "Freeze every process of a sandbox",
+			desc: "409 while calls, transfers or terminals are in flight, or for a pool member. A paused sandbox answers 409 to calls until resumed.",
+			ok:   pauseJSON{}, errs: errsPause}},
+		{pattern: "POST /sandbox/{sandbox_id}/resume", h: s.resumeSandbox, doc: op{tag: tagEnclave, summary: "Thaw a paused sandbox",
+			ok: pauseJSON{}, errs: errsPause}},
 		{pattern: "GET /openapi.json", h: s.openapiJSON, raw: true, doc: op{tag: tagEnclave, summary: "This document",
 			okMedia: "application/json", public: s.opts.PublicOpenAPI}},
 		{pattern: "GET /docs", h: s.page("docs"), raw: true, doc: op{tag: tagEnclave, summary: "Interactive API documentation (Swagger UI)",

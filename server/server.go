@@ -41,6 +41,14 @@ type Manager interface {
 	WaitProcess(ctx context.Context, id, pid string, timeout time.Duration) (manager.Process, error)
 	OpenTerminal(ctx context.Context, id string, req manager.TerminalRequest, onOutput func([]byte)) (*manager.Terminal, error)
 	Keepalive(ctx context.Context, id string, extend time.Duration) (time.Time, error)
+	// Snapshots, forks, pause (snapshots.go).
+	TakeSnapshot(ctx context.Context, id string, req manager.SnapshotRequest) (manager.Snapshot, error)
+	Snapshots(ctx context.Context, labels map[string]string) ([]manager.Snapshot, error)
+	GetSnapshot(ctx context.Context, name string) (manager.Snapshot, error)
+	DeleteSnapshot(ctx context.Context, name string) error
+	Fork(ctx context.Context, id string, count int) ([]string, error)
+	Pause(ctx context.Context, id string) error
+	Resume(ctx context.Context, id string) error
 }
 
 // Observer receives request and tool-call measurements (metrics).

@@ -41,6 +41,10 @@ type config struct {
 	pidsLimit, maxOutput, maxBody, maxArch  int64
 	maxInflight, processOutput              int64
 	maxIdleTimeout, maxProcessDuration      float64
+	maxSnapshots                            int
+	maxSnapshotBytes                        string
+	snapshotTTL                             float64
+	reapPaused                              bool
 	logFormat, logLevel                     string
 	backends                                backendConfig
 }
@@ -83,6 +87,10 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.BoolVar(&c.poolReset, "pool-reset", false, "give every pool borrower a fresh container (no files, processes or state from earlier calls)")
 	fs.Float64Var(&c.idleTTL, "idle-ttl", 0, "delete non-pool sandboxes idle (no tool call, archive operation, open terminal, running background process or keep-alive) for longer than this many seconds; 0: off (a sandbox's own idle_timeout still applies)")
 	fs.Float64Var(&c.maxIdleTimeout, "max-idle-timeout", 86400, "cap in seconds on a sandbox's idle_timeout and on a keep-alive's timeout")
+	fs.BoolVar(&c.reapPaused, "reap-paused", false, "let the idle rules (--idle-ttl, idle_timeout) delete paused sandboxes too; default: a paused sandbox is kept until resumed (the 48 h age rule still applies)")
+	fs.IntVar(&c.maxSnapshots, "max-snapshots", 100, "how many named snapshots this instance keeps at most (0: no bound); a snapshot past it answers 409")
+	fs.StringVar(&c.maxSnapshotBytes, "max-snapshot-bytes", "50g", "bound on what the named snapshots add to their images together (0: none); a snapshot past it answers 409")
+	fs.Float64Var(&c.snapshotTTL, "snapshot-ttl", 0, "delete a snapshot this many seconds after it was made, unless its request set a ttl; 0: kept until deleted")
 	fs.Int64Var(&c.processOutput, "process-output-bytes", 1<<20, "latest output kept per background process (at least; the log in the sandbox holds up to twice this)")
 	fs.Float64Var(&c.maxProcessDuration, "max-process-duration", 0, "bound in seconds on a background process (its timeout, and what none means); 0: it may run as long as its sandbox")
 	fs.BoolVar(&c.residentRunner, "resident-runner", true, "run tool processes through a resident per-sandbox runner (a fork per call) instead of a container exec per call; images without Python always use exec")

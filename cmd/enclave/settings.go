@@ -51,6 +51,27 @@ func limits(c *config, opts *manager.Options) error {
 		return fmt.Errorf("--stop-grace %g: want >= 0", c.stopGrace)
 	}
 	opts.StopGrace = time.Duration(c.stopGrace * float64(time.Second))
+	return snapshotLimits(c, opts)
+}
+
+// snapshotLimits reads the snapshot quota and lifetime.
+func snapshotLimits(c *config, opts *manager.Options) error {
+	if c.maxSnapshots < 0 {
+		return fmt.Errorf("--max-snapshots %d: want >= 0", c.maxSnapshots)
+	}
+	size, err := sandboxconfig.ParseSize(c.maxSnapshotBytes)
+	if c.maxSnapshotBytes == "0" {
+		size, err = 0, nil
+	}
+	if err != nil || size < 0 {
+		return fmt.Errorf("--max-snapshot-bytes %q: want a size such as 50g, or 0", c.maxSnapshotBytes)
+	}
+	if c.snapshotTTL < 0 {
+		return fmt.Errorf("--snapshot-ttl %g: want >= 0", c.snapshotTTL)
+	}
+	opts.MaxSnapshots, opts.MaxSnapshotBytes = c.maxSnapshots, size
+	opts.SnapshotTTL = time.Duration(c.snapshotTTL * float64(time.Second))
+	opts.ReapPaused = c.reapPaused
 	return nil
 }
 

@@ -37,6 +37,10 @@ func TestLimits(t *testing.T) {
 		{"a body no plugin message can carry", func(c *config) { c.maxBody = 1 << 30 }, "--max-body-bytes"},
 		{"no output cap", func(c *config) { c.maxOutput = 0 }, "--max-output-bytes"},
 		{"negative stop grace", func(c *config) { c.stopGrace = -1 }, "--stop-grace"},
+		{"no snapshot bound", func(c *config) { c.maxSnapshots, c.maxSnapshotBytes = 0, "0" }, ""},
+		{"negative snapshot count", func(c *config) { c.maxSnapshots = -1 }, "--max-snapshots"},
+		{"bad snapshot size", func(c *config) { c.maxSnapshotBytes = "much" }, "--max-snapshot-bytes"},
+		{"negative snapshot ttl", func(c *config) { c.snapshotTTL = -5 }, "--snapshot-ttl"},
 	}
 	for _, tt := range tests {
 		c := defaults(t)

@@ -125,13 +125,21 @@ func (m *Manager) rebuild(be backend.Backend, containerID, status string, labels
 	if o, ok := labels[LabelOwner]; ok {
 		sb.spec.Labels[LabelOwner] = o // the container as it is
 	}
+	if img := labels[LabelImage]; img != "" {
+		sb.spec.Image, sb.spec.Labels[LabelImage] = img, img // started from a snapshot or fork
+	}
 	if image == "" {
 		sb.image = sb.spec.Image
 	}
-	if status == "running" {
+	if liveStatus(status) {
 		sb.status = StatusRunning
 		if sb.pool {
 			sb.status = StatusIdle
+		}
+		// Paused before the restart: it stays so until resumed. (Pool
+		// members are never paused by enclave.)
+		if status == "paused" {
+			sb.paused, sb.pausedAt = true, now
 		}
 	}
 	sb.tools = m.bindTools(id, typ, cfg)

@@ -34,13 +34,16 @@ func (m *Manager) every(d time.Duration, f func()) {
 }
 
 // cleanup deletes dead sandboxes (stopped/error for over 1 h), old ones
-// (created over 48 h ago) and, with --idle-ttl, idle ones; never one with a
-// call in flight (docs/api.md §7.1). Reaped pool members are replaced.
+// (created over 48 h ago) and, with --idle-ttl, idle ones (paused ones
+// only with --reap-paused); never one with a call in flight (docs/api.md
+// §7.1). Reaped pool members are replaced. Then expired and unused
+// snapshots go (docs/api.md §14.2).
 func (m *Manager) cleanup(ctx context.Context) {
+	defer m.collectSnapshots(ctx)
 	now := time.Now().UTC()
 	type victim struct {
-		id, reason string
-		pool       bool
+		id, reason   string
+		pool, paused bool
 	}
 	var victims []victim
 	m.mu.Lock()
@@ -54,7 +57,7 @@ func (m *Manager) cleanup(ctx context.Context) {
 		// With replicas, a replica sees only the calls it served: idleness
 		// cannot be judged (docs/api.md §7.4).
 		exp := m.expiresLocked(sb, now)
-		idle := !exp.IsZero() && sb.status == StatusRunning && now.After(exp)
+		idle := !exp.IsZero() && sb.status == StatusRunning && now.After(exp) && (!sb.paused || m.opts.ReapPaused)
 		if dead || old || idle {
 			reason := "dead"
 			if old {
@@ -62,7 +65,7 @@ func (m *Manager) cleanup(ctx context.Context) {
 			} else if idle {
 				reason = "idle"
 			}
-			victims = append(victims, victim{id, reason, sb.pool})
+			victims = append(victims, victim{id, reason, sb.pool, sb.paused})
 			if sb.pool {
 				m.dropFromPoolLocked(sb, true)
 			}
@@ -70,7 +73,9 @@ func (m *Manager) cleanup(ctx context.Context) {
 	}
 	m.mu.Unlock()
 	for _, v := range victims {
-		if v.reason == "idle" && m.stillBusy(ctx, v.id) {
+		// A paused sandbox cannot be asked (its runner is frozen); the
+		// operator chose to reap it (--reap-paused).
+		if v.reason == "idle" && !v.paused && m.stillBusy(ctx, v.id) {
 			continue
 		}
 		if err := m.Delete(ctx, v.id); err != nil {

@@ -39,11 +39,23 @@ func (m *Manager) create(ctx context.Context, sandboxType string, body json.RawM
 	if err != nil {
 		return nil, createErr("%s", err.Error())
 	}
+	var image string
+	if cfg.Snapshot != "" {
+		if cfg, image, err = m.fromSnapshot(ctx, typ, be, body, cfg.Snapshot); err != nil {
+			return nil, err
+		}
+	}
 	if err := m.policy(cfg); err != nil {
 		return nil, createErr("%s", err.Error())
 	}
 	cfg.Clamp(m.opts.caps())
+	return m.createFrom(ctx, typ, be, cfg, image, pool, true)
+}
 
+// createFrom starts and registers a sandbox of a checked config; image,
+// when set, is the snapshot or fork it starts from. A waiting spare of the
+// same config is claimed when spare allows it.
+func (m *Manager) createFrom(ctx context.Context, typ string, be backend.Backend, cfg *sandboxconfig.Config, image string, pool, spare bool) (*sandbox, error) {
 	m.mu.Lock()
 	if !m.running {
 		m.mu.Unlock()
@@ -62,15 +74,16 @@ func (m *Manager) create(ctx context.Context, sandboxType string, body json.RawM
 	}()
 
 	var sb *sandbox
-	if !pool {
-		sb = m.claimSpare(ctx, typ, cfg.Dump())
+	if !pool && spare {
+		sb = m.claimSpare(ctx, typ, cfg.Dump(), image)
 	}
 	if sb != nil {
 		defer m.unreserve(sb.id)
 	} else {
 		id := m.newID()
 		defer m.unreserve(id)
-		if sb, err = m.start(ctx, id, typ, cfg, be, pool); err != nil {
+		var err error
+		if sb, err = m.start(ctx, id, typ, cfg, image, be, pool); err != nil {
 			return nil, err
 		}
 	}
@@ -111,18 +124,20 @@ func createErrFrom(image string, err error) *Error {
 
 // start creates the container and binds the tools; the sandbox is not yet
 // registered.
-func (m *Manager) start(ctx context.Context, id, typ string, cfg *sandboxconfig.Config, be backend.Backend, pool bool) (*sandbox, error) {
-	return m.startNamed(ctx, "sandbox-"+id, id, typ, cfg, be, pool)
+func (m *Manager) start(ctx context.Context, id, typ string, cfg *sandboxconfig.Config, image string, be backend.Backend, pool bool) (*sandbox, error) {
+	return m.startNamed(ctx, "sandbox-"+id, id, typ, cfg, image, be, pool)
 }
 
 // startNamed is start with a container name (spares start as spare-<id>).
-func (m *Manager) startNamed(ctx context.Context, name, id, typ string, cfg *sandboxconfig.Config, be backend.Backend, pool bool) (*sandbox, error) {
+func (m *Manager) startNamed(ctx context.Context, name, id, typ string, cfg *sandboxconfig.Config, image string, be backend.Backend, pool bool) (*sandbox, error) {
 	cfgJSON := cfg.Dump()
 	now := time.Now().UTC()
 	spec := m.buildSpec(id, typ, cfg, cfgJSON, pool, now)
 	spec.Name = name
-	st, err := be.Create(ctx, spec, m.opts.StartTimeout)
-	if err != nil {
+	if image != "" {
+		spec.Image, spec.Labels[LabelImage] = image, image
+	}
+	removeByName := func() {
 		// A create cut short (its plugin killed mid-call, a deadline) may
 		// have made the container: remove it by its name, or it leaks.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -130,11 +145,22 @@ func (m *Manager) startNamed(ctx context.Context, name, id, typ string, cfg *san
 			slog.Warn("remove the container of a failed create", "name", name, "err", rerr)
 		}
 		cancel()
+	}
+	st, err := be.Create(ctx, spec, m.opts.StartTimeout)
+	if err != nil {
+		removeByName()
 		return nil, createErrFrom(cfg.Image, err)
 	}
 	sb := &sandbox{id: id, typ: typ, cfg: cfg, cfgJSON: cfgJSON, backend: be, containerID: st.ContainerID, spec: spec,
 		image: spec.Image, created: now, updated: now, lastActivity: now, status: StatusRunning, pool: pool}
 	sb.tools = m.bindTools(id, typ, cfg)
 	m.exec.Add(id, m.target(sb)) // before anyone can call it: the runner warms meanwhile
+	if image != "" {
+		if err := m.freshen(ctx, id); err != nil {
+			m.exec.Remove(id)
+			removeByName()
+			return nil, createErr("Failed to start sandbox from its snapshot: %v", err)
+		}
+	}
 	return sb, nil
 }

@@ -25,6 +25,9 @@ const (
 	KindProcessNotFound
 	KindConflict
 	KindUnavailable
+	// KindUnsupported: the sandbox's backend lacks the capability
+	// (snapshots, pause).
+	KindUnsupported
 )
 
 // Error is a manager error with the detail text clients see.

@@ -35,6 +35,9 @@ func (m *Manager) activeSandbox(id string, notActive ErrorKind) (*sandbox, func(
 	if !sb.status.active() {
 		return nil, nil, errorf(notActive, "Sandbox %s is not active (status: %s)", id, sb.status)
 	}
+	if sb.paused {
+		return nil, nil, errorf(KindConflict, "Sandbox %s is paused; POST /sandbox/%s/resume first", id, id)
+	}
 	sb.inflight++
 	sb.lastActivity = time.Now().UTC()
 	return sb, func() {

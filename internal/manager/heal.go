@@ -24,6 +24,15 @@ func (m *Manager) reset(sb *sandbox) {
 		st, cerr := sb.backend.Create(ctx, sb.spec, m.opts.StartTimeout)
 		err, newID = cerr, st.ContainerID
 	}
+	if err == nil {
+		m.mu.Lock()
+		sb.containerID = newID
+		m.mu.Unlock()
+		m.exec.Add(sb.id, m.target(sb))
+		if sb.spec.Labels[LabelImage] != "" {
+			err = m.freshen(ctx, sb.id)
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	sb.resetting = false
@@ -32,14 +41,13 @@ func (m *Manager) reset(sb *sandbox) {
 		m.markDeadLocked(sb, "pool reset failed: "+err.Error())
 		return
 	}
-	sb.containerID = newID
 	sb.registered = time.Now()
 	if m.sandboxes[sb.id] != sb || sb.status != StatusBusy || !m.running {
 		// Deleted or stopped while resetting: do not leak the new container.
+		go m.exec.Remove(sb.id)
 		go sb.backend.Remove(context.Background(), newID)
 		return
 	}
-	m.exec.Add(sb.id, m.target(sb))
 	m.returnLocked(sb)
 }
 

@@ -26,6 +26,7 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 	containerID := sb.containerID
 	m.mu.Unlock()
 	m.exec.Remove(id)
+	m.thaw(ctx, sb, containerID)
 
 	err := sb.backend.Stop(ctx, containerID, m.opts.StopGrace)
 	// With replicas the stopped container stays (until DELETE or the
@@ -63,6 +64,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 	containerID := sb.containerID
 	m.mu.Unlock()
 	m.exec.Remove(id)
+	m.thaw(ctx, sb, containerID)
 
 	// Force-remove kills at once: no grace is owed to a sandbox being deleted.
 	if err := sb.backend.Remove(ctx, containerID); err != nil && !errors.Is(err, sdk.ErrSandboxNotFound) {

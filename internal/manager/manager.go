@@ -31,6 +31,10 @@ type Manager struct {
 	stopOnce  sync.Once
 	spares    map[string][]*sandbox // pre-created sandboxes by type+config
 	sparing   map[string]bool
+	// snapping counts snapshots and forks being made (no image is pruned
+	// meanwhile); namingSnap holds the names of those being made.
+	snapping   int
+	namingSnap map[string]bool
 
 	stop        chan struct{}
 	cleanupDone chan struct{}
@@ -41,7 +45,7 @@ type Manager struct {
 // run through exec, which the tool plugins reach too.
 func New(opts Options, plugins Plugins, exec *executor.Executor) *Manager {
 	return &Manager{opts: opts, plugins: plugins, exec: exec, sandboxes: map[string]*sandbox{}, reserved: map[string]bool{},
-		spares: map[string][]*sandbox{}, sparing: map[string]bool{}}
+		spares: map[string][]*sandbox{}, sparing: map[string]bool{}, namingSnap: map[string]bool{}}
 }
 
 // Start re-adopts this instance's containers, marks the manager running and

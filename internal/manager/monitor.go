@@ -28,7 +28,7 @@ func (m *Manager) checkContainers(ctx context.Context) {
 			return // unknown is not dead
 		}
 		for _, st := range list {
-			if st.Status == "running" {
+			if liveStatus(st.Status) {
 				alive[st.ContainerID] = true
 			}
 		}

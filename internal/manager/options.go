@@ -49,7 +49,16 @@ type Options struct {
 	// output is kept (at least).
 	ProcessOutputBytes int64
 	HealthInterval     time.Duration
-	Observer           Observer
+	// Snapshots: how many named snapshots, and how many bytes of them
+	// (what they add to their images), this instance keeps at most (0: no
+	// bound); SnapshotTTL deletes a snapshot that long after its creation
+	// unless its request said otherwise (0: kept until deleted).
+	MaxSnapshots     int
+	MaxSnapshotBytes int64
+	SnapshotTTL      time.Duration
+	// ReapPaused lets the idle rule delete paused sandboxes too.
+	ReapPaused bool
+	Observer   Observer
 	// ToolDefaults are operator defaults per tool (by plugin name): values of
 	// parameters a call omits, and "max_output_bytes" for the output cap.
 	ToolDefaults map[string]map[string]json.RawMessage
@@ -66,7 +75,7 @@ func DefaultOptions() Options {
 	return Options{Instance: "default", CleanupInterval: 300 * time.Second, AllowNetwork: true,
 		MaxMemory: 8 << 30, MaxMemoryText: "8g", MaxCPUs: 4, PidsLimit: 1024, MaxOutputBytes: 1 << 20,
 		ProcessOutputBytes: 1 << 20, MaxIdleTimeout: 24 * time.Hour,
-		MaxDisk: 10 << 30, MaxDiskText: "10g", DefaultDisk: 2 << 30,
+		MaxDisk: 10 << 30, MaxDiskText: "10g", DefaultDisk: 2 << 30, MaxSnapshots: 100, MaxSnapshotBytes: 50 << 30,
 		ExecMaxDuration: time.Hour, StartTimeout: 30 * time.Second, StopGrace: 2 * time.Second,
 		PoolWait: 60 * time.Second, PoolWaitText: "60", HealthInterval: 3 * time.Second, SyncInterval: 500 * time.Millisecond,
 		ImageAliases: map[string]string{"jupyter-kernel-gateway": "python:3.11-slim"}}

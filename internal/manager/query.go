@@ -25,6 +25,8 @@ type SandboxInfo struct {
 	// ExpiresAt: when an idle sandbox will be deleted; set only for a
 	// sandbox with its own idle_timeout or a keep-alive.
 	ExpiresAt time.Time
+	// PausedAt: when it was paused (zero: not paused).
+	PausedAt time.Time
 }
 
 // Stats is the /stats object.
@@ -45,7 +47,7 @@ func (m *Manager) info(sb *sandbox) SandboxInfo {
 		tools = append(tools, pyjson.KV{Key: t.name, Value: t.schema})
 	}
 	return SandboxInfo{ID: sb.id, Status: sb.status, Type: sb.typ, Config: sb.cfgJSON, CreatedAt: sb.created, UpdatedAt: sb.updated,
-		ContainerID: sb.containerID, Image: sb.image, Pool: sb.pool, Error: sb.errMsg, Tools: tools, ExpiresAt: m.shownExpiry(sb)}
+		ContainerID: sb.containerID, Image: sb.image, Pool: sb.pool, Error: sb.errMsg, Tools: tools, ExpiresAt: m.shownExpiry(sb), PausedAt: sb.pausedAt}
 }
 
 // shownExpiry is the expiry GET /sandbox/{id} shows. Caller holds m.mu.

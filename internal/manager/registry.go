@@ -43,6 +43,10 @@ type sandbox struct {
 	// expiry is then shown). Guarded by Manager.mu.
 	keepUntil time.Time
 	kept      bool
+	// paused: frozen by POST /sandbox/{id}/pause (pause.go). Guarded by
+	// Manager.mu.
+	paused   bool
+	pausedAt time.Time
 }
 
 // target is where the executor runs a sandbox's processes.

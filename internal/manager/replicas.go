@@ -49,7 +49,7 @@ func (m *Manager) syncOnce(ctx context.Context) {
 		}
 		for _, st := range list {
 			status[st.ContainerID] = st.Status
-			if isSpareName(st.Name) || (st.Status != "running" && st.Status != "exited" && st.Status != "stopped") {
+			if isSpareName(st.Name) || (!liveStatus(st.Status) && st.Status != "exited" && st.Status != "stopped") {
 				continue // a spare is nobody's sandbox yet; a create or removal is under way
 			}
 			id := st.Labels[LabelID]
@@ -100,11 +100,19 @@ func (m *Manager) syncOnce(ctx context.Context) {
 			if sb.pool {
 				m.dropFromPoolLocked(sb, false)
 			}
-		case st != "running" && sb.status.active() && sb.pool && m.owns(sb.spec.Labels):
+		case !liveStatus(st) && sb.status.active() && sb.pool && m.owns(sb.spec.Labels):
 			m.markDeadLocked(sb, "container exited or was removed outside enclave")
-		case st != "running" && sb.status.active():
+		case !liveStatus(st) && sb.status.active():
 			sb.setStatus(StatusStopped)
 			go m.exec.Remove(id)
+		default:
+			// Paused or resumed through another replica.
+			if paused := st == "paused"; paused != sb.paused {
+				sb.paused, sb.pausedAt = paused, time.Time{}
+				if paused {
+					sb.pausedAt = time.Now().UTC()
+				}
+			}
 		}
 	}
 	m.mu.Unlock()

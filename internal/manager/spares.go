@@ -23,11 +23,16 @@ import (
 
 const sparePrefix = sdk.SparePrefix
 
-func spareKey(typ string, cfgJSON []byte) string { return typ + "\x00" + string(cfgJSON) }
+// spareKey: a spare is claimed for the same type, config and image (a
+// snapshot deleted and made again under its name is another image).
+func spareKey(typ string, cfgJSON []byte, image string) string {
+	return typ + "\x00" + string(cfgJSON) + "\x00" + image
+}
 
-// wantSpare makes sure one spare of (typ, cfg) exists or is being made.
-func (m *Manager) wantSpare(typ string, cfgJSON json.RawMessage) {
-	key := spareKey(typ, cfgJSON)
+// wantSpare makes sure one spare of (typ, cfg, image) exists or is being
+// made.
+func (m *Manager) wantSpare(typ string, cfgJSON json.RawMessage, image string) {
+	key := spareKey(typ, cfgJSON, image)
 	m.mu.Lock()
 	if !m.running || len(m.spares[key]) > 0 || m.sparing[key] {
 		m.mu.Unlock()
@@ -55,7 +60,7 @@ func (m *Manager) wantSpare(typ string, cfgJSON json.RawMessage) {
 		id := m.newID() // stays reserved while the spare waits
 		ctx, cancel := context.WithTimeout(context.Background(), 2*m.opts.StartTimeout)
 		defer cancel()
-		sb, err := m.startNamed(ctx, sparePrefix+id, id, typ, cfg, be, false)
+		sb, err := m.startNamed(ctx, sparePrefix+id, id, typ, cfg, image, be, false)
 		if err != nil {
 			m.unreserve(id)
 			slog.Warn("spare sandbox not created", "err", err)
@@ -76,8 +81,8 @@ func (m *Manager) wantSpare(typ string, cfgJSON json.RawMessage) {
 
 // claimSpare hands out a spare of (typ, cfg), or nil. It is registered by
 // the caller.
-func (m *Manager) claimSpare(ctx context.Context, typ string, cfgJSON []byte) *sandbox {
-	key := spareKey(typ, cfgJSON)
+func (m *Manager) claimSpare(ctx context.Context, typ string, cfgJSON []byte, image string) *sandbox {
+	key := spareKey(typ, cfgJSON, image)
 	for {
 		m.mu.Lock()
 		list := m.spares[key]
@@ -104,7 +109,7 @@ func (m *Manager) claimSpare(ctx context.Context, typ string, cfgJSON []byte) *s
 		}
 		now := time.Now().UTC()
 		sb.updated, sb.lastActivity = now, now
-		go m.wantSpare(typ, cfgJSON) // the next one
+		go m.wantSpare(typ, cfgJSON, image) // the next one
 		return sb
 	}
 }

@@ -36,7 +36,10 @@ type Config struct {
 	DiskLimit string `json:"disk_limit,omitempty"`
 	// IdleTimeout (enclave): seconds without activity after which the
 	// sandbox is deleted; shown only when the request set it.
-	IdleTimeout           *int         `json:"idle_timeout,omitempty"`
+	IdleTimeout *int `json:"idle_timeout,omitempty"`
+	// Snapshot (enclave): the snapshot the sandbox starts from; shown only
+	// when the request set it.
+	Snapshot              string       `json:"snapshot,omitempty"`
 	CPULimit              pyjson.Float `json:"cpu_limit"`
 	NetworkEnabled        bool         `json:"network_enabled"`
 	Privileged            bool         `json:"privileged"`

@@ -15,22 +15,46 @@ import (
 // Parse validates a config body (a JSON object, or empty/null for the
 // defaults) into a Config. Unknown keys are ignored, as ms-enclave does.
 func Parse(typ string, body json.RawMessage) (*Config, error) {
+	return ParseOver(typ, nil, body)
+}
+
+// ParseOver is Parse with base (a config dump: a snapshot's) in place of
+// the defaults: the body's fields replace base's.
+func ParseOver(typ string, base, body json.RawMessage) (*Config, error) {
 	c := Default(typ)
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 || string(body) == "null" {
-		return c, nil
-	}
-	obj, err := pyjson.ParseOrdered(body)
-	if err != nil {
-		return nil, &Error{"body", "must be an object"}
-	}
 	notebook := sdk.LookupType(typ).Notebook
-	for _, kv := range obj {
-		if err := c.set(kv.Key, kv.Value, notebook); err != nil {
-			return nil, &Error{kv.Key, err.Error()}
+	for _, b := range []json.RawMessage{base, body} {
+		b = bytes.TrimSpace(b)
+		if len(b) == 0 || string(b) == "null" {
+			continue
+		}
+		obj, err := pyjson.ParseOrdered(b)
+		if err != nil {
+			return nil, &Error{"body", "must be an object"}
+		}
+		for _, kv := range obj {
+			if err := c.set(kv.Key, kv.Value, notebook); err != nil {
+				return nil, &Error{kv.Key, err.Error()}
+			}
 		}
 	}
 	return c, nil
+}
+
+// ValidSnapshotName reports whether s can name a snapshot: 1 to 63 of
+// [A-Za-z0-9_.-], starting with a letter or digit.
+func ValidSnapshotName(s string) bool {
+	if s == "" || len(s) > 63 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || (c != '_' && c != '.' && c != '-')) {
+			return false
+		}
+	}
+	return true
 }
 
 // set reads one field; the error is the problem with its value.
@@ -122,6 +146,16 @@ func (c *Config) set(field string, v json.RawMessage, notebook bool) error {
 		c.DiskLimit, c.v.disk = s, n
 	case "entrypoint":
 		return c.setEntrypoint(v, null)
+	case "snapshot":
+		if null {
+			c.Snapshot = ""
+			return nil
+		}
+		s, err := stringValue(v)
+		if err != nil || !ValidSnapshotName(s) {
+			return errors.New("must be a snapshot name (1 to 63 of A-Z a-z 0-9 _ . -, starting with a letter or digit)")
+		}
+		c.Snapshot = s
 	case "memory_limit":
 		s, err := stringValue(v)
 		if err != nil {
