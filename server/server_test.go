@@ -105,3 +105,45 @@ func TestCORS(t *testing.T) {
 		t.Errorf("preflight without key = %d, want 401", code)
 	}
 }
+
+// TestSnapshotRoutes: the new routes' answers and refusals over HTTP (the
+// fake backend; e2e/snapshots_test.go runs them on Podman).
+func TestSnapshotRoutes(t *testing.T) {
+	ts := newServer(t, server.Options{})
+	const j = "application/json"
+	_, _, body := do(t, ts, "POST", "/sandbox/create?sandbox_type=docker", `{"tools_config":["echo"]}`, "Content-Type", j)
+	id := strings.Split(body, `"`)[3]
+	tests := []struct {
+		method, path, body string
+		want               int
+		has                string
+	}{
+		{"POST", "/sandbox/" + id + "/snapshot", `{"name":"s1","labels":{"k":"v"}}`, 200, `"name":"s1"`},
+		{"POST", "/sandbox/" + id + "/snapshot", `{"name":"s1"}`, 409, "already exists"},
+		{"POST", "/sandbox/" + id + "/snapshot", `{"name":"a b"}`, 422, "string_pattern_mismatch"},
+		{"POST", "/sandbox/nosuchsb/snapshot", `{}`, 404, "not found"},
+		{"GET", "/snapshots?label=k=v", ``, 200, `"labels":{"k":"v"}`},
+		{"GET", "/snapshots?label=novalue", ``, 422, "key=value"},
+		{"GET", "/snapshots/s1", ``, 200, `"sandbox_id":"` + id + `"`},
+		{"GET", "/snapshots/nosuch", ``, 404, "not found"},
+		{"POST", "/sandbox/" + id + "/fork?count=0", ``, 422, "between 1 and 64"},
+		{"POST", "/sandbox/" + id + "/fork?count=x", ``, 422, "int_parsing"},
+		{"POST", "/sandbox/" + id + "/fork?count=2", ``, 200, `"sandbox_ids":["`},
+		{"POST", "/sandbox/" + id + "/pause", ``, 200, `"paused":true`},
+		{"POST", "/sandbox/tool/execute", `{"sandbox_id":"` + id + `","tool_name":"echo","parameters":{"text":"x"}}`, 409, "is paused"},
+		{"GET", "/sandbox/" + id, ``, 200, `"paused_at":`},
+		{"POST", "/sandbox/" + id + "/resume", ``, 200, `"paused":false`},
+		{"POST", "/sandbox/tool/execute", `{"sandbox_id":"` + id + `","tool_name":"echo","parameters":{"text":"x"}}`, 200, `"status":"success"`},
+		{"POST", "/sandbox/nosuchsb/pause", ``, 404, "not found"},
+		{"DELETE", "/snapshots/s1", ``, 200, "Snapshot deleted successfully"},
+		{"DELETE", "/snapshots/s1", ``, 404, "not found"},
+		{"POST", "/sandbox/create?sandbox_type=docker", `{"snapshot":"s1"}`, 400, "snapshot s1 not found"},
+		{"POST", "/sandbox/create?sandbox_type=docker", `{"snapshot":"../x"}`, 400, "must be a snapshot name"},
+	}
+	for _, tt := range tests {
+		code, _, body := do(t, ts, tt.method, tt.path, tt.body, "Content-Type", j)
+		if code != tt.want || !strings.Contains(body, tt.has) {
+			t.Errorf("%s %s: %d %s; want %d with %q", tt.method, tt.path, code, body, tt.want, tt.has)
+		}
+	}
+}
