@@ -20,10 +20,12 @@ type route struct {
 
 // Error statuses, by route family (docs/api.md §2).
 var (
-	errsSandbox  = []int{http.StatusNotFound}
-	errsBody     = []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity}
-	errsCall     = []int{http.StatusBadRequest, http.StatusNotFound, http.StatusRequestTimeout, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity}
-	errsProcess  = []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity}
+	errsSandbox = []int{http.StatusNotFound}
+	errsBody    = []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity}
+	errsCall    = []int{http.StatusBadRequest, http.StatusNotFound, http.StatusRequestTimeout, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity}
+	errsProcess = []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity}
+	// errsCreate: 501 for a snapshot on a backend without snapshots.
+	errsCreate   = []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity, http.StatusNotImplemented}
 	errsPause    = []int{http.StatusNotFound, http.StatusConflict, http.StatusNotImplemented}
 	errsSnapshot = []int{http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity, http.StatusNotImplemented}
 )
@@ -44,7 +46,7 @@ func (s *Server) routes() []route {
 		{pattern: "POST /sandbox/create", h: s.createSandbox, doc: op{tag: tagCompat, summary: "Create a sandbox",
 			desc:  "The body is the sandbox config (docs/api.md §4.1); every field is optional.",
 			query: []param{{name: "sandbox_type", typ: "string", required: true, enum: sandboxTypeNames}},
-			body:  sandboxconfig.Config{}, bodyPatch: configBody, ok: createdJSON{}, errs: errsBody,
+			body:  sandboxconfig.Config{}, bodyPatch: configBody, ok: createdJSON{}, errs: errsCreate,
 			example:   map[string]any{"image": "python:3.11-slim", "tools_config": map[string]any{"python_executor": map[string]any{}, "shell_executor": map[string]any{}}, "memory_limit": "512m"},
 			okExample: map[string]any{"sandbox_id": "abcd2345"}}},
 		{pattern: "GET /sandboxes", h: s.listSandboxes, doc: op{tag: tagCompat, summary: "List sandboxes",
@@ -65,12 +67,12 @@ func (s *Server) routes() []route {
 			ok: map[string]any{}, errs: errsSandbox}},
 		{pattern: "POST /sandbox/{sandbox_id}/archive", h: s.putArchive, archive: true, doc: op{tag: tagEnclave, summary: "Upload a tar archive into a sandbox",
 			query: []param{{name: "target_dir", typ: "string", required: true}}, bodyMedia: "application/x-tar", bodyRequired: true,
-			ok: okJSON{}, errs: append([]int{http.StatusNotFound}, errsBody...)}},
+			ok: okJSON{}, errs: append([]int{http.StatusNotFound, http.StatusConflict}, errsBody...)}},
 		{pattern: "GET /sandbox/{sandbox_id}/archive", h: s.getArchive, doc: op{tag: tagEnclave, summary: "Download a path of a sandbox as a tar archive",
-			query: []param{{name: "path", typ: "string", required: true}}, okMedia: "application/x-tar", errs: append([]int{http.StatusBadRequest, http.StatusUnprocessableEntity}, errsSandbox...)}},
+			query: []param{{name: "path", typ: "string", required: true}}, okMedia: "application/x-tar", errs: append([]int{http.StatusBadRequest, http.StatusConflict, http.StatusUnprocessableEntity}, errsSandbox...)}},
 		{pattern: "POST /pool/initialize", h: s.poolInitialize, doc: op{tag: tagCompat, summary: "Fill the pool",
 			query: []param{{name: "pool_size", typ: "integer"}, {name: "sandbox_type", typ: "string", enum: sandboxTypeNames}},
-			body:  sandboxconfig.Config{}, bodyPatch: configBody, ok: poolInitJSON{}, errs: errsBody}},
+			body:  sandboxconfig.Config{}, bodyPatch: configBody, ok: poolInitJSON{}, errs: errsCreate}},
 		{pattern: "POST /pool/execute", h: s.poolExecute, doc: op{tag: tagCompat, summary: "Call a tool in a pooled sandbox",
 			query: []param{{name: "tool_name", typ: "string", required: true}, {name: "timeout", typ: "number", desc: "seconds to wait for a free sandbox"}, streamParam},
 			body:  map[string]any{}, bodyRequired: true, ok: toolResultJSON{}, stream: true, errs: errsCall,

@@ -75,5 +75,8 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		return &Error{Kind: KindDeleteFailed, Msg: "Failed to delete sandbox: " + err.Error(), Err: err}
 	}
 	m.unregister(id)
+	if sb.spec.Labels[LabelImage] != "" {
+		m.pruneImages(ctx, sb.backend) // a fork's image goes with its last child
+	}
 	return nil
 }

@@ -92,6 +92,9 @@ func (m *Manager) Shutdown(ctx context.Context, deleteAll bool) {
 	}
 	m.removeSpares(ctx)
 	m.waitCreates(ctx)
+	for _, be := range m.plugins.Backends() {
+		m.pruneImages(ctx, be) // a spare's image from a deleted snapshot
+	}
 	if deleteAll {
 		for _, id := range ids {
 			if err := m.Delete(ctx, id); err != nil {

@@ -365,8 +365,8 @@ func (m *Manager) DeleteSnapshot(ctx context.Context, name string) error {
 
 // collectSnapshots is the cleanup sweep's part for snapshots: expired
 // named ones are deleted, and images no sandbox uses any more (a fork's,
-// a deleted snapshot's) are removed. Nothing is pruned while a snapshot
-// or fork is being made (its image has no sandbox yet).
+// a deleted snapshot's) are removed (Delete also prunes when a sandbox
+// from one goes).
 func (m *Manager) collectSnapshots(ctx context.Context) {
 	now := time.Now().UTC()
 	for _, sn := range m.snapshotBackends() {
@@ -384,17 +384,33 @@ func (m *Manager) collectSnapshots(ctx context.Context) {
 				}
 			}
 		}
-		m.mu.Lock()
-		busy := m.snapping > 0
-		m.mu.Unlock()
-		if busy {
-			continue
-		}
-		if n, err := sn.PruneSnapshots(ctx, map[string]string{LabelInstance: m.opts.Instance}); err != nil {
-			slog.Warn("cleanup: prune snapshot images", "err", err)
-		} else if n > 0 {
-			slog.Info("cleanup: removed unused snapshot images", "count", n)
-		}
+		m.prune(ctx, sn)
+	}
+}
+
+// pruneImages removes the images of be no sandbox uses any more.
+func (m *Manager) pruneImages(ctx context.Context, be backend.Backend) {
+	if sn, ok := backend.Snapshots(be); ok {
+		m.prune(ctx, sn)
+	}
+}
+
+// prune removes this instance's unnamed snapshot images that no container
+// uses, unless a snapshot or fork is being made (its image has no
+// container yet).
+func (m *Manager) prune(ctx context.Context, sn backend.Snapshotter) {
+	m.mu.Lock()
+	busy := m.snapping > 0
+	m.mu.Unlock()
+	if busy {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if n, err := sn.PruneSnapshots(ctx, map[string]string{LabelInstance: m.opts.Instance}); err != nil {
+		slog.Warn("prune snapshot images", "err", err)
+	} else if n > 0 {
+		slog.Info("removed unused snapshot images", "count", n)
 	}
 }
 

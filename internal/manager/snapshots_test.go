@@ -161,7 +161,8 @@ func TestSnapshotExpiresAndImagesArePruned(t *testing.T) {
 	m := manager.New(opts, plugins{b}, newExec(opts))
 	m.Start(ctx)
 	src := create(t, m, `{}`)
-	if _, err := m.TakeSnapshot(ctx, src, manager.SnapshotRequest{Name: "brief", TTL: time.Millisecond}); err != nil {
+	brief, err := m.TakeSnapshot(ctx, src, manager.SnapshotRequest{Name: "brief", TTL: time.Millisecond})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := m.TakeSnapshot(ctx, src, manager.SnapshotRequest{Name: "kept"}); err != nil {
@@ -175,6 +176,9 @@ func TestSnapshotExpiresAndImagesArePruned(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Shutdown(ctx, false)
+	for !time.Now().After(brief.ExpiresAt) { // the restart's one sweep must find it expired
+		time.Sleep(time.Millisecond)
+	}
 
 	// A restarted server's first sweep deletes the expired snapshot and
 	// prunes the fork's image (its child is gone); the other stays.
