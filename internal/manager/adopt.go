@@ -59,7 +59,7 @@ func (m *Manager) adopt(ctx context.Context) {
 	seen := map[string]bool{}
 	for _, sb := range adopted {
 		if sb.status.active() && !seen[sb.id] {
-			m.exec.Add(sb.id, m.target(sb))
+			m.addExec(sb)
 		}
 		seen[sb.id] = true
 	}

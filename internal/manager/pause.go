@@ -76,7 +76,12 @@ func (m *Manager) Resume(ctx context.Context, id string) error {
 	sb.paused, sb.pausedAt = false, time.Time{}
 	sb.lastActivity = time.Now().UTC()
 	sb.updated = sb.lastActivity
+	pending := sb.execPending
+	sb.execPending = false
 	m.mu.Unlock()
+	if pending {
+		m.exec.Add(id, m.target(sb))
+	}
 	return nil
 }
 

@@ -47,12 +47,25 @@ type sandbox struct {
 	// Manager.mu.
 	paused   bool
 	pausedAt time.Time
+	// execPending: adopted paused, so not yet given to the executor (its
+	// runner cannot start in a frozen container); Resume gives it.
+	execPending bool
 }
 
 // target is where the executor runs a sandbox's processes.
 func (m *Manager) target(sb *sandbox) executor.Target {
 	return executor.Target{Backend: sb.backend, ContainerID: sb.containerID, WorkingDir: sb.cfg.WorkingDir,
 		Vanished: func() { m.vanished(sb) }}
+}
+
+// addExec gives an adopted sandbox to the executor, or, while it is
+// paused, leaves that to Resume.
+func (m *Manager) addExec(sb *sandbox) {
+	if sb.paused {
+		sb.execPending = true
+		return
+	}
+	m.exec.Add(sb.id, m.target(sb))
 }
 
 // registerLocked adds a sandbox to the registry. Caller holds m.mu.

@@ -78,7 +78,7 @@ func (m *Manager) syncOnce(ctx context.Context) {
 	}
 	for _, sb := range fresh {
 		if sb.status.active() {
-			m.exec.Add(sb.id, m.target(sb))
+			m.addExec(sb)
 		}
 	}
 	var gone []string
@@ -111,6 +111,9 @@ func (m *Manager) syncOnce(ctx context.Context) {
 				sb.paused, sb.pausedAt = paused, time.Time{}
 				if paused {
 					sb.pausedAt = time.Now().UTC()
+				} else if sb.execPending {
+					sb.execPending = false
+					go m.exec.Add(sb.id, m.target(sb))
 				}
 			}
 		}
