@@ -283,3 +283,32 @@ func TestPauseRefusals(t *testing.T) {
 		t.Errorf("delete of a paused sandbox: %v", err)
 	}
 }
+
+// TestKubeSnapshotsRefused: the Kubernetes backend keeps no snapshots and
+// cannot freeze a pod; it says so (501), and the sandbox is untouched.
+func TestKubeSnapshotsRefused(t *testing.T) {
+	if !kubeMode() {
+		t.Skip("the Kubernetes backend's refusals; on Podman the features work (TestForkChildren, TestPauseResume)")
+	}
+	s := startServer(t, "")
+	ctx := context.Background()
+	id := s.sandbox(t, nil)
+	if _, err := s.C.Snapshot(ctx, id, client.SnapshotOptions{}); client.StatusOf(err) != 501 {
+		t.Errorf("snapshot: %v", err)
+	}
+	if _, err := s.C.Fork(ctx, id, 2); client.StatusOf(err) != 501 {
+		t.Errorf("fork: %v", err)
+	}
+	if err := s.C.Pause(ctx, id); client.StatusOf(err) != 501 {
+		t.Errorf("pause: %v", err)
+	}
+	if _, err := s.C.CreateSandbox(ctx, "docker", map[string]any{"snapshot": "x"}); client.StatusOf(err) != 501 {
+		t.Errorf("create from a snapshot: %v", err)
+	}
+	if list, err := s.C.Snapshots(ctx, nil); err != nil || len(list) != 0 {
+		t.Errorf("list: %v %v", list, err)
+	}
+	if got := s.shell(t, id, "echo ok"); got != "ok" {
+		t.Errorf("the sandbox after the refusals: %q", got)
+	}
+}
