@@ -31,6 +31,12 @@ func TestExamples(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "openapi 3.1.0") || !strings.Contains(string(out), "POST   /sandbox/tool/execute") {
 		t.Errorf("openapi curl example: %v\n%s", err, out)
 	}
+	out, err = exec.Command("bash", "../examples/curl/snapshots.sh", s.URL).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `from the snapshot: ready\nprepared`) || strings.Count(string(out), `: ready\n`) < 3 ||
+		!strings.Contains(string(out), `"paused":true`) || !strings.Contains(string(out), `is paused; POST`) || !strings.Contains(string(out), `after resume: ready`) ||
+		!strings.Contains(string(out), `listed: "name":"prepared-`) {
+		t.Errorf("snapshots curl example: %v\n%s", err, out)
+	}
 	// The RL reward step, on a small count: 12 of each 20 candidates are correct.
 	out, err = exec.Command("python3", "../examples/rl-reward/reward.py", "--url", s.URL, "-n", "20", "--pool", "2").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "scored 20 solutions") || !strings.Contains(string(out), "mean reward 0.600") ||
