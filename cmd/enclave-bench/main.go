@@ -286,6 +286,7 @@ func benchPodman(ctx context.Context, c *client.Client, podmanURL, image string,
 		add(withFloor(poolThroughput(ctx, fmt.Sprintf("/pool/execute print(1), concurrency %d, pool of 8", conc), []*client.Client{c}, conc, dur), fl.exec))
 	}
 	benchBatch(ctx, c, add)
+	benchSnapshots(ctx, c, add)
 	// Create from the pool's spare: same config as the pool. The spare is
 	// replenished in the background between iterations (not timed).
 	poolCfg := map[string]any{"tools_config": []string{"python_executor"}}
