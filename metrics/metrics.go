@@ -91,7 +91,8 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 }
 
 // Operations the host measures on backends.
-var backendOps = []string{"create", "inspect", "list", "stop", "remove", "exec", "session", "put_archive", "get_archive", "stats"}
+var backendOps = []string{"create", "inspect", "list", "stop", "remove", "exec", "session", "put_archive", "get_archive", "stats",
+	"snapshot", "list_snapshots", "remove_snapshot", "prune_snapshots", "pause", "resume"}
 
 // Init creates the series of known label combinations, so they exist (at 0)
 // before the first event and rate() and absent() alerts work from the start.
