@@ -354,7 +354,7 @@ func printReport(rep report, out string) {
 		if r.FloorP50ms > 0 {
 			floor, ratio = fmt.Sprintf("%.2f", r.FloorP50ms), fmt.Sprintf("%.2f", r.Ratio)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.1f\t%s\t%s\t%s\n", r.Name, r.N, r.P50ms, r.P90ms, r.P99ms, r.PerSec, floor, ratio, r.Note)
+		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.1f\t%s\t%s\t  %s\n", r.Name, r.N, r.P50ms, r.P90ms, r.P99ms, r.PerSec, floor, ratio, r.Note)
 	}
 	tw.Flush()
 	fmt.Println()
