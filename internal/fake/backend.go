@@ -112,16 +112,22 @@ func (b *Backend) List(_ context.Context, labels map[string]string) ([]sdk.State
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []sdk.State
-next:
 	for _, c := range b.containers {
-		for k, v := range labels {
-			if c.Spec.Labels[k] != v {
-				continue next
-			}
+		if hasLabels(c.Spec.Labels, labels) {
+			out = append(out, c.state())
 		}
-		out = append(out, c.state())
 	}
 	return out, nil
+}
+
+// hasLabels reports whether have carries every label of want.
+func hasLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		if have[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 // Stop implements backend.Backend.

@@ -56,14 +56,10 @@ func (b *Backend) Snapshots(_ context.Context, labels map[string]string) ([]sdk.
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []sdk.Snapshot
-next:
 	for _, img := range b.images {
-		for k, v := range labels {
-			if img.snap.Labels[k] != v {
-				continue next
-			}
+		if hasLabels(img.snap.Labels, labels) {
+			out = append(out, b.withUsers(img))
 		}
-		out = append(out, b.withUsers(img))
 	}
 	return out, nil
 }

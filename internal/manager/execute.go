@@ -25,15 +25,9 @@ type Result struct {
 func (m *Manager) activeSandbox(id string, notActive ErrorKind) (*sandbox, func(), error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.running {
-		return nil, nil, errorf(KindNotStarted, "Sandbox manager not started")
-	}
-	sb, ok := m.sandboxes[id]
-	if !ok {
-		return nil, nil, errorf(KindNotFound, "Sandbox %s not found", id)
-	}
-	if !sb.status.active() {
-		return nil, nil, errorf(notActive, "Sandbox %s is not active (status: %s)", id, sb.status)
+	sb, err := m.activeLocked(id, notActive)
+	if err != nil {
+		return nil, nil, err
 	}
 	if sb.paused {
 		return nil, nil, errorf(KindConflict, "Sandbox %s is paused; POST /sandbox/%s/resume first", id, id)
@@ -46,6 +40,21 @@ func (m *Manager) activeSandbox(id string, notActive ErrorKind) (*sandbox, func(
 		sb.lastActivity = time.Now().UTC()
 		m.mu.Unlock()
 	}, nil
+}
+
+// activeLocked looks up a registered, active sandbox. Caller holds m.mu.
+func (m *Manager) activeLocked(id string, notActive ErrorKind) (*sandbox, error) {
+	if !m.running {
+		return nil, errorf(KindNotStarted, "Sandbox manager not started")
+	}
+	sb, ok := m.sandboxes[id]
+	if !ok {
+		return nil, errorf(KindNotFound, "Sandbox %s not found", id)
+	}
+	if !sb.status.active() {
+		return nil, errorf(notActive, "Sandbox %s is not active (status: %s)", id, sb.status)
+	}
+	return sb, nil
 }
 
 // Execute runs a tool in a sandbox.

@@ -105,15 +105,9 @@ func ValidateSnapshotLabels(labels map[string]string) error {
 func (m *Manager) sourceSandbox(id string) (*sandbox, func(), error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !m.running {
-		return nil, nil, errorf(KindNotStarted, "Sandbox manager not started")
-	}
-	sb, ok := m.sandboxes[id]
-	if !ok {
-		return nil, nil, errorf(KindNotFound, "Sandbox %s not found", id)
-	}
-	if !sb.status.active() {
-		return nil, nil, errorf(KindConflict, "Sandbox %s is not active (status: %s)", id, sb.status)
+	sb, err := m.activeLocked(id, KindConflict)
+	if err != nil {
+		return nil, nil, err
 	}
 	if sb.pool {
 		return nil, nil, errorf(KindConflict, "Sandbox %s is a pool member: pool members are lent per call", id)
