@@ -100,6 +100,12 @@ func notDelivered(msg string) bool {
 	return false
 }
 
+// connClosing reads gRPC's text for a call on (or cut by) a closed
+// ClientConn, which it reports as Canceled.
+func connClosing(msg string) bool {
+	return strings.Contains(msg, "the client connection is closing")
+}
+
 // FromStatus converts a gRPC status error back to a typed error (client side).
 func FromStatus(err error) error {
 	if err == nil {
@@ -122,6 +128,12 @@ func FromStatus(err error) error {
 	}
 	switch st.Code() {
 	case codes.Canceled:
+		if connClosing(st.Message()) {
+			// The host closed its connection to a plugin that died (the
+			// caller did not cancel): the plugin is unavailable, and an
+			// idempotent call may go to its restarted process.
+			return &remoteError{msg: "plugin unavailable: " + st.Message(), sentinel: ErrUnavailable}
+		}
 		return fmt.Errorf("%s: %w", st.Message(), context.Canceled)
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("%s: %w", st.Message(), context.DeadlineExceeded)
