@@ -117,12 +117,14 @@ func TestChaosForkKillBackendPlugin(t *testing.T) {
 	}
 	switch {
 	case a.err == nil && len(a.ids) == 4 && len(list) == 5:
+		t.Logf("the fork completed despite the kill: %v", a.ids)
 		for _, id := range a.ids {
 			if got := s.shell(t, id, "cat /sandbox/x"); got != "x" {
 				t.Errorf("child %s sees %q", id, got)
 			}
 		}
 	case a.err != nil && len(list) == 1:
+		t.Logf("the fork failed whole: %v", a.err)
 	default:
 		t.Fatalf("fork answered %v %v with %d sandboxes listed: neither all nor none", a.ids, a.err, len(list))
 	}

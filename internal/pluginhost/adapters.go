@@ -27,12 +27,12 @@ var (
 	_ manager.Tool          = (*toolAdapter)(nil)
 )
 
-func (a *backendAdapter) client(ctx context.Context) (*backend.Client, error) {
-	raw, err := a.p.get(ctx)
+func (a *backendAdapter) client(ctx context.Context) (*backend.Client, int, error) {
+	raw, gen, err := a.p.get(ctx)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return raw.(*backend.Client), nil
+	return raw.(*backend.Client), gen, nil
 }
 
 // observe reports an operation's outcome to the host's observers.
@@ -59,13 +59,13 @@ func (a *backendAdapter) observe(op string, start time.Time, err error) {
 func call[T any](ctx context.Context, a *backendAdapter, op string, idempotent bool, f func(*backend.Client) (T, error)) (v T, err error) {
 	start := time.Now()
 	defer func() { a.observe(op, start, err) }()
-	c, err := a.client(ctx)
+	c, gen, err := a.client(ctx)
 	if err != nil {
 		return v, err
 	}
 	v, err = f(c)
-	if err != nil && (idempotent || errors.Is(err, sdk.ErrNotDelivered)) && a.p.died(err) {
-		if c, err = a.client(ctx); err != nil {
+	if err != nil && (idempotent || errors.Is(err, sdk.ErrNotDelivered)) && a.p.died(err, gen) {
+		if c, _, err = a.client(ctx); err != nil {
 			return v, err
 		}
 		return f(c)
@@ -189,26 +189,26 @@ func (a *toolAdapter) Info() sdk.Info {
 
 func (a *toolAdapter) Execute(ctx context.Context, sb tool.SandboxInfo, call tool.Call) (tool.Result, error) {
 	for attempt := 0; ; attempt++ {
-		res, err := a.execute(ctx, sb, call)
+		res, gen, err := a.execute(ctx, sb, call)
 		// A call that never reached a dead plugin waits for its restart.
-		if err != nil && attempt == 0 && errors.Is(err, sdk.ErrNotDelivered) && a.p.died(err) {
+		if err != nil && attempt == 0 && errors.Is(err, sdk.ErrNotDelivered) && a.p.died(err, gen) {
 			continue
 		}
 		return res, err
 	}
 }
 
-func (a *toolAdapter) execute(ctx context.Context, sb tool.SandboxInfo, call tool.Call) (tool.Result, error) {
-	raw, err := a.p.get(ctx)
+func (a *toolAdapter) execute(ctx context.Context, sb tool.SandboxInfo, call tool.Call) (tool.Result, int, error) {
+	raw, gen, err := a.p.get(ctx)
 	if err == nil {
 		var res tool.Result
 		res, err = raw.(*tool.Client).Execute(ctx, sb, call)
 		if err == nil {
-			return res, nil
+			return res, gen, nil
 		}
 	}
 	if errors.Is(err, sdk.ErrUnavailable) && a.p.h.opts.OnRPCError != nil {
 		a.p.h.opts.OnRPCError(sdk.KindTool, a.p.name())
 	}
-	return tool.Result{}, err
+	return tool.Result{}, gen, err
 }

@@ -3,6 +3,8 @@ package pluginhost
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -206,5 +208,46 @@ func TestDeadPluginIsRestartedOnNextUse(t *testing.T) {
 	be, _ := h.Backend("docker")
 	if _, err := be.List(context.Background(), nil); err != nil {
 		t.Errorf("backend call after kill -9: %v", err)
+	}
+}
+
+// TestDiedJudgesTheCallsProcess: a call that failed on a process that
+// another call has already replaced is retried; the fresh, live process
+// is not what failed.
+func TestDiedJudgesTheCallsProcess(t *testing.T) {
+	dir := pluginDir(t, "enclave-backend-fake")
+	h := New(Options{Dir: dir})
+	t.Cleanup(h.Kill)
+	if err := h.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	p := h.backends[0]
+	h.mu.Unlock()
+	_, oldGen, err := p.get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	pid := p.pid
+	p.mu.Unlock()
+	killDead(t, pid)
+	// Another call restarts it before the failed one asks.
+	_, newGen, err := p.get(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if newGen == oldGen {
+		t.Fatalf("the restarted process has the old generation %d", oldGen)
+	}
+	unavailable := fmt.Errorf("connection reset: %w", sdk.ErrUnavailable)
+	if !p.died(unavailable, oldGen) {
+		t.Error("a call to the killed process is not judged dead once it was replaced")
+	}
+	if p.died(unavailable, newGen) {
+		t.Error("the live restarted process is judged dead")
+	}
+	if p.died(errors.New("other"), oldGen) {
+		t.Error("an error that is not unavailability is judged a death")
 	}
 }

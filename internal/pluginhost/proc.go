@@ -33,6 +33,7 @@ type proc struct {
 	raw      any
 	info     sdk.Info
 	restarts int
+	gen      int // counts processes started: which one a call went to
 }
 
 // gone reports whether the plugin process has died, even before go-plugin
@@ -105,6 +106,7 @@ func (p *proc) start(ctx context.Context) error {
 		return err
 	}
 	p.client, p.raw, p.info = client, raw, info
+	p.gen++
 	p.pid = 0
 	if rc := client.ReattachConfig(); rc != nil {
 		p.pid = rc.Pid
@@ -115,12 +117,13 @@ func (p *proc) start(ctx context.Context) error {
 	return nil
 }
 
-// get returns a live client, restarting the process if it died.
-func (p *proc) get(ctx context.Context) (any, error) {
+// get returns a live client, restarting the process if it died, and the
+// generation of its process (for died).
+func (p *proc) get(ctx context.Context) (any, int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.gone() {
-		return p.raw, nil
+		return p.raw, p.gen, nil
 	}
 	name := p.info.Name
 	slog.Warn("plugin exited; restarting", "kind", p.kind, "name", name, "path", p.path)
@@ -132,26 +135,28 @@ func (p *proc) get(ctx context.Context) (any, error) {
 	}
 	if err := p.start(ctx); err != nil {
 		p.client = nil
-		return nil, fmt.Errorf("restart plugin %s: %w: %w", name, err, sdk.ErrUnavailable)
+		return nil, 0, fmt.Errorf("restart plugin %s: %w: %w", name, err, sdk.ErrUnavailable)
 	}
 	p.restarts++
 	if p.h.opts.OnRestart != nil {
 		p.h.opts.OnRestart(p.kind, name)
 	}
-	return p.raw, nil
+	return p.raw, p.gen, nil
 }
 
-// died reports whether err means the plugin process went away; the caller
-// may then retry an idempotent call once on a restarted process.
-func (p *proc) died(err error) bool {
+// died reports whether err means the plugin process of generation gen (the
+// one the call went to) went away; the caller may then retry an idempotent
+// call once on a restarted process.
+func (p *proc) died(err error, gen int) bool {
 	if !errors.Is(err, sdk.ErrUnavailable) {
 		return false
 	}
 	// The process may take a moment to die after its connection broke;
-	// give it a bounded one.
+	// give it a bounded one. Another call may have restarted it already:
+	// then the process now running is not the one that failed.
 	for i := 0; i < 200; i++ {
 		p.mu.Lock()
-		gone := p.gone()
+		gone := p.gen != gen || p.gone()
 		p.mu.Unlock()
 		if gone {
 			return true
