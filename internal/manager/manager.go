@@ -31,6 +31,7 @@ type Manager struct {
 	stopOnce  sync.Once
 	spares    map[string][]*sandbox // pre-created sandboxes by type+config
 	sparing   map[string]bool
+	strays    map[string]bool // unknown containers at the last health check
 	// snapping counts snapshots and forks being made (no image is pruned
 	// meanwhile); namingSnap holds the names of those being made.
 	snapping   int

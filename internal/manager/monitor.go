@@ -6,6 +6,8 @@ import (
 	"context"
 	"log/slog"
 	"time"
+
+	"github.com/enclave-sandbox/enclave/sdk/backend"
 )
 
 // monitor notices containers that died or were removed behind the server's
@@ -19,6 +21,12 @@ func (m *Manager) checkContainers(ctx context.Context) {
 	// it: a container created meanwhile may be missing from the list.
 	listed := time.Now()
 	alive := map[string]bool{}
+	type stray struct {
+		be          backend.Backend
+		containerID string
+		id          string
+	}
+	var listedAll []stray
 	for _, be := range m.plugins.Backends() {
 		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		list, err := be.List(lctx, map[string]string{LabelMSEnclave: "true", LabelInstance: m.opts.Instance})
@@ -31,13 +39,36 @@ func (m *Manager) checkContainers(ctx context.Context) {
 			if liveStatus(st.Status) {
 				alive[st.ContainerID] = true
 			}
+			listedAll = append(listedAll, stray{be, st.ContainerID, st.Labels[LabelID]})
 		}
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	for _, sb := range m.sandboxes {
 		if sb.status.active() && !sb.resetting && sb.registered.Before(listed) && !alive[sb.containerID] {
 			m.markDeadLocked(sb, "container exited or was removed outside enclave")
 		}
+	}
+	// A container of this instance whose sandbox id is neither registered
+	// nor reserved (by a create or spare in the making) is a stray: a create
+	// whose removal failed while the runtime or its plugin was down. Seen so
+	// at two checks in a row (not a delete under way), it is removed.
+	strays := map[string]bool{}
+	var remove []stray
+	for _, c := range listedAll {
+		if _, known := m.sandboxes[c.id]; known || c.id == "" || m.reserved[c.id] {
+			continue
+		}
+		strays[c.containerID] = true
+		if m.strays[c.containerID] {
+			remove = append(remove, c)
+		}
+	}
+	m.strays = strays
+	m.mu.Unlock()
+	for _, c := range remove {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := c.be.Remove(rctx, c.containerID)
+		cancel()
+		slog.Warn("removed a stray container (no sandbox of this server)", "container", c.containerID, "sandbox_id", c.id, "err", err)
 	}
 }
