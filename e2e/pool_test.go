@@ -282,3 +282,41 @@ func TestCreateFromSpare(t *testing.T) {
 		t.Errorf("call on a claimed spare: %+v", r)
 	}
 }
+
+// TestCreateFromSpareOfRepeatedConfig: without a pool, a config created a
+// second time earns a warm spare that the third create claims.
+func TestCreateFromSpareOfRepeatedConfig(t *testing.T) {
+	s := startServer(t, "")
+	ctx := context.Background()
+	cfg := map[string]any{"tools_config": []string{"python_executor"}, "env_vars": map[string]string{"RUN": randHex(4)}}
+	for range 2 {
+		id, err := s.C.CreateSandbox(ctx, "docker", cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.C.DeleteSandbox(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	spareID := ""
+	if !within(60*time.Second, func() bool {
+		m, _ := s.C.Metrics(ctx)
+		if strings.Contains(m, `enclave_pool_size{state="spare"} 1`) {
+			spareID = s.spare(t)
+		}
+		return spareID != ""
+	}) {
+		t.Fatal("no spare after the second create of a config")
+	}
+	id, err := s.C.CreateSandbox(ctx, "docker", cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := s.C.GetSandbox(ctx, id)
+	if info.Metadata["container_id"] != spareID {
+		t.Errorf("the third create got container %v, the spare was %s", info.Metadata["container_id"], spareID)
+	}
+	if r := s.exec(t, id, "python_executor", map[string]any{"code": "import os; print(os.environ['RUN'])"}); r.Output != cfg["env_vars"].(map[string]string)["RUN"]+"\n" {
+		t.Errorf("call on the claimed spare: %+v", r)
+	}
+}

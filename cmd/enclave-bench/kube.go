@@ -204,7 +204,7 @@ func benchKube(ctx context.Context, bin, kubeconfig, image string, n int, dur ti
 	must(err, "k8s warm")
 	add(withFloor(summarize("k8s python_executor print(40+2), warm, sequential", ds, wall), execFloor))
 	ds, wall, err = timeN(10, func() error {
-		id, err := a.CreateSandbox(ctx, "docker", tools)
+		id, err := a.CreateSandbox(ctx, "docker", coldConfig())
 		if err != nil {
 			return err
 		}

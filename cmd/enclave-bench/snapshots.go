@@ -11,14 +11,20 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/enclave-sandbox/enclave/client"
 )
 
-// coldConfig matches no pool or spare: every create starts a container.
-var coldConfig = map[string]any{"tools_config": map[string]any{"python_executor": map[string]any{}, "shell_executor": map[string]any{}},
-	"env_vars": map[string]string{"BENCH": "cold"}}
+// coldConfig matches no pool or spare: every create starts a container
+// (a config asked for again earns a spare, so each create gets its own).
+func coldConfig() map[string]any {
+	return map[string]any{"tools_config": map[string]any{"python_executor": map[string]any{}, "shell_executor": map[string]any{}},
+		"env_vars": map[string]string{"BENCH": "cold", "N": fmt.Sprint(coldSeq.Add(1))}}
+}
+
+var coldSeq atomic.Int64
 
 // allAnswer runs begin, then a call in each sandbox it gave, all at once;
 // it returns the wall time until every call answered, and the ids.
@@ -58,7 +64,7 @@ func deleteAll(ctx context.Context, c *client.Client, ids []string) {
 }
 
 func benchSnapshots(ctx context.Context, c *client.Client, add func(Result)) {
-	src, err := c.CreateSandbox(ctx, "docker", coldConfig)
+	src, err := c.CreateSandbox(ctx, "docker", coldConfig())
 	must(err, "create the snapshot source")
 	defer c.DeleteSandbox(ctx, src)
 	r, err := c.ExecuteTool(ctx, src, "shell_executor", map[string]any{"command": "head -c 104857600 /dev/urandom > /sandbox/changes"})
@@ -86,7 +92,7 @@ func benchSnapshots(ctx context.Context, c *client.Client, add func(Result)) {
 			var wg sync.WaitGroup
 			for i := range ids {
 				wg.Add(1)
-				go func() { defer wg.Done(); ids[i], errs[i] = c.CreateSandbox(ctx, "docker", coldConfig) }()
+				go func() { defer wg.Done(); ids[i], errs[i] = c.CreateSandbox(ctx, "docker", coldConfig()) }()
 			}
 			wg.Wait()
 			for _, err := range errs {

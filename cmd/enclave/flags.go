@@ -45,6 +45,8 @@ type config struct {
 	maxSnapshotBytes                        string
 	snapshotTTL                             float64
 	reapPaused                              bool
+	spares, sparesPerConfig                 int
+	spareTTL                                float64
 	logFormat, logLevel                     string
 	backends                                backendConfig
 }
@@ -91,6 +93,9 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.IntVar(&c.maxSnapshots, "max-snapshots", 100, "how many named snapshots this instance keeps at most (0: no bound); a snapshot past it answers 409")
 	fs.StringVar(&c.maxSnapshotBytes, "max-snapshot-bytes", "50g", "bound on what the named snapshots add to their images together (0: none); a snapshot past it answers 409")
 	fs.Float64Var(&c.snapshotTTL, "snapshot-ttl", 0, "delete a snapshot this many seconds after it was made, unless its request set a ttl; 0: kept until deleted")
+	fs.IntVar(&c.spares, "spares", 4, "warm spare sandboxes that may wait at once, over all configs: a config created a second time within --spare-ttl (a pool's at once) gets one, and a later /sandbox/create of it claims it instead of starting a container; the config used longest ago gives its spare up first; 0: no spares")
+	fs.IntVar(&c.sparesPerConfig, "spares-per-config", 1, "warm spares of one config that may wait at once (raise it for clients that create several sandboxes of a config at a time)")
+	fs.Float64Var(&c.spareTTL, "spare-ttl", 600, "seconds after its last create a config's spares are removed (a live pool's config keeps its spare)")
 	fs.Int64Var(&c.processOutput, "process-output-bytes", 1<<20, "latest output kept per background process (at least; the log in the sandbox holds up to twice this)")
 	fs.Float64Var(&c.maxProcessDuration, "max-process-duration", 0, "bound in seconds on a background process (its timeout, and what none means); 0: it may run as long as its sandbox")
 	fs.BoolVar(&c.residentRunner, "resident-runner", true, "run tool processes through a resident per-sandbox runner (a fork per call) instead of a container exec per call; images without Python always use exec")

@@ -5,6 +5,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -72,6 +73,22 @@ func snapshotLimits(c *config, opts *manager.Options) error {
 	opts.MaxSnapshots, opts.MaxSnapshotBytes = c.maxSnapshots, size
 	opts.SnapshotTTL = time.Duration(c.snapshotTTL * float64(time.Second))
 	opts.ReapPaused = c.reapPaused
+	return spareLimits(c, opts)
+}
+
+// spareLimits reads the warm spares' budget.
+func spareLimits(c *config, opts *manager.Options) error {
+	if c.spares < 0 {
+		return fmt.Errorf("--spares %d: want >= 0", c.spares)
+	}
+	if c.sparesPerConfig < 1 {
+		return fmt.Errorf("--spares-per-config %d: want >= 1 (turn spares off with --spares 0)", c.sparesPerConfig)
+	}
+	if c.spareTTL <= 0 || math.IsNaN(c.spareTTL) {
+		return fmt.Errorf("--spare-ttl %g: want > 0 seconds", c.spareTTL)
+	}
+	opts.Spares, opts.SparesPerConfig = c.spares, c.sparesPerConfig
+	opts.SpareTTL = time.Duration(c.spareTTL * float64(time.Second))
 	return nil
 }
 

@@ -41,6 +41,10 @@ func TestLimits(t *testing.T) {
 		{"negative snapshot count", func(c *config) { c.maxSnapshots = -1 }, "--max-snapshots"},
 		{"bad snapshot size", func(c *config) { c.maxSnapshotBytes = "much" }, "--max-snapshot-bytes"},
 		{"negative snapshot ttl", func(c *config) { c.snapshotTTL = -5 }, "--snapshot-ttl"},
+		{"no spares", func(c *config) { c.spares = 0 }, ""},
+		{"negative spares", func(c *config) { c.spares = -1 }, "--spares"},
+		{"no spares per config", func(c *config) { c.sparesPerConfig = 0 }, "--spares-per-config"},
+		{"no spare ttl", func(c *config) { c.spareTTL = 0 }, "--spare-ttl"},
 	}
 	for _, tt := range tests {
 		c := defaults(t)

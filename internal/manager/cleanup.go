@@ -41,6 +41,7 @@ func (m *Manager) every(d time.Duration, f func()) {
 func (m *Manager) cleanup(ctx context.Context) {
 	defer m.collectSnapshots(ctx)
 	now := time.Now().UTC()
+	m.expireSpares(now)
 	type victim struct {
 		id, reason   string
 		pool, paused bool

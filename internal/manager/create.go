@@ -100,12 +100,15 @@ func (m *Manager) createFrom(ctx context.Context, typ string, be backend.Backend
 		}
 		return nil, errorf(KindNotStarted, "Sandbox manager not started")
 	}
-	defer m.mu.Unlock()
 	m.registerLocked(sb)
 	if pool {
 		sb.status = StatusBusy // returnLocked makes it idle or hands it over
 		m.returnLocked(sb)
 		m.pool.initialized = true
+	}
+	m.mu.Unlock()
+	if !pool && spare {
+		m.noteCreate(typ, sb.cfgJSON, image, false)
 	}
 	return sb, nil
 }

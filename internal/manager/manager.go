@@ -29,9 +29,10 @@ type Manager struct {
 	pool      poolState
 	initMu    sync.Mutex // serialises pool initialisation
 	stopOnce  sync.Once
-	spares    map[string][]*sandbox // pre-created sandboxes by type+config
-	sparing   map[string]bool
-	strays    map[string]bool // unknown containers at the last health check
+	spares    map[string][]*sandbox // pre-created sandboxes by spareKey
+	sparing   map[string]int        // spares being made, by spareKey
+	demand    map[string]*demand    // configs asked for, by spareKey
+	strays    map[string]bool       // unknown containers at the last health check
 	// snapping counts snapshots and forks being made (no image is pruned
 	// meanwhile); namingSnap holds the names of those being made.
 	snapping   int
@@ -46,7 +47,7 @@ type Manager struct {
 // run through exec, which the tool plugins reach too.
 func New(opts Options, plugins Plugins, exec *executor.Executor) *Manager {
 	return &Manager{opts: opts, plugins: plugins, exec: exec, sandboxes: map[string]*sandbox{}, reserved: map[string]bool{},
-		spares: map[string][]*sandbox{}, sparing: map[string]bool{}, namingSnap: map[string]bool{}}
+		spares: map[string][]*sandbox{}, sparing: map[string]int{}, demand: map[string]*demand{}, namingSnap: map[string]bool{}}
 }
 
 // Start re-adopts this instance's containers, marks the manager running and
@@ -113,7 +114,10 @@ func (m *Manager) waitCreates(ctx context.Context) {
 	defer t.Stop()
 	for {
 		m.mu.Lock()
-		n := m.creating + len(m.sparing)
+		n := m.creating
+		for _, c := range m.sparing {
+			n += c
+		}
 		m.mu.Unlock()
 		if n == 0 {
 			return

@@ -58,7 +58,13 @@ type Options struct {
 	SnapshotTTL      time.Duration
 	// ReapPaused lets the idle rule delete paused sandboxes too.
 	ReapPaused bool
-	Observer   Observer
+	// Spares: how many warm spare sandboxes wait at most, in all and of
+	// one config (0: none); SpareTTL forgets a config (and removes its
+	// spares) not asked for in that long.
+	Spares          int
+	SparesPerConfig int
+	SpareTTL        time.Duration
+	Observer        Observer
 	// ToolDefaults are operator defaults per tool (by plugin name): values of
 	// parameters a call omits, and "max_output_bytes" for the output cap.
 	ToolDefaults map[string]map[string]json.RawMessage
@@ -76,6 +82,7 @@ func DefaultOptions() Options {
 		MaxMemory: 8 << 30, MaxMemoryText: "8g", MaxCPUs: 4, PidsLimit: 1024, MaxOutputBytes: 1 << 20,
 		ProcessOutputBytes: 1 << 20, MaxIdleTimeout: 24 * time.Hour,
 		MaxDisk: 10 << 30, MaxDiskText: "10g", DefaultDisk: 2 << 30, MaxSnapshots: 100, MaxSnapshotBytes: 50 << 30,
+		Spares: 4, SparesPerConfig: 1, SpareTTL: 10 * time.Minute,
 		ExecMaxDuration: time.Hour, StartTimeout: 30 * time.Second, StopGrace: 2 * time.Second,
 		PoolWait: 60 * time.Second, PoolWaitText: "60", HealthInterval: 3 * time.Second, SyncInterval: 500 * time.Millisecond,
 		ImageAliases: map[string]string{"jupyter-kernel-gateway": "python:3.11-slim"}}

@@ -58,7 +58,7 @@ func (m *Manager) InitializePool(ctx context.Context, sandboxType string, n int,
 		sb := m.sandboxes[out.IDs[0]]
 		m.mu.Unlock()
 		if sb != nil {
-			m.wantSpare(sb.typ, sb.cfgJSON, sb.spec.Labels[LabelImage])
+			m.noteCreate(sb.typ, sb.cfgJSON, sb.spec.Labels[LabelImage], true)
 		}
 	}
 	return out, nil

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -457,31 +456,6 @@ func backendErr(op string, err error) error {
 		return &Error{Kind: KindConflict, Msg: "Failed to " + op + ": " + err.Error(), Err: err}
 	}
 	return &Error{Kind: KindInternal, Msg: "Failed to " + op + ": " + err.Error(), Err: err}
-}
-
-// discardSpares removes the waiting spares whose config matches.
-func (m *Manager) discardSpares(match func(*sandboxconfig.Config) bool) {
-	m.mu.Lock()
-	var drop []*sandbox
-	for k, list := range m.spares {
-		keep := slices.DeleteFunc(slices.Clone(list), func(sb *sandbox) bool { return match(sb.cfg) })
-		for _, sb := range list {
-			if match(sb.cfg) {
-				drop = append(drop, sb)
-			}
-		}
-		m.spares[k] = keep
-	}
-	m.mu.Unlock()
-	for _, sb := range drop {
-		m.exec.Remove(sb.id)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		if err := sb.backend.Remove(ctx, sb.containerID); err != nil {
-			slog.Warn("remove spare", "sandbox_id", sb.id, "err", err)
-		}
-		cancel()
-		m.unreserve(sb.id)
-	}
 }
 
 // randomID is a fresh id that reserves nothing (snapshot names).

@@ -13,9 +13,14 @@ import (
 	"github.com/enclave-sandbox/enclave/sdk/backend"
 )
 
-// Spares: where the pool has a config, one pre-created, started sandbox of
-// that config waits (runner warm) for a /sandbox/create asking for the same
-// type and config, which then costs a rename instead of a container start.
+// Spares: a started sandbox (runner warm) of a config that is asked for
+// again and again waits for the next /sandbox/create of that type, config
+// and image, which then costs a rename instead of a container start
+// (docs/api.md §3.1). A config earns spares when a create asks for it a
+// second time within --spare-ttl (a pool's config at once); at most
+// --spares-per-config of one config and --spares in all wait, the config
+// used longest ago giving its spare up first; a config not asked for
+// within --spare-ttl loses its spares at the next cleanup sweep.
 // Container labels cannot change, so a spare is created with the labels it
 // will keep and the name spare-<id>; claiming renames it to sandbox-<id>.
 // Re-adoption removes containers still named spare-*: unclaimed spares are
@@ -23,64 +28,187 @@ import (
 
 const sparePrefix = sdk.SparePrefix
 
+// maxDemand bounds the configs remembered (a client sending a new config
+// with every create must not grow the server without bound).
+const maxDemand = 1024
+
+// demand is what the server knows of one config's creates.
+type demand struct {
+	typ     string
+	cfgJSON json.RawMessage
+	image   string
+	last    time.Time
+	asks    int
+	pool    bool
+}
+
 // spareKey: a spare is claimed for the same type, config and image (a
 // snapshot deleted and made again under its name is another image).
 func spareKey(typ string, cfgJSON []byte, image string) string {
 	return typ + "\x00" + string(cfgJSON) + "\x00" + image
 }
 
-// wantSpare makes sure one spare of (typ, cfg, image) exists or is being
-// made.
-func (m *Manager) wantSpare(typ string, cfgJSON json.RawMessage, image string) {
-	key := spareKey(typ, cfgJSON, image)
-	m.mu.Lock()
-	if !m.running || len(m.spares[key]) > 0 || m.sparing[key] {
-		m.mu.Unlock()
+// noteCreate records a create of (typ, cfg, image) and, once the config
+// has earned it, makes sure its spares exist or are being made.
+func (m *Manager) noteCreate(typ string, cfgJSON []byte, image string, pool bool) {
+	if m.opts.Spares <= 0 || m.opts.SparesPerConfig <= 0 {
 		return
 	}
-	m.sparing[key] = true
+	key := spareKey(typ, cfgJSON, image)
+	m.mu.Lock()
+	d := m.demand[key]
+	if d == nil {
+		if len(m.demand) >= maxDemand {
+			m.forgetOldestLocked()
+		}
+		d = &demand{typ: typ, cfgJSON: cfgJSON, image: image}
+		m.demand[key] = d
+	}
+	d.asks++
+	d.last = time.Now()
+	d.pool = d.pool || pool
+	earned := d.asks >= 2 || d.pool
+	m.mu.Unlock()
+	if earned {
+		m.wantSpare(key)
+	}
+}
+
+// forgetOldestLocked drops the config asked for longest ago that has no
+// spare.
+func (m *Manager) forgetOldestLocked() {
+	oldest := ""
+	for k, d := range m.demand {
+		if len(m.spares[k]) == 0 && m.sparing[k] == 0 && (oldest == "" || d.last.Before(m.demand[oldest].last)) {
+			oldest = k
+		}
+	}
+	if oldest != "" {
+		delete(m.demand, oldest)
+	}
+}
+
+// spareCountLocked counts the spares waiting and being made.
+func (m *Manager) spareCountLocked() int {
+	n := 0
+	for _, list := range m.spares {
+		n += len(list)
+	}
+	for _, c := range m.sparing {
+		n += c
+	}
+	return n
+}
+
+// evictLocked takes a waiting spare of the config used longest ago, if it
+// was used before the config key: the budget goes to what is asked for.
+func (m *Manager) evictLocked(key string) *sandbox {
+	mine := m.demand[key]
+	victim := ""
+	for k, list := range m.spares {
+		d := m.demand[k]
+		if k == key || len(list) == 0 || d != nil && mine != nil && !d.last.Before(mine.last) {
+			continue
+		}
+		if victim == "" || m.demand[victim] != nil && (d == nil || d.last.Before(m.demand[victim].last)) {
+			victim = k
+		}
+	}
+	if victim == "" {
+		return nil
+	}
+	list := m.spares[victim]
+	sb := list[len(list)-1]
+	m.spares[victim] = list[:len(list)-1]
+	if len(m.spares[victim]) == 0 {
+		delete(m.spares, victim)
+	}
+	return sb
+}
+
+// wantSpare starts making the spares of the config key that it lacks,
+// evicting other configs' within the budget.
+func (m *Manager) wantSpare(key string) {
+	for m.startSpare(key) {
+	}
+}
+
+// startSpare starts making one spare of the config key, if it lacks one
+// and the budget allows.
+func (m *Manager) startSpare(key string) bool {
+	m.mu.Lock()
+	d := m.demand[key]
+	if !m.running || d == nil || len(m.spares[key])+m.sparing[key] >= m.opts.SparesPerConfig {
+		m.mu.Unlock()
+		return false
+	}
+	if m.spareCountLocked() >= m.opts.Spares {
+		victim := m.evictLocked(key)
+		if victim == nil {
+			m.mu.Unlock()
+			return false
+		}
+		go m.removeSpare(victim, "evicted for a config asked for more recently")
+	}
+	m.sparing[key]++
+	typ, cfgJSON, image := d.typ, d.cfgJSON, d.image
 	m.mu.Unlock()
 	go func() {
 		defer func() {
 			m.mu.Lock()
-			delete(m.sparing, key)
+			if m.sparing[key]--; m.sparing[key] <= 0 {
+				delete(m.sparing, key)
+			}
 			m.mu.Unlock()
 		}()
-		be, ok := m.plugins.Backend(typ)
-		if !ok {
-			return
-		}
-		if _, ok := backend.Renames(be); !ok {
-			return
-		}
-		cfg, err := sandboxconfig.Parse(typ, cfgJSON)
+		sb, err := m.makeSpare(typ, cfgJSON, image)
 		if err != nil {
-			return
-		}
-		id := m.newID() // stays reserved while the spare waits
-		ctx, cancel := context.WithTimeout(context.Background(), 2*m.opts.StartTimeout)
-		defer cancel()
-		sb, err := m.startNamed(ctx, sparePrefix+id, id, typ, cfg, image, be, false)
-		if err != nil {
-			m.unreserve(id)
 			slog.Warn("spare sandbox not created", "err", err)
 			return
 		}
+		if sb == nil {
+			return
+		}
 		m.mu.Lock()
-		if !m.running {
+		if !m.running || m.demand[key] == nil {
+			// Shutdown began, or the config was dropped meanwhile.
 			m.mu.Unlock()
-			m.unreserve(id)
-			m.exec.Remove(id)
-			be.Remove(ctx, sb.containerID)
+			m.removeSpare(sb, "no longer wanted")
 			return
 		}
 		m.spares[key] = append(m.spares[key], sb)
 		m.mu.Unlock()
 	}()
+	return true
+}
+
+// makeSpare starts one spare; nil without error where the backend cannot
+// rename (no spares there).
+func (m *Manager) makeSpare(typ string, cfgJSON json.RawMessage, image string) (*sandbox, error) {
+	be, ok := m.plugins.Backend(typ)
+	if !ok {
+		return nil, nil
+	}
+	if _, ok := backend.Renames(be); !ok {
+		return nil, nil
+	}
+	cfg, err := sandboxconfig.Parse(typ, cfgJSON)
+	if err != nil {
+		return nil, err
+	}
+	id := m.newID() // stays reserved while the spare waits
+	ctx, cancel := context.WithTimeout(context.Background(), 2*m.opts.StartTimeout)
+	defer cancel()
+	sb, err := m.startNamed(ctx, sparePrefix+id, id, typ, cfg, image, be, false)
+	if err != nil {
+		m.unreserve(id)
+		return nil, err
+	}
+	return sb, nil
 }
 
 // claimSpare hands out a spare of (typ, cfg), or nil. It is registered by
-// the caller.
+// the caller (and noteCreate makes the next one).
 func (m *Manager) claimSpare(ctx context.Context, typ string, cfgJSON []byte, image string) *sandbox {
 	key := spareKey(typ, cfgJSON, image)
 	for {
@@ -101,16 +229,69 @@ func (m *Manager) claimSpare(ctx context.Context, typ string, cfgJSON []byte, im
 			err = errors.New("spare is not running (" + st.Status + ")")
 		}
 		if err != nil {
-			slog.Warn("spare sandbox unusable; discarded", "sandbox_id", sb.id, "err", err)
-			m.exec.Remove(sb.id)
-			sb.backend.Remove(context.WithoutCancel(ctx), sb.containerID)
-			m.unreserve(sb.id)
+			m.removeSpare(sb, "unusable: "+err.Error())
 			continue
 		}
 		now := time.Now().UTC()
 		sb.updated, sb.lastActivity = now, now
-		go m.wantSpare(typ, cfgJSON, image) // the next one
 		return sb
+	}
+}
+
+// removeSpare removes a spare taken out of m.spares.
+func (m *Manager) removeSpare(sb *sandbox, why string) {
+	slog.Info("spare sandbox removed", "sandbox_id", sb.id, "why", why)
+	m.exec.Remove(sb.id)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := sb.backend.Remove(ctx, sb.containerID); err != nil && !errors.Is(err, sdk.ErrSandboxNotFound) {
+		slog.Warn("remove spare", "sandbox_id", sb.id, "err", err)
+	}
+	m.unreserve(sb.id)
+}
+
+// expireSpares (the cleanup sweep) forgets the configs not asked for
+// within --spare-ttl, but a live pool's, and removes their spares.
+func (m *Manager) expireSpares(now time.Time) {
+	m.mu.Lock()
+	pooled := map[string]bool{}
+	for _, sb := range m.sandboxes {
+		if sb.pool {
+			pooled[spareKey(sb.typ, sb.cfgJSON, sb.spec.Labels[LabelImage])] = true
+		}
+	}
+	var drop []*sandbox
+	for k, d := range m.demand {
+		if now.Sub(d.last) <= m.opts.SpareTTL || pooled[k] {
+			continue
+		}
+		delete(m.demand, k)
+		drop = append(drop, m.spares[k]...)
+		delete(m.spares, k)
+	}
+	m.mu.Unlock()
+	for _, sb := range drop {
+		m.removeSpare(sb, "its config was not asked for within --spare-ttl")
+	}
+}
+
+// discardSpares forgets the configs that match and removes their waiting
+// spares (a deleted snapshot's).
+func (m *Manager) discardSpares(match func(*sandboxconfig.Config) bool) {
+	m.mu.Lock()
+	var drop []*sandbox
+	for k, d := range m.demand {
+		cfg, err := sandboxconfig.Parse(d.typ, d.cfgJSON)
+		if err != nil || !match(cfg) {
+			continue
+		}
+		delete(m.demand, k)
+		drop = append(drop, m.spares[k]...)
+		delete(m.spares, k)
+	}
+	m.mu.Unlock()
+	for _, sb := range drop {
+		m.removeSpare(sb, "its snapshot was deleted")
 	}
 }
 
