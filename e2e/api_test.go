@@ -274,7 +274,7 @@ func TestStopAndDelete(t *testing.T) {
 	if code != 400 || !strings.Contains(body, "is not active (status: stopped)") {
 		t.Errorf("archive after stop = %d %s", code, body)
 	}
-	if left := s.containers(t); len(left) != 0 {
+	if left := s.sandboxContainers(t); len(left) != 0 {
 		t.Errorf("stop with remove_on_exit left containers: %v", left)
 	}
 	if err := s.C.DeleteSandbox(ctx, id); err != nil {
@@ -291,7 +291,7 @@ func TestStopAndDelete(t *testing.T) {
 	if err := s.C.DeleteSandbox(ctx, id2); err != nil {
 		t.Fatalf("delete running: %v", err)
 	}
-	if left := s.containers(t); len(left) != 0 {
+	if left := s.sandboxContainers(t); len(left) != 0 {
 		t.Errorf("containers after delete: %v", left)
 	}
 }

@@ -190,6 +190,32 @@ func (s *server) containers(t *testing.T) []string {
 	return strings.Fields(string(out))
 }
 
+// sandboxContainers lists this instance's containers but its waiting
+// spares (a config created twice earns one; shutdown removes them).
+func (s *server) sandboxContainers(t *testing.T) []string {
+	var out []string
+	if kubeMode() {
+		for _, p := range kubePods(t, s.Instance) {
+			if !strings.HasPrefix(p, "spare-") || kubeName(t, p) != p {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	list, err := exec.Command("podman", "--url", s.Podman, "ps", "-a", "--format", "{{.ID}} {{.Names}}",
+		"--filter", "label=enclave.instance="+s.Instance).CombinedOutput()
+	if err != nil {
+		t.Logf("podman ps: %v: %s", err, list)
+		return nil
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(list)), "\n") {
+		if id, name, ok := strings.Cut(line, " "); ok && !strings.HasPrefix(name, "spare-") {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // spare is the id of this instance's waiting spare container, or "".
 func (s *server) spare(t *testing.T) string {
 	if kubeMode() {

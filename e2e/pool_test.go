@@ -241,7 +241,7 @@ func TestLoad(t *testing.T) {
 	if left, _ := s.C.ListSandboxes(ctx, ""); len(left) != 0 {
 		t.Errorf("%d sandboxes still registered", len(left))
 	}
-	if left := s.containers(t); len(left) != 0 {
+	if left := s.sandboxContainers(t); len(left) != 0 {
 		t.Errorf("containers left: %v", left)
 	}
 }
