@@ -92,7 +92,7 @@ func (m *Manager) Shutdown(ctx context.Context, deleteAll bool) {
 		m.stopOnce.Do(func() { close(m.stop) })
 		<-m.cleanupDone
 	}
-	m.removeSpares(ctx)
+	m.removeSpares()
 	m.waitCreates(ctx)
 	for _, be := range m.plugins.Backends() {
 		m.pruneImages(ctx, be) // a spare's image from a deleted snapshot

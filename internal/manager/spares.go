@@ -296,7 +296,7 @@ func (m *Manager) discardSpares(match func(*sandboxconfig.Config) bool) {
 }
 
 // removeSpares deletes every waiting spare (shutdown).
-func (m *Manager) removeSpares(ctx context.Context) {
+func (m *Manager) removeSpares() {
 	m.mu.Lock()
 	var all []*sandbox
 	for k, list := range m.spares {
@@ -305,10 +305,7 @@ func (m *Manager) removeSpares(ctx context.Context) {
 	}
 	m.mu.Unlock()
 	for _, sb := range all {
-		m.exec.Remove(sb.id)
-		if err := sb.backend.Remove(ctx, sb.containerID); err != nil && !errors.Is(err, sdk.ErrSandboxNotFound) {
-			slog.Warn("remove spare", "sandbox_id", sb.id, "err", err)
-		}
+		m.removeSpare(sb, "shutdown")
 	}
 }
 
