@@ -18,7 +18,10 @@ type hostFacts struct {
 	// storage with quotas).
 	diskLimit bool
 	idmap     *idMap // nil: no user namespace
-	warnings  []string
+	// seccomp is the path of the sandboxes' seccomp profile on the Podman
+	// host (seccomp.go); "": Podman's default.
+	seccomp  string
+	warnings []string
 }
 
 // idMap is one id range mapped for both uids and gids.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -120,4 +121,69 @@ func TestStartsOwnService(t *testing.T) {
 	if err := p.Remove(context.Background(), st.ContainerID); err != nil {
 		t.Errorf("remove: %v", err)
 	}
+}
+
+// TestSandboxesTakeNoHostKeys: rootful sandboxes share one id mapping, so a
+// session keyring per container would count against one host uid's
+// kernel.keys.maxkeys (200 on Debian) and cap the host near 200 sandboxes.
+// deploy/containers.conf turns the keyring off; this proves the service runs
+// with it.
+func TestSandboxesTakeNoHostKeys(t *testing.T) {
+	testBackend(t)
+	p := New(Config{URL: os.Getenv("ENCLAVE_PODMAN_URL"), UserNS: DefaultUserNS})
+	first := newSandbox(t, p, nil)
+	if p.host.idmap == nil {
+		t.Skip("sandboxes run without the shared id mapping; their keys count against their own uids")
+	}
+	uid := p.host.idmap.host
+	before, err := hostKeys(uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{first.ContainerID}
+	for i := 0; i < 3; i++ {
+		ids = append(ids, newSandbox(t, p, nil).ContainerID)
+	}
+	for _, id := range ids {
+		if r, err := p.Exec(context.Background(), id, sdk.ExecRequest{Argv: []string{"true"}}); err != nil || r.ExitCode != 0 {
+			t.Fatalf("exec in %s: %+v, %v", id, r, err)
+		}
+	}
+	after, err := hostKeys(uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after > before {
+		t.Errorf("host uid %d holds %d keys after 3 more sandboxes, %d before: each sandbox takes keys from the host's per-uid quota (is keyring = false in the service's containers.conf?)", uid, after, before)
+	}
+	// Without a keyring of its own a sandbox must still not reach the one it
+	// would inherit: the default seccomp profile refuses keyctl.
+	nr := map[string]int{"amd64": 250, "arm64": 219}[runtime.GOARCH]
+	if nr == 0 {
+		return
+	}
+	probe := fmt.Sprintf("import ctypes; l = ctypes.CDLL(None, use_errno=True); print(l.syscall(%d, 0, -3, 0), ctypes.get_errno())", nr)
+	r, err := p.Exec(context.Background(), first.ContainerID, sdk.ExecRequest{Argv: []string{"python3", "-c", probe}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(r.Stdout)); got != "-1 1" {
+		t.Errorf("keyctl(GET_KEYRING_ID, session) in a sandbox: %q (stderr %q), want -1 with EPERM", got, r.Stderr)
+	}
+}
+
+// hostKeys is the number of keys /proc/key-users counts for uid (0 when the
+// uid holds none).
+func hostKeys(uid int) (int, error) {
+	b, err := os.ReadFile("/proc/key-users")
+	if err != nil {
+		return 0, fmt.Errorf("read key users: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var u, usage, keys, inst int
+		if n, _ := fmt.Sscanf(strings.TrimSpace(line), "%d: %d %d/%d", &u, &usage, &keys, &inst); n == 4 && u == uid {
+			return keys, nil
+		}
+	}
+	return 0, nil
 }

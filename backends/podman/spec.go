@@ -43,12 +43,14 @@ type containerSpec struct {
 	// StorageSize bounds what the container writes (bytes); 0: no bound.
 	StorageSize int64
 	Privileged  bool
-	CapDrop     []string
-	CapAdd      []string
-	Memory      int64 // bytes; swap is the same (no swap beyond memory)
-	CPUQuota    int64 // µs per cpuPeriod
-	Pids        int64
-	Rlimits     []rlimit
+	// Seccomp is a seccomp profile's path on the Podman host; "": Podman's.
+	Seccomp  string
+	CapDrop  []string
+	CapAdd   []string
+	Memory   int64 // bytes; swap is the same (no swap beyond memory)
+	CPUQuota int64 // µs per cpuPeriod
+	Pids     int64
+	Rlimits  []rlimit
 	// Network: "" none, "default" Podman's default network, else a named one.
 	Network  string
 	Mounts   []bindMount
@@ -98,6 +100,7 @@ func specFor(s sdk.Spec, facts hostFacts) (containerSpec, error) {
 	}
 	if !s.Privileged {
 		c.CapDrop, c.CapAdd = []string{"ALL"}, keptCaps
+		c.Seccomp = facts.seccomp
 	}
 	switch {
 	case !s.NetworkEnabled:

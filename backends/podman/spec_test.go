@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 
+	"github.com/containers/common/pkg/seccomp"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/enclave-sandbox/enclave/sdk"
 )
@@ -13,9 +17,9 @@ import (
 func TestSpecFor(t *testing.T) {
 	base := sdk.Spec{Name: "sandbox-a", Image: "img", MemoryBytes: 1 << 30, CPUs: 1.5, PidsLimit: 256, WorkingDir: "/sandbox"}
 	ids := &idMap{container: 0, host: 1000000000, size: 65536}
-	rootful := hostFacts{idmap: ids, diskLimit: true}
+	rootful := hostFacts{idmap: ids, diskLimit: true, seccomp: "/p/seccomp.json"}
 	common := containerSpec{Name: "sandbox-a", Image: "img", WorkDir: "/sandbox", Memory: 1 << 30, CPUQuota: 150000, Pids: 256,
-		CapDrop: []string{"ALL"}, CapAdd: keptCaps, Terminal: true, UserNS: ids}
+		CapDrop: []string{"ALL"}, CapAdd: keptCaps, Terminal: true, UserNS: ids, Seccomp: "/p/seccomp.json"}
 	tests := []struct {
 		name   string
 		mutate func(*sdk.Spec)
@@ -28,9 +32,11 @@ func TestSpecFor(t *testing.T) {
 		{"disk limit where the host enforces it", func(s *sdk.Spec) { s.DiskBytes = 1 << 20 }, rootful,
 			func(c *containerSpec) { c.StorageSize = 1 << 20 }},
 		{"no disk limit where it cannot", func(s *sdk.Spec) { s.DiskBytes = 1 << 20 }, hostFacts{rootless: true},
-			func(c *containerSpec) { c.UserNS = nil }},
-		{"privileged keeps its capabilities and the host's ids", func(s *sdk.Spec) { s.Privileged = true }, rootful,
-			func(c *containerSpec) { c.Privileged, c.CapDrop, c.CapAdd, c.UserNS = true, nil, nil, nil }},
+			func(c *containerSpec) { c.UserNS, c.Seccomp = nil, "" }},
+		{"privileged keeps its capabilities, the host's ids and no seccomp of ours", func(s *sdk.Spec) { s.Privileged = true }, rootful,
+			func(c *containerSpec) {
+				c.Privileged, c.CapDrop, c.CapAdd, c.UserNS, c.Seccomp = true, nil, nil, nil, ""
+			}},
 		{"network asked for: the default network", func(s *sdk.Spec) { s.NetworkEnabled, s.Network = true, "bridge" }, rootful,
 			func(c *containerSpec) { c.Network = "default" }},
 		{"a named network", func(s *sdk.Spec) { s.NetworkEnabled, s.Network = true, "lab" }, rootful,
@@ -91,6 +97,38 @@ func TestSpecForRefuses(t *testing.T) {
 		mutate(&s)
 		if _, err := specFor(s, hostFacts{}); !errors.Is(err, sdk.ErrInvalidArgument) {
 			t.Errorf("%s: %v, want ErrInvalidArgument", name, err)
+		}
+	}
+}
+
+func TestSandboxSeccompRefusesKeyring(t *testing.T) {
+	b, err := sandboxSeccomp()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p seccomp.Seccomp
+	if err := json.Unmarshal(b, &p); err != nil {
+		t.Fatal(err)
+	}
+	allowed, refused := map[string]bool{}, map[string]bool{}
+	for _, s := range p.Syscalls {
+		for _, n := range s.Names {
+			switch s.Action {
+			case seccomp.ActAllow:
+				allowed[n] = true
+			case seccomp.ActErrno:
+				refused[n] = s.ErrnoRet != nil && *s.ErrnoRet == uint(unix.EPERM)
+			}
+		}
+	}
+	for _, n := range keyringSyscalls {
+		if allowed[n] || !refused[n] {
+			t.Errorf("%s: allowed %v, refused with EPERM %v", n, allowed[n], refused[n])
+		}
+	}
+	for _, n := range []string{"read", "clone", "execve", "openat"} {
+		if !allowed[n] {
+			t.Errorf("%s is not allowed: the profile is not Podman's default", n)
 		}
 	}
 }

@@ -36,6 +36,7 @@ func toSpecGenerator(c containerSpec) *specgen.SpecGenerator {
 	g.NoNewPrivileges = true
 	g.Privileged = c.Privileged
 	g.CapDrop, g.CapAdd = c.CapDrop, c.CapAdd
+	g.SeccompProfilePath = c.Seccomp
 	mem, period, quota := c.Memory, uint64(cpuPeriod), c.CPUQuota
 	g.ResourceLimits = &spec.LinuxResources{
 		Memory: &spec.LinuxMemory{Limit: &mem, Swap: &mem},
