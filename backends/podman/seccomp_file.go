@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -24,37 +25,34 @@ func writeSeccomp(uri string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dir, err := os.UserCacheDir()
+	dir, err := profileDir()
 	if err != nil {
-		dir = os.TempDir()
-	}
-	sum := sha256.Sum256(b)
-	dir = filepath.Join(dir, "enclave")
-	path := filepath.Join(dir, "seccomp-"+hex.EncodeToString(sum[:8])+".json")
-	if old, err := os.ReadFile(path); err == nil && string(old) == string(b) {
-		return path, nil
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("seccomp profile directory: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, "seccomp-*.tmp")
+	sum := sha256.Sum256(b)
+	path := filepath.Join(dir, "seccomp-"+hex.EncodeToString(sum[:8])+".json")
+	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, b) {
+		return path, nil
+	}
+	// Written aside and renamed: a concurrent plugin never reads half.
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	if err = os.WriteFile(tmp, b, 0o644); err == nil {
+		err = os.Rename(tmp, path)
+	}
 	if err != nil {
-		return "", fmt.Errorf("write seccomp profile: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("write seccomp profile: %w", err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("write seccomp profile: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("write seccomp profile: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp)
 		return "", fmt.Errorf("write seccomp profile: %w", err)
 	}
 	return path, nil
+}
+
+// profileDir is enclave's directory in the user's cache; without one (no
+// $HOME, e.g. a bare service unit) a new private directory, never a shared
+// path another local user could have made first and filled.
+func profileDir() (string, error) {
+	if d, err := os.UserCacheDir(); err == nil {
+		d = filepath.Join(d, "enclave")
+		return d, os.MkdirAll(d, 0o755)
+	}
+	return os.MkdirTemp("", "enclave-seccomp-")
 }

@@ -8,7 +8,6 @@ import (
 	"github.com/containers/common/pkg/seccomp"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-
 	"golang.org/x/sys/unix"
 
 	"github.com/enclave-sandbox/enclave/sdk"
