@@ -22,9 +22,13 @@ func Page(name string) ([]byte, error) {
 	return fs.ReadFile(Assets, name+".html")
 }
 
-// Exists reports whether an asset path (below /assets/) is a file.
+// Exists reports whether an asset path (below /assets/) is a file. Only a
+// canonical path is: one that needs cleaning ("x/../console.js",
+// "\x00/../console.js") names what it does not spell.
 func Exists(p string) bool {
-	p = strings.TrimPrefix(path.Clean("/"+p), "/")
+	if !fs.ValidPath(p) {
+		return false
+	}
 	st, err := fs.Stat(Assets, p)
 	return err == nil && !st.IsDir() && !strings.HasPrefix(path.Base(p), ".")
 }

@@ -23,6 +23,9 @@ func TestPagesAndAssets(t *testing.T) {
 		{"vendor", false},
 		{"vendor/.stamp", false},
 		{"../webui.go", false},
+		{"a/../console.js", false},
+		{"\x00/../console.js", false},
+		{"./console.js", false},
 		{"/etc/passwd", false},
 		{"nope.js", false},
 	}
