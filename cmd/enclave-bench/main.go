@@ -153,7 +153,9 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", os.Getenv("ENCLAVE_K8S_KUBECONFIG"), "also measure the kubernetes rows on this cluster (make bench brings the test cluster up and sets ENCLAVE_K8S_KUBECONFIG)")
 	kubeOnly := flag.Bool("kube-only", false, "measure only the kubernetes rows")
 	procDur := flag.Duration("process-duration", time.Minute, "how long each of the 100 background processes prints")
+	rows := flag.String("rows", "", "measure only these groups of rows, comma-separated: "+strings.Join(rowGroups, ", ")+" (default: all; the Podman floors are always measured)")
 	flag.Parse()
+	must(selectRows(*rows), "--rows")
 	ctx := context.Background()
 	var serverPID int
 	if *url == "" && !*kubeOnly {
@@ -192,9 +194,11 @@ func main() {
 
 	if !*kubeOnly {
 		benchPodman(ctx, c, *podmanURL, *image, *n, *dur, serverPID, rep, add)
-		benchInteractive(ctx, c, serverPID, *procDur, rep, add)
+		if want("interactive") {
+			benchInteractive(ctx, c, serverPID, *procDur, rep, add)
+		}
 	}
-	if *kubeconfig != "" {
+	if *kubeconfig != "" && want("kube") {
 		benchKube(ctx, *bin, *kubeconfig, *image, *n, *dur, add)
 	}
 	rep.Results = results
@@ -208,10 +212,29 @@ func benchPodman(ctx context.Context, c *client.Client, podmanURL, image string,
 	for _, r := range []Result{fl.exec, fl.fork, fl.create} {
 		add(r)
 	}
-
-	tools := map[string]any{"tools_config": []string{"python_executor", "shell_executor", "file_operation"}}
 	fmt.Fprintln(os.Stderr, "enclave over HTTP:")
-	// Cold: create, first call, delete.
+	if want("cold") {
+		benchCold(ctx, c, fl, add)
+	}
+	if want("warm") || want("files") {
+		benchWarm(ctx, c, n, fl, add)
+	}
+	if want("pool") || want("batch") || want("spares") {
+		benchPool(ctx, c, dur, fl, add)
+	}
+	if want("snapshots") {
+		benchSnapshots(ctx, c, add)
+	}
+	if want("spares") {
+		add(withFloor(benchRepeatedConfig(ctx, c), fl.create))
+	}
+	if serverPID > 0 && want("memory") {
+		benchMemory(ctx, c, serverPID, rep)
+	}
+}
+
+// benchCold times create, first call, delete.
+func benchCold(ctx context.Context, c *client.Client, fl floors, add func(Result)) {
 	ds, wall, err := timeN(10, func() error {
 		id, err := c.CreateSandbox(ctx, "docker", coldConfig())
 		if err != nil {
@@ -224,7 +247,11 @@ func benchPodman(ctx context.Context, c *client.Client, podmanURL, image string,
 	})
 	must(err, "cold path")
 	add(withFloor(summarize("cold: create -> print(1) -> delete", ds, wall), fl.create))
+}
 
+// benchWarm times sequential calls and file transfers on one warm sandbox.
+func benchWarm(ctx context.Context, c *client.Client, n int, fl floors, add func(Result)) {
+	tools := map[string]any{"tools_config": []string{"python_executor", "shell_executor", "file_operation"}}
 	id, err := c.CreateSandbox(ctx, "docker", tools)
 	must(err, "create")
 	defer c.DeleteSandbox(ctx, id)
@@ -247,8 +274,11 @@ func benchPodman(ctx context.Context, c *client.Client, podmanURL, image string,
 		must(err, tc.name)
 		add(withFloor(summarize(tc.name, ds, wall), tc.floor))
 	}
+	if !want("files") {
+		return
+	}
 	mib := strings.Repeat("a", 1<<20)
-	ds, wall, err = timeN(20, func() error {
+	ds, wall, err := timeN(20, func() error {
 		if _, err := c.ExecuteTool(ctx, id, "file_operation", map[string]any{"operation": "write", "file_path": "/tmp/bench.txt", "content": mib}); err != nil {
 			return err
 		}
@@ -277,16 +307,30 @@ func benchPodman(ctx context.Context, c *client.Client, podmanURL, image string,
 	})
 	must(err, "archive download")
 	add(summarize("archive download 10 MiB", ds, wall))
+}
 
-	// Pool throughput.
+// benchPool measures the pool: throughput, batches, and a create that
+// claims the pool's spare.
+func benchPool(ctx context.Context, c *client.Client, dur time.Duration, fl floors, add func(Result)) {
 	pool, err := c.InitializePool(ctx, 8, "docker", map[string]any{"tools_config": []string{"python_executor"}})
 	must(err, "pool initialize")
 	time.Sleep(2 * time.Second) // runners warm
-	for _, conc := range []int{1, 8, 32} {
-		add(withFloor(poolThroughput(ctx, fmt.Sprintf("/pool/execute print(1), concurrency %d, pool of 8", conc), []*client.Client{c}, conc, dur), fl.exec))
+	defer func() {
+		for _, pid := range pool.SandboxIDs {
+			c.DeleteSandbox(ctx, pid)
+		}
+	}()
+	if want("pool") {
+		for _, conc := range []int{1, 8, 32} {
+			add(withFloor(poolThroughput(ctx, fmt.Sprintf("/pool/execute print(1), concurrency %d, pool of 8", conc), []*client.Client{c}, conc, dur), fl.exec))
+		}
 	}
-	benchBatch(ctx, c, add)
-	benchSnapshots(ctx, c, add)
+	if want("batch") {
+		benchBatch(ctx, c, add)
+	}
+	if !want("spares") {
+		return
+	}
 	// Create from the pool's spare: same config as the pool. The spare is
 	// replenished in the background between iterations (not timed).
 	poolCfg := map[string]any{"tools_config": []string{"python_executor"}}
@@ -303,12 +347,11 @@ func benchPodman(ctx context.Context, c *client.Client, podmanURL, image string,
 		spareDs = append(spareDs, time.Since(t))
 	}
 	add(withFloor(summarize("create from the pool's spare -> print(1) -> delete", spareDs, time.Since(spareStart)), fl.create))
-	add(withFloor(benchRepeatedConfig(ctx, c), fl.create))
-	for _, pid := range pool.SandboxIDs {
-		c.DeleteSandbox(ctx, pid)
-	}
+}
 
-	if serverPID > 0 {
+// benchMemory records the server's and plugins' RSS with 100 sandboxes.
+func benchMemory(ctx context.Context, c *client.Client, serverPID int, rep report) {
+	{
 		fmt.Fprintln(os.Stderr, "creating 100 sandboxes for the memory figure...")
 		var ids []string
 		var mu sync.Mutex
