@@ -351,42 +351,39 @@ func benchPool(ctx context.Context, c *client.Client, dur time.Duration, fl floo
 
 // benchMemory records the server's and plugins' RSS with 100 sandboxes.
 func benchMemory(ctx context.Context, c *client.Client, serverPID int, rep report) {
-	{
-		fmt.Fprintln(os.Stderr, "creating 100 sandboxes for the memory figure...")
-		var ids []string
-		var mu sync.Mutex
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 4)
-		for i := 0; i < 100; i++ {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				if sid, err := c.CreateSandbox(ctx, "docker", map[string]any{"tools_config": []string{"python_executor"}, "memory_limit": "64m"}); err == nil {
-					mu.Lock()
-					ids = append(ids, sid)
-					mu.Unlock()
-				}
-			}()
-		}
-		wg.Wait()
-		time.Sleep(2 * time.Second)
-		rep.Memory["sandboxes"] = strconv.Itoa(len(ids))
-		rep.Memory["server_rss_100_sandboxes"] = rssOf(serverPID)
-		rep.Memory["plugins_rss_100_sandboxes"] = pluginRSS(serverPID)
-		for _, sid := range ids {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func(sid string) {
-				defer wg.Done()
-				defer func() { <-sem }()
-				c.DeleteSandbox(ctx, sid)
-			}(sid)
-		}
-		wg.Wait()
+	fmt.Fprintln(os.Stderr, "creating 100 sandboxes for the memory figure...")
+	var ids []string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if sid, err := c.CreateSandbox(ctx, "docker", map[string]any{"tools_config": []string{"python_executor"}, "memory_limit": "64m"}); err == nil {
+				mu.Lock()
+				ids = append(ids, sid)
+				mu.Unlock()
+			}
+		}()
 	}
-
+	wg.Wait()
+	time.Sleep(2 * time.Second)
+	rep.Memory["sandboxes"] = strconv.Itoa(len(ids))
+	rep.Memory["server_rss_100_sandboxes"] = rssOf(serverPID)
+	rep.Memory["plugins_rss_100_sandboxes"] = pluginRSS(serverPID)
+	for _, sid := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(sid string) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			c.DeleteSandbox(ctx, sid)
+		}(sid)
+	}
+	wg.Wait()
 }
 
 func printReport(rep report, out string) {
