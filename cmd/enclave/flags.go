@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/enclave-sandbox/enclave/internal/runner"
 )
 
 // listFlag is a repeatable string flag.
@@ -31,6 +33,7 @@ type config struct {
 	cleanupInterval, execMax, shutdownGrace float64
 	poolWait, idleTTL, healthInterval       float64
 	poolReset, residentRunner               bool
+	runnerStandbys                          int
 	cleanupOnExit, allowPrivileged          bool
 	allowNetwork, publicOpenAPI, noMCP      bool
 	instance, pluginDir, podmanURL, replica string
@@ -99,6 +102,7 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.Int64Var(&c.processOutput, "process-output-bytes", 1<<20, "latest output kept per background process (at least; the log in the sandbox holds up to twice this)")
 	fs.Float64Var(&c.maxProcessDuration, "max-process-duration", 0, "bound in seconds on a background process (its timeout, and what none means); 0: it may run as long as its sandbox")
 	fs.BoolVar(&c.residentRunner, "resident-runner", true, "run tool processes through a resident per-sandbox runner (a fork per call) instead of a container exec per call; images without Python always use exec")
+	fs.IntVar(&c.runnerStandbys, "runner-standbys", runner.DefaultStandbys, fmt.Sprintf("processes each sandbox's runner keeps forked and warm for the next calls (0 to %d; each costs ~1.5 MB in the sandbox); 0: every call forks the runner", runner.MaxStandbys))
 	fs.Float64Var(&c.healthInterval, "health-interval", 3, "seconds between checks for containers that died or were removed outside enclave; 0: off")
 	fs.BoolVar(&c.allowPrivileged, "allow-privileged", false, "allow privileged sandboxes")
 	fs.Var(&c.allowVolume, "allow-volume", "allow host volumes under this path prefix (repeatable); none by default")

@@ -84,7 +84,7 @@ func runServer(args []string) error {
 	met := metrics.New(reg, version)
 	// Tool plugins call back into the executor; the manager registers its
 	// sandboxes with it.
-	exec := executor.New(executor.Options{ResidentRunner: c.residentRunner, StartTimeout: opts.StartTimeout,
+	exec := executor.New(executor.Options{ResidentRunner: c.residentRunner, RunnerStandbys: c.runnerStandbys, StartTimeout: opts.StartTimeout,
 		MaxDuration: opts.ExecMaxDuration, MaxOutputBytes: opts.MaxOutputBytes,
 		MaxProcessDuration: time.Duration(c.maxProcessDuration * float64(time.Second))})
 	host := pluginhost.New(pluginhost.Options{Dir: c.pluginDir, Env: pluginEnv(&c), TypeBackends: routes, Sandboxes: exec,

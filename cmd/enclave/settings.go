@@ -12,6 +12,7 @@ import (
 
 	"github.com/enclave-sandbox/enclave/internal/manager"
 	"github.com/enclave-sandbox/enclave/internal/pluginhost"
+	"github.com/enclave-sandbox/enclave/internal/runner"
 	"github.com/enclave-sandbox/enclave/internal/sandboxconfig"
 	"github.com/enclave-sandbox/enclave/sdk"
 )
@@ -73,6 +74,9 @@ func snapshotLimits(c *config, opts *manager.Options) error {
 	opts.MaxSnapshots, opts.MaxSnapshotBytes = c.maxSnapshots, size
 	opts.SnapshotTTL = time.Duration(c.snapshotTTL * float64(time.Second))
 	opts.ReapPaused = c.reapPaused
+	if c.runnerStandbys < 0 || c.runnerStandbys > runner.MaxStandbys {
+		return fmt.Errorf("--runner-standbys %d: want 0 to %d", c.runnerStandbys, runner.MaxStandbys)
+	}
 	return spareLimits(c, opts)
 }
 

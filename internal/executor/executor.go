@@ -27,6 +27,9 @@ type Options struct {
 	// ResidentRunner runs processes in a resident per-sandbox runner (fork
 	// per call) instead of a container exec per call.
 	ResidentRunner bool
+	// RunnerStandbys is how many pre-forked processes each runner keeps
+	// ready for calls (runner.Options).
+	RunnerStandbys int
 	// StartTimeout bounds a runner's start.
 	StartTimeout time.Duration
 	// MaxDuration is the longest any process may run (what "no deadline"

@@ -49,6 +49,17 @@ func (s *runnerSlot) close() {
 	}
 }
 
+// retire ends r if it is still the slot's runner; the next call starts a
+// fresh one.
+func (s *runnerSlot) retire(r *runner.Runner) {
+	s.mu.Lock()
+	if s.r == r {
+		s.r = nil
+	}
+	s.mu.Unlock()
+	r.Close()
+}
+
 // startRunner starts a sandbox's runner in the background unless one runs,
 // is starting, cannot run here, or failed a moment ago.
 func (e *Executor) startRunner(en *entry) {
@@ -74,7 +85,7 @@ func (e *Executor) startRunner(en *entry) {
 			r, err = runner.Start(ctx, context.Background(), func(ctx context.Context, req sdk.ExecRequest) (sdk.Session, error) {
 				req.WorkingDir = en.target.WorkingDir
 				return sessions.Session(ctx, en.target.ContainerID, req)
-			})
+			}, runner.Options{Standbys: e.opts.RunnerStandbys})
 		}
 		slot.mu.Lock()
 		defer slot.mu.Unlock()

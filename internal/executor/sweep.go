@@ -33,6 +33,13 @@ func (e *Executor) QueueSweep(id string) bool {
 	if r == nil {
 		return false
 	}
+	if r.ForkServerLost() {
+		// A caller killed or stopped its fork server: the next caller gets a
+		// fresh runner (the sweep then runs through it), not one whose
+		// forks would start from memory earlier callers' calls passed through.
+		en.runner.retire(r)
+		return false
+	}
 	done, err := r.SweepAsync()
 	if err != nil {
 		return false

@@ -16,8 +16,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/enclave-sandbox/enclave/sdk"
@@ -42,7 +44,23 @@ const exitNoPython = 200
 
 const startScript = `py=` + sdk.PythonPath + `
 [ -n "$py" ] || exit 200
-exec "$py" -u -c "$0"`
+exec "$py" -u -c "$0" "$@"`
+
+// DefaultStandbys is how many calls a runner's fork server keeps forked and
+// waiting (Options.Standbys).
+const DefaultStandbys = 1
+
+// MaxStandbys bounds Options.Standbys: each costs a process and ~1-2 MB in
+// the sandbox.
+const MaxStandbys = 8
+
+// Options shape a runner.
+type Options struct {
+	// Standbys is how many pre-forked processes the runner's fork server
+	// keeps ready for calls (runner.py: the fork server); 0 runs no fork
+	// server: each call is a fork of the runner itself.
+	Standbys int
+}
 
 // Opener opens a session in the sandbox (the backend's Session, bound to a
 // container).
@@ -53,17 +71,22 @@ type reply struct {
 	ID       int64  `json:"id"`
 	Ack      bool   `json:"ack"`
 	Hardened bool   `json:"hardened"`
-	Swept    int    `json:"swept"`
-	Ready    bool   `json:"ready"`
-	Code     int    `json:"code"`
-	TimedOut bool   `json:"timed_out"`
-	Killed   bool   `json:"killed"`
-	OOM      bool   `json:"oom"`
-	Out      string `json:"out"`
-	Err      string `json:"err"`
-	OutTrunc bool   `json:"out_trunc"`
-	ErrTrunc bool   `json:"err_trunc"`
-	Error    string `json:"error"`
+	Pid      int    `json:"pid"`
+	// ForkServer: calls start on the runner's pre-forked standbys.
+	ForkServer bool `json:"fork_server"`
+	// ForkServerLost: the fork server died or was stopped (by a call).
+	ForkServerLost bool   `json:"fork_server_lost"`
+	Swept          int    `json:"swept"`
+	Ready          bool   `json:"ready"`
+	Code           int    `json:"code"`
+	TimedOut       bool   `json:"timed_out"`
+	Killed         bool   `json:"killed"`
+	OOM            bool   `json:"oom"`
+	Out            string `json:"out"`
+	Err            string `json:"err"`
+	OutTrunc       bool   `json:"out_trunc"`
+	ErrTrunc       bool   `json:"err_trunc"`
+	Error          string `json:"error"`
 	// A streamed call's output as it is read, a terminal's output.
 	Chunk  string `json:"chunk"`
 	Stream string `json:"s"`
@@ -95,6 +118,12 @@ type Runner struct {
 	// Hardened: the runner made itself non-dumpable (calls cannot reach its
 	// file descriptors through /proc).
 	Hardened bool
+	// Pid is the runner's process id inside the sandbox.
+	Pid int
+	// ForkServer: calls run on children of the runner's fork server,
+	// forked before the runner read its key (see runner.py).
+	ForkServer bool
+	forkLost   atomic.Bool
 
 	writeMu sync.Mutex
 	mu      sync.Mutex
@@ -109,8 +138,9 @@ type Runner struct {
 
 // Start launches a runner and waits (bounded by ctx) until it is ready.
 // life bounds the runner's session: it outlives single calls.
-func Start(ctx, life context.Context, open Opener) (*Runner, error) {
-	sess, err := open(life, sdk.ExecRequest{Argv: []string{"sh", "-c", startScript, source}})
+func Start(ctx, life context.Context, open Opener, opts Options) (*Runner, error) {
+	standbys := min(max(opts.Standbys, 0), MaxStandbys)
+	sess, err := open(life, sdk.ExecRequest{Argv: []string{"sh", "-c", startScript, source, strconv.Itoa(standbys)}})
 	if err != nil {
 		return nil, fmt.Errorf("start runner: %w", err)
 	}
@@ -153,8 +183,12 @@ func (r *Runner) readLoop(ready chan struct{}) {
 			r.abandon(ErrForged)
 			continue
 		}
+		if rep.ForkServerLost {
+			r.forkLost.Store(true)
+			continue
+		}
 		if rep.Ready {
-			r.Hardened = rep.Hardened
+			r.Hardened, r.Pid, r.ForkServer = rep.Hardened, rep.Pid, rep.ForkServer
 			once.Do(func() { close(ready) })
 			continue
 		}
@@ -192,6 +226,11 @@ func (r *Runner) readLoop(ready chan struct{}) {
 		}
 	}
 }
+
+// ForkServerLost reports whether the runner lost its fork server (a call
+// killed or stopped it): it forks calls itself from then on, as with no
+// standbys, and its memory is what those calls start from.
+func (r *Runner) ForkServerLost() bool { return r.forkLost.Load() }
 
 // Done is closed when the runner has ended.
 func (r *Runner) Done() <-chan struct{} { return r.dead }

@@ -6,8 +6,11 @@
 #           runner writes then begins with the key, as the first member of
 #           one JSON object ({"k": key, ...}; runner.go checks it), so the
 #           host can tell the runner's lines from anything else.
-# Ready:    {"k": key, "ready": true, "pid": n, "hardened": b}   once started;
-#           hardened: it made itself non-dumpable
+# Ready:    {"k": key, "ready": true, "pid": n, "hardened": b, "fork_server": b}
+#           once started; hardened: it made itself non-dumpable; fork_server:
+#           calls start on standbys
+# Notice:   {"k": key, "fork_server_lost": true}   the fork server died or was
+#           stopped: calls fork from the runner from now on
 # Request:  {"id": n, "argv": [...] | "py_path": p, "py_src": s, "env": {...},
 #            "cwd": d, "stdin": b64|null, "timeout": secs, "grace": secs, "max": bytes}
 #           {"id": n, "kill": true}
@@ -27,18 +30,23 @@
 #           {"k": key, "id": n, "code": -1, "error": text}   the call could not start
 #           {"k": key, "id": n, "swept": count}
 #
+# Argument: the number of standbys (below: the fork server); 0 or none: every
+# call is a fork of this runner.
+#
 # Each call is a forked child in its own process group. An argv call execs
 # the program (exactly a new process). A python call runs the source as the
 # file py_path the way `python py_path` does, without paying interpreter
 # start-up. At the deadline the group gets SIGTERM, then SIGKILL after grace.
 # A call is complete when the child exited and its stdout/stderr reached EOF.
 #
-# Isolation from the calls it runs: the runner is not dumpable, so a call's
+# Isolation from the calls it runs: calls are children of a fork server
+# forked before the key was read (no call holds the key or another call's
+# data); the runner and the fork server are not dumpable, so a call's
 # processes (same uid, no CAP_SYS_PTRACE) cannot open /proc/<runner>/fd/* or
 # ptrace it; children close every protocol fd and wipe the key before any
 # call code runs. Stdin is written without blocking the loop, and SIGPIPE is
 # ignored, so a call that does not read its stdin affects no other call.
-import base64, errno, fcntl, json, os, resource, select, signal, struct, sys, termios, time
+import array, base64, errno, fcntl, gc, json, os, resource, select, signal, socket, struct, sys, termios, time
 
 proto_in = os.dup(0)
 proto_out = os.dup(1)
@@ -70,21 +78,29 @@ def set_dumpable(on):
 
 hardened = set_dumpable(False)
 
-# The key is read straight into a bytearray and only ever written from it,
-# so no other copy of it lives in this process's memory for a forked child
-# to find.
+# The key is read (read_key, once the fork server runs) straight into this
+# bytearray and only ever written from it, so no other copy of it lives in
+# this process's memory for a forked child to find.
 KEY_LEN = 32
 key = bytearray(KEY_LEN + 1)
-got = 0
-while got < len(key):
-    n = os.readv(proto_in, [memoryview(key)[got:]])
-    if n == 0:
-        sys.exit(0)
-    got += n
-del key[KEY_LEN:]
 # Every line starts with this; it lives only here and in key, which a
-# forked child wipes.
-prefix = bytearray(b'{"k": "') + key + bytearray(b'", ')
+# forked child wipes. Filled in place: no intermediate copy of the key.
+PREFIX_HEAD, PREFIX_TAIL = b'{"k": "', b'", '
+prefix = bytearray(len(PREFIX_HEAD) + KEY_LEN + len(PREFIX_TAIL))
+
+
+def read_key():
+    got = 0
+    while got < len(key):
+        n = os.readv(proto_in, [memoryview(key)[got:]])
+        if n == 0:
+            sys.exit(0)
+        got += n
+    del key[KEY_LEN:]
+    prefix[:len(PREFIX_HEAD)] = PREFIX_HEAD
+    prefix[len(PREFIX_HEAD):len(PREFIX_HEAD) + KEY_LEN] = key
+    prefix[len(PREFIX_HEAD) + KEY_LEN:] = PREFIX_TAIL
+
 
 def nproc_cap():
     # The sandbox's pids limit less a reserve for the runner and execs.
@@ -262,17 +278,12 @@ def child(req, extra, env, in_r, out_w, err_w):
         os._exit(126 if e.errno in (errno.EACCES, errno.ENOEXEC) else 127)
 
 
-def start(req):
-    # The environment is built here, once per call in the parent: rebuilding
-    # os.environ in the child costs more than the fork.
+def fork_call(req, in_r, out_w, err_w):
+    # The call forked from this runner (no fork server). The environment is
+    # built here, once per call in the parent: rebuilding os.environ in the
+    # child costs more than the fork.
     extra = {k: v for k, v in (req.get("env") or {}).items() if BASE_ENV.get(k) != v}
     env = dict(BASE_ENV, **extra) if extra else BASE_ENV
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    in_r = in_w = None
-    stdin = req.get("stdin")
-    if stdin is not None:
-        in_r, in_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
@@ -289,6 +300,43 @@ def start(req):
         os.setpgid(pid, pid)
     except OSError:
         pass  # the child did it already and has exec'd
+    return pid
+
+
+def start(req, line):
+    # A call read while the fork server is still warming the next standby
+    # waits for it (its fork is under way; forking here instead would cost
+    # as much and share this runner's pages with the call), at most
+    # QUEUE_PATIENCE: then it is forked here.
+    if zygote is not None and not standbys:
+        waiting.append((req, line, time.monotonic(), 0))
+        return
+    launch(req, line)
+
+
+def launch(req, line, fork=False, tries=0, since=None):
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    in_r = in_w = None
+    stdin = req.get("stdin")
+    if stdin is not None:
+        in_r, in_w = os.pipe()
+    via = "zygote"
+    if not fork:
+        line = standby_line(req, line)
+        fork = line is None
+    pid, sock = (None, None) if fork else hand_over(line, [in_r if in_r is not None else null, out_w, err_w])
+    if pid is None and not fork and zygote is not None:
+        # Every standby listed had died (its exit not read yet): wait for
+        # the next, as start() does.
+        for fd in (out_r, out_w, err_r, err_w, in_r, in_w):
+            if fd is not None:
+                os.close(fd)
+        waiting.append((req, line, time.monotonic() if since is None else since, tries))
+        return
+    if pid is None:
+        via = "fork"
+        pid = fork_call(req, in_r, out_w, err_w)
     os.close(out_w)
     os.close(err_w)
     now = time.monotonic()
@@ -297,7 +345,8 @@ def start(req):
          "size": {"out": 0, "err": 0}, "trunc": {"out": False, "err": False}, "max": req.get("max") or 0,
          "deadline": now + timeout if timeout > 0 else None, "grace": req.get("grace") or 5.0,
          "kill_at": None, "timed_out": False, "killed": False, "code": None, "py_path": req.get("py_path"),
-         "oom_before": oom_kills(), "in_fd": None, "in_data": None, "stream": bool(req.get("stream"))}
+         "oom_before": oom_kills(), "in_fd": None, "in_data": None, "stream": bool(req.get("stream")),
+         "via": via, "eof_at": None, "sock": sock, "req": req, "line": line, "tries": tries}
     calls[c["id"]] = c
     by_pid[pid] = c
     for fd in c["fds"]:
@@ -372,19 +421,63 @@ def reap():
             return
         if pid == 0:
             return
-        t = pty_by_pid.pop(pid, None)
-        if t is not None:
-            t["code"] = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-            pty_done(t)
+        if zygote is not None and pid == zygote["pid"]:
+            zygote_msgs()  # the exits it reported before it died
+            zygote_gone()
             continue
-        c = by_pid.pop(pid, None)
-        if c is None:
-            continue
-        if os.WIFSIGNALED(status):
-            c["code"] = 128 + os.WTERMSIG(status)
-        else:
-            c["code"] = os.WEXITSTATUS(status)
-        finish_if_done(c)
+        exited(pid, status)
+
+
+def exited(pid, status):
+    for i, (spid, sock) in enumerate(standbys):
+        if spid == pid:  # died unused (something killed it): replace it
+            sock.close()
+            del standbys[i]
+            if zygote is not None:
+                try:
+                    zygote["sock"].send(b"n")
+                except OSError:
+                    pass
+            return
+    t = pty_by_pid.pop(pid, None)
+    if t is not None:
+        t["code"] = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        pty_done(t)
+        return
+    c = by_pid.pop(pid, None)
+    if c is None:
+        return
+    if c["sock"] is not None:
+        try:
+            took = c["sock"].recv(1) == b"k"
+        except OSError:
+            took = False
+        c["sock"].close()
+        c["sock"] = None
+        if not took:
+            relaunch(c)
+            return
+    if os.WIFSIGNALED(status):
+        c["code"] = 128 + os.WTERMSIG(status)
+    else:
+        c["code"] = os.WEXITSTATUS(status)
+    finish_if_done(c)
+
+
+def relaunch(c):
+    # The standby died before it took the call (something killed it): the
+    # call never ran. It starts again, on the next standby or, after
+    # STANDBY_TRIES such losses, forked here.
+    del calls[c["id"]]
+    for fd in list(c["fds"]):
+        del by_fd[fd]
+        os.close(fd)
+    close_stdin(c)
+    tries = c["tries"] + 1
+    try:
+        launch(c["req"], c["line"], fork=tries >= STANDBY_TRIES or zygote is None, tries=tries)
+    except Exception as e:
+        send({"id": c["id"], "code": -1, "error": str(e)})
 
 
 def proc_table():
@@ -422,7 +515,9 @@ def sweep():
     gone = set()
     for _ in range(20):  # a fork bomb refills between rounds; its pids limit bounds it
         table = proc_table()
-        keep = {1, me}
+        keep = {1, me} | {pid for pid, _ in standbys}
+        zpid = zygote["pid"] if zygote is not None else me
+        keep.add(zpid)
         # The sandbox's command is the oldest process after PID 1: an init
         # starts it first (Podman), or it is exec'd right after the pause
         # process of a pod that shares its process namespace.
@@ -432,13 +527,13 @@ def sweep():
         for pid, (ppid, pgid, st) in table.items():
             if ppid == 0 or pgid in live_groups:
                 keep.add(pid)
-        # Descendants of kept processes (other than the runner's own
-        # children, which are calls) are kept too.
+        # Descendants of kept processes (other than the children of the
+        # runner and of its fork server, which are calls) are kept too.
         changed = True
         while changed:
             changed = False
             for pid, (ppid, _, _) in table.items():
-                if pid not in keep and ppid in keep and ppid not in (1, me):
+                if pid not in keep and ppid in keep and ppid not in (1, me, zpid):
                     keep.add(pid)
                     changed = True
         victims = [pid for pid in table if pid not in keep]
@@ -987,6 +1082,308 @@ def pty_write(t):
         del t["in"][:]
 
 
+# ---- the fork server ------------------------------------------------------
+# Calls are not forked from this runner but handed to standby children of a
+# fork server (zygote below), which is forked from the runner before the key is read, so
+# neither it nor any call ever held the key, a protocol fd or another call's
+# data. It keeps STANDBYS children forked and warmed, each waiting on its own
+# socket; the runner starts a call with one sendmsg (the request and the
+# call's stdio fds), so a call's path has no fork and no copy-on-write faults:
+# the fork server pays them while the runner waits for requests, and the
+# runner, which no longer forks, never shares its pages with a child. The
+# fork server reaps its children and sends each exit status here; the runner
+# is their subreaper, so if the fork server dies its children become the
+# runner's and are reaped by reap(). Without a fork server (it died, was
+# stopped, or the platform lacks SCM_RIGHTS or prctl), calls fork here.
+# Messages (SOCK_SEQPACKET): runner -> fork server b"n" (one more standby);
+# fork server -> runner b"s<pid>" with the standby's socket, b"x<pid> <status>".
+STANDBYS = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 0  # runner.go's Options
+INLINE_MAX = 32 << 10  # a larger request goes to the standby in a memfd
+PR_SET_CHILD_SUBREAPER = 36
+CHILD_KEYS = ("argv", "py_path", "py_src", "env", "cwd")  # what child() reads
+STATUS_PATIENCE = 5.0  # seconds a finished call waits for its exit status
+QUEUE_PATIENCE = 0.25  # seconds a call waits for a standby
+STANDBY_TRIES = 3  # standbys lost under one call before it is forked here
+zygote = None  # {"pid": n, "sock": socket} while the fork server runs
+standbys = []  # [(pid, socket)] ready, oldest first
+waiting = []  # [(request, line, since, tries)] calls read while no standby was ready
+
+
+def send_fds(sock, data, fds):
+    sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
+
+
+def recv_fds(sock, size, maxfds):
+    fds = array.array("i")
+    data, anc, _, _ = sock.recvmsg(size, socket.CMSG_SPACE(maxfds * fds.itemsize))
+    for level, kind, payload in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+    return data, list(fds)
+
+
+def start_zygote():
+    global zygote
+    if STANDBYS < 1 or _prctl is None or not hasattr(socket, "AF_UNIX"):
+        return
+    if _prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        return
+    if hasattr(gc, "freeze"):
+        gc.freeze()  # a child's collections then never touch (copy) these pages
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            mine.close()
+            fork_server(theirs)
+        finally:
+            os._exit(0)
+    theirs.close()
+    mine.setblocking(False)
+    zygote = {"pid": pid, "sock": mine}
+
+
+def fork_server(sock):
+    # The fork server's loop: keep the standbys coming, report exits.
+    zr, zw = os.pipe()
+    os.set_blocking(zw, False)
+    signal.set_wakeup_fd(zw)
+    for fd in (proto_in, proto_out, wake_r, wake_w):
+        os.close(fd)
+    want = STANDBYS
+    while True:
+        while want > 0:
+            try:
+                fork_standby(sock, (sock.fileno(), zr, zw))
+            except OSError:
+                break  # no pids or memory now (a fork bomb): try again soon
+            want -= 1
+        try:
+            readable, _, _ = select.select([sock, zr], [], [], 0.1 if want > 0 else None)
+        except InterruptedError:
+            readable = []
+        if zr in readable:
+            try:
+                os.read(zr, 4096)
+            except BlockingIOError:
+                pass
+        if sock in readable:
+            msg = sock.recv(64)
+            if not msg:
+                os._exit(0)  # the runner is gone; so are the standbys' peers
+            want += msg.count(b"n")
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            sock.send(b"x%d %d" % (pid, status))
+
+
+def fork_standby(sock, drop):
+    mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            mine.close()
+            standby(theirs, drop)
+        except BaseException as e:
+            try:
+                os.write(2, ("enclave runner: %s\n" % e).encode())
+            finally:
+                os._exit(127)
+        os._exit(0)
+    try:
+        os.setpgid(pid, pid)  # as in fork_call(): its group from the first instant
+    except OSError:
+        pass
+    theirs.close()
+    try:
+        send_fds(sock, b"s%d" % pid, [mine.fileno()])
+    finally:
+        mine.close()
+
+
+def standby(sock, drop):
+    # A forked child of the fork server, in its own group, waiting for the
+    # one call it will run. It stays non-dumpable until then (a process of
+    # another call that could ptrace it would become this call).
+    os.setpgid(0, 0)
+    signal.set_wakeup_fd(-1)
+    for fd in drop:
+        os.close(fd)
+    buf = bytearray(INLINE_MAX + 1)
+    warm_call()
+    fds = array.array("i")
+    n, anc, _, _ = sock.recvmsg_into([buf], socket.CMSG_SPACE(4 * fds.itemsize))
+    for level, kind, payload in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
+    data, fds = bytes(buf[:n]), list(fds)
+    if not data:
+        os._exit(0)  # the runner is gone
+    try:
+        sock.send(b"k")  # this call is mine now (see exited)
+    except OSError:
+        pass
+    if data[:1] == b"m":
+        mfd = fds.pop()
+        chunks = []
+        while True:
+            b = os.read(mfd, 1 << 20)
+            if not b:
+                break
+            chunks.append(b)
+        data = b"i" + b"".join(chunks)
+    req = json.loads(data[1:])
+    in_r, out_w, err_w = fds
+    extra = {k: v for k, v in (req.get("env") or {}).items() if BASE_ENV.get(k) != v}
+    env = dict(BASE_ENV, **extra) if extra else BASE_ENV
+    child(req, extra, env, in_r, out_w, err_w)
+
+
+def warm_call():
+    # In a standby: what child() and run_python() do first, once, before the
+    # request, so that the copy-on-write faults of the pages they touch, and
+    # of heap pages their allocations will reuse, are not on the call's path.
+    # Nothing here changes what the call observes.
+    for sg in (signal.SIGCHLD, signal.SIGPIPE):
+        signal.signal(sg, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    set_dumpable(False)
+    req = json.loads('{"id": 1, "py_path": "/tmp/w.py", "py_src": "print(1)", "env": {"A": "b"}, "cwd": "", "timeout": 1.5}')
+    extra = {k: v for k, v in req["env"].items() if BASE_ENV.get(k) != v}
+    dict(BASE_ENV, **extra)
+    mod = types.ModuleType("__main__")
+    mod.__file__, mod.__builtins__ = req["py_path"], builtins
+    code = compile(req["py_src"], req["py_path"], "exec")
+    files = [open(os.devnull, "w", buffering=1) for _ in range(3)]
+    g = dict(mod.__dict__, print=lambda *a: print(*a, file=files[0]))
+    exec(code, g)
+    for f in files:
+        f.close()
+
+
+def zygote_msgs():
+    # Everything the fork server sent: standbys and exit statuses.
+    while zygote is not None:
+        try:
+            data, fds = recv_fds(zygote["sock"], 64, 1)
+        except BlockingIOError:
+            break
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            zygote_gone()
+            return
+        if data[:1] == b"s" and fds:
+            standbys.append((int(data[1:]), socket.socket(fileno=fds[0])))
+        elif data[:1] == b"x":
+            pid, status = data[1:].split()
+            exited(int(pid), int(status))
+        else:
+            for fd in fds:
+                os.close(fd)
+    launch_waiting()
+
+
+def launch_waiting(fork=False):
+    while waiting and (standbys or fork or zygote is None):
+        req, line, since, tries = waiting.pop(0)
+        try:
+            launch(req, line, fork, tries, since)
+        except Exception as e:
+            send({"id": req.get("id"), "code": -1, "error": str(e)})
+
+
+def zygote_gone():
+    # The fork server is dead (or was killed for not answering): calls fork
+    # here from now on, and its children, now this runner's, are reaped here.
+    global zygote
+    if zygote is None:
+        return
+    z, zygote = zygote, None
+    send({"fork_server_lost": True})
+    try:
+        os.kill(z["pid"], signal.SIGKILL)
+    except OSError:
+        pass
+    z["sock"].close()
+    for _, s in standbys:
+        s.close()  # a standby that reads EOF exits
+    del standbys[:]
+    launch_waiting()
+
+
+def zygote_stuck(now):
+    # A call whose output ended but whose exit status has not come: the fork
+    # server is stopped (a call can SIGSTOP it) or far behind. Kill it; its
+    # zombies are then this runner's to reap. Calls that waited too long for
+    # a standby are forked here.
+    if zygote is None:
+        return
+    if waiting and now - waiting[0][2] >= QUEUE_PATIENCE:
+        if proc_state(zygote["pid"]) in (b"T", b"t"):
+            zygote_gone()
+            return
+        launch_waiting(fork=True)
+    for c in calls.values():
+        if c["code"] is None and not c["fds"] and c["via"] == "zygote" and c["eof_at"] is not None:
+            if now - c["eof_at"] >= STATUS_PATIENCE or proc_state(zygote["pid"]) in (b"T", b"t"):
+                zygote_gone()
+                return
+
+
+def proc_state(pid):
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            stat = f.read()
+    except OSError:
+        return b""
+    return stat[stat.rfind(b")") + 2:][:1]
+
+
+def standby_line(req, line):
+    # What a standby gets: the request line as read, or, when that is large
+    # (stdin, a long script), only what it needs to become the call; None
+    # when it cannot be passed (too large, no memfd).
+    if len(line) >= INLINE_MAX:
+        line = json.dumps({k: req[k] for k in CHILD_KEYS if k in req}).encode()
+        if len(line) >= INLINE_MAX and not hasattr(os, "memfd_create"):
+            return None
+    return line
+
+
+def hand_over(line, fds):
+    # Start a call on a standby: (its pid, its socket), or (None, None) when
+    # none could take it. The socket stays open until the standby exits: the
+    # byte it sends back says it took the call (see exited).
+    while standbys and zygote is not None:
+        pid, sock = standbys.pop(0)
+        try:
+            zygote["sock"].send(b"n")
+        except OSError:
+            pass  # full or gone: it is read for its exit below
+        try:
+            if len(line) < INLINE_MAX:
+                send_fds(sock, b"i" + line, fds)
+            else:
+                mfd = os.memfd_create("enclave-request", os.MFD_CLOEXEC)
+                try:
+                    os.write(mfd, line)
+                    os.lseek(mfd, 0, os.SEEK_SET)
+                    send_fds(sock, b"m", fds + [mfd])
+                finally:
+                    os.close(mfd)
+            sock.setblocking(False)
+            return pid, sock
+        except OSError:
+            sock.close()  # that standby is gone; its exit is reported and ignored
+    return None, None
+
+
 def handle_op(req):
     rid, op = req.get("id"), req.get("op")
     if op == "pty":
@@ -1022,7 +1419,9 @@ def handle_op(req):
         send({"id": rid, "error": "%s: %s" % (type(e).__name__, e), "status": "failed"})
 
 
-send({"ready": True, "pid": os.getpid(), "hardened": hardened})
+start_zygote()
+read_key()
+send({"ready": True, "pid": os.getpid(), "hardened": hardened, "fork_server": zygote is not None})
 buf = b""
 while True:
     now = time.monotonic()
@@ -1031,8 +1430,13 @@ while True:
         for t in (c["deadline"], c["kill_at"]):
             if t is not None:
                 wait = max(0.0, t - now) if wait is None else min(wait, max(0.0, t - now))
+        if c["eof_at"] is not None and c["code"] is None:
+            wait = 0.05 if wait is None else min(wait, 0.05)  # zygote_stuck looks again
+    if waiting:
+        wait = 0.05 if wait is None else min(wait, 0.05)
+    zfd = [zygote["sock"]] if zygote is not None else []
     try:
-        readable, writable, _ = select.select([proto_in, wake_r] + list(by_fd) +
+        readable, writable, _ = select.select([proto_in, wake_r] + zfd + list(by_fd) +
                                               [fd for fd, t in by_pty.items() if t["unacked"] < PTY_WINDOW], list(by_in) +
                                               [t["fd"] for t in ptys.values() if t["in"] and t["fd"] is not None], [], wait)
     except InterruptedError:
@@ -1050,6 +1454,9 @@ while True:
                 os.read(wake_r, 4096)
             except BlockingIOError:
                 pass
+            continue
+        if zfd and fd is zfd[0]:
+            zygote_msgs()
             continue
         if fd == proto_in:
             chunk = os.read(proto_in, 1 << 16)
@@ -1070,6 +1477,12 @@ while True:
                 except ValueError:
                     continue
                 if req.get("kill"):
+                    for i, (w, _, _, _) in enumerate(waiting):
+                        if w.get("id") == req["id"]:
+                            del waiting[i]
+                            send({"id": req["id"], "code": 128 + signal.SIGKILL, "timed_out": False, "killed": True,
+                                  "oom": False, "out": "", "err": "", "out_trunc": False, "err_trunc": False})
+                            break
                     c = calls.get(req["id"])
                     if c is not None:
                         c["killed"] = True
@@ -1089,7 +1502,7 @@ while True:
                     continue
                 send({"id": req.get("id"), "ack": True})
                 try:
-                    start(req)
+                    start(req, line)
                 except Exception as e:
                     send({"id": req.get("id"), "code": -1, "error": str(e)})
             continue
@@ -1109,6 +1522,8 @@ while True:
             os.close(fd)
             del c["fds"][fd]
             del by_fd[fd]
+            if not c["fds"]:
+                c["eof_at"] = time.monotonic()
             finish_if_done(c)
             continue
         room = c["max"] - c["size"][name] if c["max"] else len(data)
@@ -1122,6 +1537,7 @@ while True:
                 send({"id": c["id"], "chunk": base64.b64encode(data).decode(), "s": name})
     reap()
     now = time.monotonic()
+    zygote_stuck(now)
     for c in list(calls.values()):
         if c["deadline"] is not None and now >= c["deadline"] and not c["timed_out"]:
             c["timed_out"] = True

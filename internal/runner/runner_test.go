@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,11 +19,15 @@ import (
 // localRunner starts runner.py on this machine through sdktest.LocalHost
 // sessions: the protocol and process rules without a container.
 func localRunner(t *testing.T) *Runner {
+	return localRunnerWith(t, Options{Standbys: DefaultStandbys})
+}
+
+func localRunnerWith(t *testing.T, opts Options) *Runner {
 	t.Helper()
 	host := sdktest.NewLocalHost(t)
 	r, err := Start(context.Background(), context.Background(), func(ctx context.Context, req sdk.ExecRequest) (sdk.Session, error) {
 		return host.Session(ctx, host.ID, req)
-	})
+	}, opts)
 	if err != nil {
 		t.Fatalf("start: %v", err)
 	}
@@ -30,8 +35,17 @@ func localRunner(t *testing.T) *Runner {
 	return r
 }
 
+// TestExec: the semantics of a call, on a standby of the fork server and
+// forked from the runner (no standbys, or after the fork server was lost).
 func TestExec(t *testing.T) {
-	r := localRunner(t)
+	for _, standbys := range []int{DefaultStandbys, 0} {
+		t.Run(fmt.Sprintf("standbys=%d", standbys), func(t *testing.T) {
+			testExec(t, localRunnerWith(t, Options{Standbys: standbys}))
+		})
+	}
+}
+
+func testExec(t *testing.T, r *Runner) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	tests := []struct {
@@ -175,7 +189,8 @@ func TestStdinIsolation(t *testing.T) {
 // fresh one).
 func TestWedgedRunnerIsReplaced(t *testing.T) {
 	r := localRunner(t)
-	res, err := r.Exec(context.Background(), sdk.ExecRequest{Argv: []string{"sh", "-c", "kill -STOP $PPID; sleep 30"}, Timeout: 300 * time.Millisecond, KillGrace: 100 * time.Millisecond}, nil)
+	stop := fmt.Sprintf("kill -STOP %d; sleep 30", r.Pid)
+	res, err := r.Exec(context.Background(), sdk.ExecRequest{Argv: []string{"sh", "-c", stop}, Timeout: 300 * time.Millisecond, KillGrace: 100 * time.Millisecond}, nil)
 	if err != nil || !res.TimedOut {
 		t.Fatalf("got %+v %v, want a timed-out result", res, err)
 	}
@@ -204,7 +219,7 @@ func TestSweep(t *testing.T) {
 	r, err := Start(context.Background(), context.Background(), func(ctx context.Context, req sdk.ExecRequest) (sdk.Session, error) {
 		req.Argv = append([]string{"unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", `sleep 1000 </dev/null >/dev/null 2>&1 & exec "$@"`, "init"}, req.Argv...)
 		return host.Session(ctx, host.ID, req)
-	})
+	}, Options{Standbys: DefaultStandbys})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,6 +246,9 @@ func TestSweep(t *testing.T) {
 	}
 	if res, _ := r.Exec(ctx, count, nil); strings.TrimSpace(string(res.Stdout)) != "1" {
 		t.Errorf("%q sleeps after the sweep, want only the sandbox command's", res.Stdout)
+	}
+	if !r.ForkServer || !onForkServer(t, r) || r.ForkServerLost() {
+		t.Error("after a sweep calls no longer run on the fork server: it or its standbys were swept")
 	}
 }
 
