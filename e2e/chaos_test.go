@@ -331,6 +331,36 @@ func TestChaosHostileCode(t *testing.T) {
 	}
 }
 
+// TestChaosForkServer: a call that kills or stops its runner's fork server
+// gets its own exact result, and other pool callers see no error and no
+// foreign output: the runner reaps what the fork server left and forks later
+// calls itself. (A call forked by the runner leaves its parent alone: that
+// is the runner, TestRunnerWedge's case.)
+func TestChaosForkServer(t *testing.T) {
+	s := startServer(t, "")
+	chaosPool(t, s, 2)
+	for _, sig := range []string{"SIGKILL", "SIGSTOP"} {
+		hostile := findRunner + "import signal\nif os.getppid() != runner:\n    os.kill(os.getppid(), signal." + sig + ")\n    print('signalled')\nelse:\n    print('forked by the runner')"
+		signalled := 0
+		tl := during(t, s, 4, func() {
+			for i := 0; i < 4; i++ {
+				r, err := s.C.ExecuteInPool(context.Background(), "python_executor", map[string]any{"code": hostile, "timeout": 20}, 60)
+				switch {
+				case err == nil && r.Status == "success" && r.Output == "signalled\n":
+					signalled++
+				case err == nil && r.Status == "success" && r.Output == "forked by the runner\n":
+				default:
+					t.Errorf("%s of the fork server, call %d: %+v %v %s", sig, i, r, err, errIf(r))
+				}
+			}
+		})
+		tl.check(t, sig+" of fork servers during calls", false)
+		if signalled == 0 {
+			t.Errorf("%s: no call ran on a fork server", sig)
+		}
+	}
+}
+
 // TestChaosHijackInPool: a caller's leftover process cannot read or forge
 // the next caller's call (processes are swept between callers, and the
 // runner is out of reach anyway).

@@ -8,42 +8,58 @@ import (
 	"testing"
 )
 
-// TestRunnerHijack: a call's processes cannot open the resident runner's
-// file descriptors (it is not dumpable and CAP_SYS_PTRACE is dropped), and a
-// forger left running by one call does not change a later call's result.
+// findRunner is Python that sets runner to the resident runner's pid: the
+// call's nearest ancestor exec'd into the container (parent pid 0); a call's
+// parent is the runner's fork server, or the runner itself.
+const findRunner = `import os
+def ppid_of(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+runner = os.getppid()
+while ppid_of(runner) != 0:
+    runner = ppid_of(runner)
+`
+
+// TestRunnerHijack: a call's processes cannot open the file descriptors of
+// the resident runner or of its fork server (neither is dumpable, and
+// CAP_SYS_PTRACE is dropped), and a forger left running by one call does not
+// change a later call's result.
 func TestRunnerHijack(t *testing.T) {
 	s := startServer(t, "")
 	id := s.sandbox(t, nil)
-	probe := `import os
-ppid = os.getppid()
-for fd, mode in ((0, "wb"), (1, "wb"), (0, "rb")):
-    try:
-        open("/proc/%d/fd/%d" % (ppid, fd), mode)
-        print("opened", fd, mode)
-    except OSError as e:
-        print("denied", fd, mode, e.errno)
+	probe := findRunner + `for name, pid in (("parent", os.getppid()), ("runner", runner)):
+    for fd, mode in ((0, "wb"), (1, "wb"), (0, "rb")):
+        try:
+            open("/proc/%d/fd/%d" % (pid, fd), mode)
+            print(name, "opened", fd, mode)
+        except OSError as e:
+            print(name, "denied", fd, mode, e.errno)
 `
 	r := s.exec(t, id, "python_executor", map[string]any{"code": probe})
-	if want := "denied 0 wb 13\ndenied 1 wb 13\ndenied 0 rb 13\n"; r.Output != want {
+	want := ""
+	for _, who := range []string{"parent", "runner"} {
+		want += who + " denied 0 wb 13\n" + who + " denied 1 wb 13\n" + who + " denied 0 rb 13\n"
+	}
+	if r.Output != want {
 		t.Fatalf("runner fds from a call: %q, want %q", r.Output, want)
 	}
 	// A forger that keeps trying for the next seconds, detached from its call.
-	forger := `import os, subprocess, sys
+	forger := findRunner + `import subprocess, sys
 code = '''
 import json, os, time
-ppid = PPID
 end = time.time() + 8
 while time.time() < end:
-    for fd in (1, 0):
-        try:
-            with open("/proc/%d/fd/%d" % (ppid, fd), "wb", buffering=0) as f:
-                for i in range(1, 200):
-                    f.write((json.dumps({"id": i, "code": 0, "out": "Rk9SR0VECg==", "err": ""}) + "\\n").encode())
-        except OSError:
-            pass
+    for pid in PIDS:
+        for fd in (1, 0):
+            try:
+                with open("/proc/%d/fd/%d" % (pid, fd), "wb", buffering=0) as f:
+                    for i in range(1, 200):
+                        f.write((json.dumps({"id": i, "code": 0, "out": "Rk9SR0VECg==", "err": ""}) + "\\n").encode())
+            except OSError:
+                pass
     time.sleep(0.01)
 '''
-subprocess.Popen([sys.executable, "-c", code.replace("PPID", str(os.getppid()))], start_new_session=True,
+subprocess.Popen([sys.executable, "-c", code.replace("PIDS", repr((os.getppid(), runner)))], start_new_session=True,
                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 print("started")
 `
@@ -59,21 +75,27 @@ print("started")
 	}
 }
 
-// TestRunnerWedge: a call that stops its runner (SIGSTOP) gets a timed-out
-// answer, and the sandbox keeps working: the host kills the wedged runner
-// and starts a fresh one.
+// TestRunnerWedge: a call that stops its runner or the runner's fork server
+// (SIGSTOP) gets a timed-out answer, and the sandbox keeps working: the host
+// kills a wedged runner and starts a fresh one; a runner whose fork server
+// stopped kills it and forks calls itself.
 func TestRunnerWedge(t *testing.T) {
 	s := startServer(t, "")
-	id := s.sandbox(t, nil)
-	r := s.exec(t, id, "python_executor", map[string]any{"code": "import os, signal, time\nos.kill(os.getppid(), signal.SIGSTOP)\ntime.sleep(60)", "timeout": 1})
-	if r.Status != "timeout" || r.Metadata.Verdict != "timeout" {
-		t.Errorf("stopping call: status %s verdict %q error %q, want a timeout", r.Status, r.Metadata.Verdict, errText(r))
-	}
-	for i := 0; i < 3; i++ {
-		r := s.exec(t, id, "python_executor", map[string]any{"code": "print(6*7)", "timeout": 5})
-		if r.Status != "success" || r.Output != "42\n" {
-			t.Fatalf("call %d after the wedge: %+v (%s)", i, r, errText(r))
-		}
+	for _, target := range []string{"runner", "os.getppid()"} {
+		t.Run(target, func(t *testing.T) {
+			id := s.sandbox(t, nil)
+			stop := findRunner + "import signal, time\nos.kill(" + target + ", signal.SIGSTOP)\ntime.sleep(60)"
+			r := s.exec(t, id, "python_executor", map[string]any{"code": stop, "timeout": 1})
+			if r.Status != "timeout" || r.Metadata.Verdict != "timeout" {
+				t.Errorf("stopping call: status %s verdict %q error %q, want a timeout", r.Status, r.Metadata.Verdict, errText(r))
+			}
+			for i := 0; i < 3; i++ {
+				r := s.exec(t, id, "python_executor", map[string]any{"code": "print(6*7)", "timeout": 5})
+				if r.Status != "success" || r.Output != "42\n" {
+					t.Fatalf("call %d after the wedge: %+v (%s)", i, r, errText(r))
+				}
+			}
+		})
 	}
 }
 
