@@ -50,7 +50,7 @@ exec "$py" -u -c "$0" "$@"`
 // waiting (Options.Standbys).
 const DefaultStandbys = 1
 
-// MaxStandbys bounds Options.Standbys: each costs a process and ~1-2 MB in
+// MaxStandbys bounds Options.Standbys: each costs a process and ~1.1 MiB in
 // the sandbox.
 const MaxStandbys = 8
 
