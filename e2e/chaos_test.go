@@ -337,7 +337,7 @@ func TestChaosHostileCode(t *testing.T) {
 // calls itself. (A call forked by the runner leaves its parent alone: that
 // is the runner, TestRunnerWedge's case.)
 func TestChaosForkServer(t *testing.T) {
-	s := startServer(t, "")
+	s := startServer(t, "", "--runner-standbys", "1")
 	chaosPool(t, s, 2)
 	for _, sig := range []string{"SIGKILL", "SIGSTOP"} {
 		hostile := findRunner + "import signal\nif os.getppid() != runner:\n    os.kill(os.getppid(), signal." + sig + ")\n    print('signalled')\nelse:\n    print('forked by the runner')"

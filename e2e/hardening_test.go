@@ -25,7 +25,7 @@ while ppid_of(runner) != 0:
 // CAP_SYS_PTRACE is dropped), and a forger left running by one call does not
 // change a later call's result.
 func TestRunnerHijack(t *testing.T) {
-	s := startServer(t, "")
+	s := startServer(t, "", "--runner-standbys", "1")
 	id := s.sandbox(t, nil)
 	probe := findRunner + `for name, pid in (("parent", os.getppid()), ("runner", runner)):
     for fd, mode in ((0, "wb"), (1, "wb"), (0, "rb")):
@@ -80,7 +80,7 @@ print("started")
 // kills a wedged runner and starts a fresh one; a runner whose fork server
 // stopped kills it and forks calls itself.
 func TestRunnerWedge(t *testing.T) {
-	s := startServer(t, "")
+	s := startServer(t, "", "--runner-standbys", "1")
 	for _, target := range []string{"runner", "os.getppid()"} {
 		t.Run(target, func(t *testing.T) {
 			id := s.sandbox(t, nil)

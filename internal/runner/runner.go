@@ -46,9 +46,12 @@ const startScript = `py=` + sdk.PythonPath + `
 [ -n "$py" ] || exit 200
 exec "$py" -u -c "$0" "$@"`
 
-// DefaultStandbys is how many calls a runner's fork server keeps forked and
-// waiting (Options.Standbys).
-const DefaultStandbys = 1
+// DefaultStandbys is the operator's default for Options.Standbys: no fork
+// server yet. With one, a memory bomb at a 256m limit sometimes thrashes the
+// sandbox's page cache for up to 30 s before the kernel kills it (with none:
+// ~1 s; see the README's Performance), so standbys are opt-in until that is
+// understood.
+const DefaultStandbys = 0
 
 // MaxStandbys bounds Options.Standbys: each costs a process and ~1.1 MiB in
 // the sandbox.

@@ -19,7 +19,7 @@ import (
 // localRunner starts runner.py on this machine through sdktest.LocalHost
 // sessions: the protocol and process rules without a container.
 func localRunner(t *testing.T) *Runner {
-	return localRunnerWith(t, Options{Standbys: DefaultStandbys})
+	return localRunnerWith(t, Options{Standbys: 1})
 }
 
 func localRunnerWith(t *testing.T, opts Options) *Runner {
@@ -38,7 +38,7 @@ func localRunnerWith(t *testing.T, opts Options) *Runner {
 // TestExec: the semantics of a call, on a standby of the fork server and
 // forked from the runner (no standbys, or after the fork server was lost).
 func TestExec(t *testing.T) {
-	for _, standbys := range []int{DefaultStandbys, 0} {
+	for _, standbys := range []int{1, 0} {
 		t.Run(fmt.Sprintf("standbys=%d", standbys), func(t *testing.T) {
 			testExec(t, localRunnerWith(t, Options{Standbys: standbys}))
 		})
@@ -219,7 +219,7 @@ func TestSweep(t *testing.T) {
 	r, err := Start(context.Background(), context.Background(), func(ctx context.Context, req sdk.ExecRequest) (sdk.Session, error) {
 		req.Argv = append([]string{"unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", `sleep 1000 </dev/null >/dev/null 2>&1 & exec "$@"`, "init"}, req.Argv...)
 		return host.Session(ctx, host.ID, req)
-	}, Options{Standbys: DefaultStandbys})
+	}, Options{Standbys: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
