@@ -63,6 +63,10 @@ type Options struct {
 	// keeps ready for calls (runner.py: the fork server); 0 runs no fork
 	// server: each call is a fork of the runner itself.
 	Standbys int
+	// CgroupRoot is where the runner reads the sandbox's memory cgroup for
+	// its memory-thrash watchdog (runner.py); "" is /sys/fs/cgroup. Tests
+	// point it at files they write.
+	CgroupRoot string
 }
 
 // Opener opens a session in the sandbox (the backend's Session, bound to a
@@ -143,7 +147,11 @@ type Runner struct {
 // life bounds the runner's session: it outlives single calls.
 func Start(ctx, life context.Context, open Opener, opts Options) (*Runner, error) {
 	standbys := min(max(opts.Standbys, 0), MaxStandbys)
-	sess, err := open(life, sdk.ExecRequest{Argv: []string{"sh", "-c", startScript, source, strconv.Itoa(standbys)}})
+	argv := []string{"sh", "-c", startScript, source, strconv.Itoa(standbys)}
+	if opts.CgroupRoot != "" {
+		argv = append(argv, opts.CgroupRoot)
+	}
+	sess, err := open(life, sdk.ExecRequest{Argv: argv})
 	if err != nil {
 		return nil, fmt.Errorf("start runner: %w", err)
 	}

@@ -30,8 +30,9 @@
 #           {"k": key, "id": n, "code": -1, "error": text}   the call could not start
 #           {"k": key, "id": n, "swept": count}
 #
-# Argument: the number of standbys (below: the fork server); 0 or none: every
-# call is a fork of this runner.
+# Arguments: the number of standbys (below: the fork server; 0 or none: every
+# call is a fork of this runner), then where the cgroup filesystem is (the
+# memory-thrash watchdog's; default /sys/fs/cgroup).
 #
 # Each call is a forked child in its own process group. An argv call execs
 # the program (exactly a new process). A python call runs the source as the
@@ -128,7 +129,8 @@ by_fd = {}  # output fd -> call
 by_in = {}  # stdin fd -> call
 
 
-OOM_FILES = ("/sys/fs/cgroup/memory/memory.oom_control", "/sys/fs/cgroup/memory.events")
+CGROUP = sys.argv[2] if len(sys.argv) > 2 else "/sys/fs/cgroup"  # runner.go's Options
+OOM_FILES = (os.path.join(CGROUP, "memory/memory.oom_control"), os.path.join(CGROUP, "memory.events"))
 
 
 def oom_kills():
@@ -144,6 +146,121 @@ def oom_kills():
         except (OSError, ValueError):
             pass
     return -1
+
+
+# The memory-thrash watchdog. On a memory cgroup at its limit the kernel
+# reclaims the sandbox's file pages (program text included) before it
+# OOM-kills: a process that keeps allocating can then refault the same few
+# pages for tens of seconds before the kernel gives up (measured: the memory
+# bomb of e2e/chaos_test.go, at times, 10-30 s at the limit with under 2 MiB
+# of file pages and ~700 major faults a second). While calls run, the
+# runner samples the cgroup every THRASH_TICK; at the limit with at most
+# THRASH_FILE bytes of file pages and at least THRASH_FAULTS major faults a
+# second for THRASH_SECONDS, it does what the kernel would: SIGKILL the
+# largest of its own descendants. A call killed that way gets the oom
+# verdict. (A workload streaming through a mapped file at the limit keeps
+# more file pages than that, and runs.)
+THRASH_TICK = 0.5
+THRASH_FILE = 4 << 20
+THRASH_FAULTS = 200
+THRASH_SECONDS = 2.0
+MEM_FILES = (("memory/memory.usage_in_bytes", "memory/memory.limit_in_bytes", "memory/memory.stat"),
+             ("memory.current", "memory.max", "memory.stat"))  # cgroup v1, v2
+thrash = {"next": None, "faults": None, "at": None, "since": None, "kills": 0}
+
+
+def read_int(path):
+    try:
+        with open(path, "rb") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None  # absent, or "max" (no limit)
+
+
+def starved():
+    # The sandbox's major faults so far when its memory cgroup is at its
+    # limit with almost no file pages left, else None.
+    for usage_f, limit_f, stat_f in MEM_FILES:
+        usage = read_int(os.path.join(CGROUP, usage_f))
+        if usage is None:
+            continue
+        limit = read_int(os.path.join(CGROUP, limit_f))
+        if limit is None or limit >= 1 << 60 or usage < limit - max(limit >> 6, 1 << 20):
+            return None
+        st = {}
+        try:
+            with open(os.path.join(CGROUP, stat_f), "rb") as f:
+                for line in f:
+                    k, _, v = line.partition(b" ")
+                    st[k] = int(v)
+        except (OSError, ValueError):
+            return None
+        pick = lambda *keys: next((st[k] for k in keys if k in st), None)
+        cache = pick(b"total_cache", b"cache", b"file")  # v1 (hierarchical first), v2
+        faults = pick(b"total_pgmajfault", b"pgmajfault")
+        if cache is None or faults is None or cache - (pick(b"total_shmem", b"shmem") or 0) > THRASH_FILE:
+            return None
+        return faults
+    return None
+
+
+def thrash_watch(now):
+    if not calls:
+        thrash["next"] = thrash["since"] = thrash["faults"] = None
+        return
+    if thrash["next"] is None:
+        thrash["next"] = now + THRASH_TICK  # a call that ends sooner costs nothing
+    if now < thrash["next"]:
+        return
+    thrash["next"] = now + THRASH_TICK
+    faults = starved()
+    prev, prev_at = thrash["faults"], thrash["at"]
+    thrash["faults"], thrash["at"] = faults, now
+    if faults is None or prev is None or (faults - prev) / (now - prev_at) < THRASH_FAULTS:
+        thrash["since"] = None
+        return
+    if thrash["since"] is None:
+        thrash["since"] = prev_at
+    if now - thrash["since"] >= THRASH_SECONDS:
+        thrash["since"] = thrash["faults"] = None
+        kill_largest()
+
+
+def kill_largest():
+    # The largest process by resident memory among this runner's
+    # descendants (calls, what they left, background processes; orphans of
+    # calls are reparented here: PR_SET_CHILD_SUBREAPER).
+    me = os.getpid()
+    table = proc_table()
+    mine = {me}
+    changed = True
+    while changed:
+        changed = False
+        for pid, (ppid, _, _) in table.items():
+            if ppid in mine and pid not in mine:
+                mine.add(pid)
+                changed = True
+    best, victim = 0, None
+    for pid in mine - {me}:
+        try:
+            with open("/proc/%d/statm" % pid, "rb") as f:
+                rss = int(f.read().split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        if rss > best:
+            best, victim = rss, pid
+    if victim is None:
+        return
+    try:
+        os.kill(victim, signal.SIGKILL)
+        thrash["kills"] += 1
+    except OSError:
+        pass
+
+
+def oom_events():
+    # The kernel's OOM kills (when it counts them) and the watchdog's.
+    return max(oom_kills(), 0) + thrash["kills"]
 
 
 def send(obj):
@@ -345,7 +462,7 @@ def launch(req, line, fork=False, tries=0, since=None):
          "size": {"out": 0, "err": 0}, "trunc": {"out": False, "err": False}, "max": req.get("max") or 0,
          "deadline": now + timeout if timeout > 0 else None, "grace": req.get("grace") or 5.0,
          "kill_at": None, "timed_out": False, "killed": False, "code": None, "py_path": req.get("py_path"),
-         "oom_before": oom_kills(), "in_fd": None, "in_data": None, "stream": bool(req.get("stream")),
+         "oom_before": oom_events(), "in_fd": None, "in_data": None, "stream": bool(req.get("stream")),
          "via": via, "eof_at": None, "sock": sock, "req": req, "line": line, "tries": tries}
     calls[c["id"]] = c
     by_pid[pid] = c
@@ -407,7 +524,7 @@ def finish_if_done(c):
     # The group may outlive the main process (a background job holding no
     # output): it is not part of the call.
     del calls[c["id"]]
-    oom = c["code"] == 137 and not c["timed_out"] and not c["killed"] and 0 <= c["oom_before"] < oom_kills()
+    oom = c["code"] == 137 and not c["timed_out"] and not c["killed"] and c["oom_before"] < oom_events()
     send({"id": c["id"], "code": c["code"], "timed_out": c["timed_out"], "killed": c["killed"], "oom": oom,
           "out": base64.b64encode(b"".join(c["out"])).decode(), "err": base64.b64encode(b"".join(c["err"])).decode(),
           "out_trunc": c["trunc"]["out"], "err_trunc": c["trunc"]["err"]})
@@ -1434,6 +1551,8 @@ while True:
             wait = 0.05 if wait is None else min(wait, 0.05)  # zygote_stuck looks again
     if waiting:
         wait = 0.05 if wait is None else min(wait, 0.05)
+    if calls and thrash["next"] is not None:
+        wait = max(0.0, thrash["next"] - now) if wait is None else min(wait, max(0.0, thrash["next"] - now))
     zfd = [zygote["sock"]] if zygote is not None else []
     try:
         readable, writable, _ = select.select([proto_in, wake_r] + zfd + list(by_fd) +
@@ -1538,6 +1657,7 @@ while True:
     reap()
     now = time.monotonic()
     zygote_stuck(now)
+    thrash_watch(now)
     for c in list(calls.values()):
         if c["deadline"] is not None and now >= c["deadline"] and not c["timed_out"]:
             c["timed_out"] = True
