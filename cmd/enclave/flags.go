@@ -102,7 +102,7 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.Int64Var(&c.processOutput, "process-output-bytes", 1<<20, "latest output kept per background process (at least; the log in the sandbox holds up to twice this)")
 	fs.Float64Var(&c.maxProcessDuration, "max-process-duration", 0, "bound in seconds on a background process (its timeout, and what none means); 0: it may run as long as its sandbox")
 	fs.BoolVar(&c.residentRunner, "resident-runner", true, "run tool processes through a resident per-sandbox runner (a fork per call) instead of a container exec per call; images without Python always use exec")
-	fs.IntVar(&c.runnerStandbys, "runner-standbys", runner.DefaultStandbys, fmt.Sprintf("processes each sandbox's runner keeps forked and warm for the next calls (0 to %d; in the sandbox the fork server costs ~1.2 MiB and each standby ~1.1 MiB); 0, the default until a memory-bomb interaction is understood (README, Performance): no fork server, every call forks the runner", runner.MaxStandbys))
+	fs.IntVar(&c.runnerStandbys, "runner-standbys", runner.DefaultStandbys, fmt.Sprintf("processes each sandbox's runner keeps forked and warm for the next calls (0 to %d; in the sandbox the fork server costs ~1.2 MiB and each standby ~1.1 MiB); 0: no fork server, every call forks the runner", runner.MaxStandbys))
 	fs.Float64Var(&c.healthInterval, "health-interval", 3, "seconds between checks for containers that died or were removed outside enclave; 0: off")
 	fs.BoolVar(&c.allowPrivileged, "allow-privileged", false, "allow privileged sandboxes")
 	fs.Var(&c.allowVolume, "allow-volume", "allow host volumes under this path prefix (repeatable); none by default")

@@ -46,12 +46,10 @@ const startScript = `py=` + sdk.PythonPath + `
 [ -n "$py" ] || exit 200
 exec "$py" -u -c "$0" "$@"`
 
-// DefaultStandbys is the operator's default for Options.Standbys: no fork
-// server yet. With one, a memory bomb at a 256m limit sometimes thrashes the
-// sandbox's page cache for up to 30 s before the kernel kills it (with none:
-// ~1 s; see the README's Performance), so standbys are opt-in until that is
-// understood.
-const DefaultStandbys = 0
+// DefaultStandbys is the operator's default for Options.Standbys: a fork
+// server with one standby, so a call that finds it ready has no fork on its
+// path (README, Performance).
+const DefaultStandbys = 1
 
 // MaxStandbys bounds Options.Standbys: each costs a process and ~1.1 MiB in
 // the sandbox.
