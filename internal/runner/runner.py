@@ -438,7 +438,6 @@ def launch(req, line, fork=False, tries=0, since=None):
     stdin = req.get("stdin")
     if stdin is not None:
         in_r, in_w = os.pipe()
-    via = "zygote"
     if not fork:
         line = standby_line(req, line)
         fork = line is None
@@ -452,7 +451,6 @@ def launch(req, line, fork=False, tries=0, since=None):
         waiting.append((req, line, time.monotonic() if since is None else since, tries))
         return
     if pid is None:
-        via = "fork"
         pid = fork_call(req, in_r, out_w, err_w)
     os.close(out_w)
     os.close(err_w)
@@ -463,7 +461,7 @@ def launch(req, line, fork=False, tries=0, since=None):
          "deadline": now + timeout if timeout > 0 else None, "grace": req.get("grace") or 5.0,
          "kill_at": None, "timed_out": False, "killed": False, "code": None, "py_path": req.get("py_path"),
          "oom_before": oom_events(), "in_fd": None, "in_data": None, "stream": bool(req.get("stream")),
-         "via": via, "eof_at": None, "sock": sock, "req": req, "line": line, "tries": tries}
+         "eof_at": None, "sock": sock, "req": req, "line": line, "tries": tries}
     calls[c["id"]] = c
     by_pid[pid] = c
     for fd in c["fds"]:
@@ -530,7 +528,8 @@ def finish_if_done(c):
           "out_trunc": c["trunc"]["out"], "err_trunc": c["trunc"]["err"]})
 
 
-def reap():
+def waited():
+    # (pid, status) of every child that has exited, without blocking.
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -538,6 +537,11 @@ def reap():
             return
         if pid == 0:
             return
+        yield pid, status
+
+
+def reap():
+    for pid, status in waited():
         if zygote is not None and pid == zygote["pid"]:
             zygote_msgs()  # the exits it reported before it died
             zygote_gone()
@@ -597,18 +601,26 @@ def relaunch(c):
         send({"id": c["id"], "code": -1, "error": str(e)})
 
 
+def stat_fields(pid):
+    # The fields of /proc/<pid>/stat after the command name, from the state
+    # on; [] when the process is gone.
+    try:
+        with open("/proc/%s/stat" % pid, "rb") as f:
+            stat = f.read()
+    except OSError:
+        return []
+    return stat[stat.rfind(b")") + 2:].split()
+
+
 def proc_table():
     # pid -> (ppid, pgid, start time) for every process this runner can see.
     out = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
-        try:
-            with open("/proc/%s/stat" % name, "rb") as f:
-                stat = f.read()
-        except OSError:
+        fields = stat_fields(name)
+        if not fields:
             continue
-        fields = stat[stat.rfind(b")") + 2:].split()
         if fields[0] == b"Z":
             continue  # dead already: its parent reaps it (see sweep)
         out[int(name)] = (int(fields[1]), int(fields[2]), fields[19])
@@ -1230,13 +1242,18 @@ def send_fds(sock, data, fds):
     sock.sendmsg([data], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))])
 
 
-def recv_fds(sock, size, maxfds):
+def fds_of(anc):
+    # The descriptors an SCM_RIGHTS message carried.
     fds = array.array("i")
-    data, anc, _, _ = sock.recvmsg(size, socket.CMSG_SPACE(maxfds * fds.itemsize))
     for level, kind, payload in anc:
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
-    return data, list(fds)
+    return list(fds)
+
+
+def recv_fds(sock, size, maxfds):
+    data, anc, _, _ = sock.recvmsg(size, socket.CMSG_SPACE(maxfds * 4))
+    return data, fds_of(anc)
 
 
 def start_zygote():
@@ -1289,13 +1306,7 @@ def fork_server(sock):
             if not msg:
                 os._exit(0)  # the runner is gone; so are the standbys' peers
             want += msg.count(b"n")
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if pid == 0:
-                break
+        for pid, status in waited():
             sock.send(b"x%d %d" % (pid, status))
 
 
@@ -1333,12 +1344,8 @@ def standby(sock, drop):
         os.close(fd)
     buf = bytearray(INLINE_MAX + 1)
     warm_call()
-    fds = array.array("i")
-    n, anc, _, _ = sock.recvmsg_into([buf], socket.CMSG_SPACE(4 * fds.itemsize))
-    for level, kind, payload in anc:
-        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-            fds.frombytes(payload[:len(payload) - len(payload) % fds.itemsize])
-    data, fds = bytes(buf[:n]), list(fds)
+    n, anc, _, _ = sock.recvmsg_into([buf], socket.CMSG_SPACE(4 * 4))
+    data, fds = bytes(buf[:n]), fds_of(anc)
     if not data:
         os._exit(0)  # the runner is gone
     try:
@@ -1447,19 +1454,16 @@ def zygote_stuck(now):
             return
         launch_waiting(fork=True)
     for c in calls.values():
-        if c["code"] is None and not c["fds"] and c["via"] == "zygote" and c["eof_at"] is not None:
+        # On a standby: its socket stays open until the fork server reports
+        # its exit.
+        if c["code"] is None and not c["fds"] and c["sock"] is not None and c["eof_at"] is not None:
             if now - c["eof_at"] >= STATUS_PATIENCE or proc_state(zygote["pid"]) in (b"T", b"t"):
                 zygote_gone()
                 return
 
 
 def proc_state(pid):
-    try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
-            stat = f.read()
-    except OSError:
-        return b""
-    return stat[stat.rfind(b")") + 2:][:1]
+    return (stat_fields(pid) or [b""])[0]
 
 
 def standby_line(req, line):
