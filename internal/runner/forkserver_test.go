@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -157,6 +159,96 @@ func TestCallsDoNotInheritOtherCalls(t *testing.T) {
 			}
 			cancel()
 			<-holder
+		})
+	}
+}
+
+// childrenOf lists the pids whose parent is pid.
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// readyStandby waits (bounded) until the runner's fork server has a
+// standby and returns its pid.
+func readyStandby(t *testing.T, r *Runner) int {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		for _, fs := range childrenOf(t, r.Pid) {
+			if kids := childrenOf(t, fs); len(kids) == 1 {
+				return kids[0]
+			}
+		}
+	}
+	t.Fatal("no standby within 10 s")
+	return 0
+}
+
+// TestKilledBeforeTaken: a call killed (by its caller, or by its deadline)
+// while its standby has not taken it yet ends killed or timed out and never
+// runs: the runner does not relaunch it on the next standby. The standby
+// is stopped so that it cannot take the call first (SIGTERM at the deadline
+// waits for it; SIGKILL after the grace does not).
+func TestKilledBeforeTaken(t *testing.T) {
+	tests := []struct {
+		name     string
+		timeout  time.Duration
+		cancel   time.Duration
+		code     int
+		timedOut bool
+		killed   bool
+	}{
+		{"caller gone", 0, 300 * time.Millisecond, 137, false, true},
+		{"deadline", 300 * time.Millisecond, 0, 137, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := localRunner(t)
+			if !onForkServer(t, r) {
+				t.Fatal("a call does not run on the fork server")
+			}
+			standby := readyStandby(t, r)
+			if err := syscall.Kill(standby, syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			marker := filepath.Join(t.TempDir(), "ran")
+			ctx := context.Background()
+			if tt.cancel > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tt.cancel)
+				defer cancel()
+			}
+			res, err := r.Exec(ctx, sdk.ExecRequest{Argv: []string{"touch", marker}, Timeout: tt.timeout, KillGrace: 100 * time.Millisecond}, nil)
+			if err != nil || res.ExitCode != tt.code || res.TimedOut != tt.timedOut || res.Killed != tt.killed {
+				t.Errorf("got %+v (%v), want code %d timedOut %v killed %v", res, err, tt.code, tt.timedOut, tt.killed)
+			}
+			// A later call's reply comes after anything the runner would
+			// have relaunched for the killed one had started.
+			if res, err := r.Exec(context.Background(), sdk.ExecRequest{Argv: []string{"sh", "-c", "sleep 0.5; echo next"}}, nil); err != nil || string(res.Stdout) != "next\n" {
+				t.Fatalf("next call: %+v %v", res, err)
+			}
+			if _, err := os.Stat(marker); err == nil {
+				t.Errorf("the killed call ran")
+			}
 		})
 	}
 }

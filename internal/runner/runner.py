@@ -575,9 +575,11 @@ def exited(pid, status):
             took = False
         c["sock"].close()
         c["sock"] = None
-        if not took:
+        if not took and not (c["killed"] or c["timed_out"]):
             relaunch(c)
             return
+        # A call killed (by its caller or its deadline) before its standby
+        # took it ends there: it never ran, and must not run later.
     if os.WIFSIGNALED(status):
         c["code"] = 128 + os.WTERMSIG(status)
     else:
