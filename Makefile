@@ -28,7 +28,7 @@ PROTOC_GEN_GO_GRPC := google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.5.1
 GEN_BIN := $(CURDIR)/.cache/bin
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: web mcp-deps test-mcp-conformance image-server kube-bin test-k8s lint gen-tools bench help deps deps-test storage test-chaos test-fuzz image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
+.PHONY: setup-background web mcp-deps test-mcp-conformance image-server kube-bin test-k8s lint gen-tools bench help deps deps-test storage test-chaos test-fuzz image image-polyglot podman-service build run test test-unit test-integration test-e2e test-rootless vet fmt generate clean
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -41,6 +41,11 @@ deps-test: ## install deps plus Prometheus/promtool for the tests
 
 storage: deps ## container storage with disk limits (btrfs with quotas in a loop file; ENCLAVE_STORAGE=default: none)
 	@CONF=$(CONTAINERS_STORAGE_CONF) scripts/storage.sh
+
+setup-background: storage ## start what takes longest to set up (both sandbox images, the test cluster's binaries) at the lowest priority in the background; the targets that need them wait for it
+	@IMAGE=$(IMAGE) scripts/build-image.sh --background
+	@IMAGE=$(POLYGLOT_IMAGE) EXTRA="$(POLYGLOT_PACKAGES)" scripts/build-image.sh --background
+	@scripts/kube/build.sh --background
 
 image: storage ## build the sandbox image localhost/enclave-python:3.11 (only when missing)
 	@IMAGE=$(IMAGE) scripts/build-image.sh
@@ -69,7 +74,7 @@ run: deps image podman-service build ## set up everything and serve on $(ENCLAVE
 	$(BIN)/enclave server --plugin-dir $(PLUGINS) --podman-url unix://$(PODMAN_SOCK) \
 	  --image-alias python:3.11-slim=$(IMAGE)
 
-test: deps-test image image-polyglot podman-service build lint test-unit test-fuzz test-integration test-e2e test-mcp-conformance test-chaos test-rootless test-k8s ## set up and run unit, contract, integration, end-to-end, rootless and Kubernetes tests
+test: deps-test setup-background podman-service build lint test-unit test-fuzz image image-polyglot test-integration test-e2e test-mcp-conformance test-chaos test-rootless test-k8s ## set up and run unit, contract, integration, end-to-end, rootless and Kubernetes tests
 	@echo "all tests passed"
 
 test-unit: ## unit and contract tests with -race, plus go vet
