@@ -16,23 +16,13 @@ if exists; then
   echo "image $IMAGE exists"
   exit 0
 fi
-name=/var/tmp/enclave-image-$(printf %s "$IMAGE" | tr -c 'A-Za-z0-9.-' _)
-# --background: build at the lowest CPU and I/O priority and return (make
-# test starts both images this way before the suites that need no image); a
-# later run waits for that build instead of starting its own.
-if [ "${1:-}" = --background ]; then
-  echo "building $IMAGE in the background (log: $name.log)"
-  nohup nice -n 19 ionice -c 3 "$0" </dev/null >"$name.log" 2>&1 &
+# --background: make test starts both images this way before the suites that
+# need no image; a later run waits for that build instead of starting its own.
+. "$(dirname "$0")/build-once.sh"
+build_once "$IMAGE" "/var/tmp/enclave-image-$(printf %s "$IMAGE" | tr -c 'A-Za-z0-9.-' _)" "${1:-}"
+if exists; then
+  echo "built $IMAGE"
   exit 0
-fi
-exec 9>"$name.lock"
-if ! flock -n 9; then
-  echo "waiting for $IMAGE being built (log: $name.log)"
-  flock -w 3600 9 || { echo "the background build of $IMAGE did not finish within an hour" >&2; exit 1; }
-  if exists; then
-    echo "built $IMAGE"
-    exit 0
-  fi
 fi
 command -v debootstrap >/dev/null || { echo "debootstrap is not installed (apt-get install debootstrap)" >&2; exit 1; }
 

@@ -12,20 +12,10 @@ KUBE_BIN=${KUBE_BIN:-$PWD/.cache/kube/bin}
 stamp="$KUBE_BIN/.built-$KUBE_VERSION-$CONTAINERD_VERSION"
 [ -f "$stamp" ] && exit 0
 mkdir -p "$KUBE_BIN"
-log="$KUBE_BIN/../build.log"
-# --background: start the build at the lowest CPU and I/O priority and
-# return (make test does this first, so that the ~20 min a fresh machine
-# spends here overlap the other suites); a later run waits for it.
-if [ "${1:-}" = --background ]; then
-  echo "building the test cluster's binaries in the background (log: $log)"
-  nohup nice -n 19 ionice -c 3 "$0" </dev/null >"$log" 2>&1 &
-  exit 0
-fi
-exec 9>"$KUBE_BIN/../build.lock"
-if ! flock -n 9; then
-  echo "waiting for the test cluster's binaries being built (log: $log)"
-  flock -w 3600 9 || { echo "the background build did not finish within an hour" >&2; exit 1; }
-fi
+# --background: make test starts the build this way first, so that the ~20 min
+# a fresh machine spends here overlap the other suites; a later run waits.
+. scripts/build-once.sh
+build_once "the test cluster's binaries" "$KUBE_BIN/../build" "${1:-}"
 [ -f "$stamp" ] && exit 0
 start=$(date +%s)
 export CGO_ENABLED=0
