@@ -202,13 +202,34 @@ func (e *Executor) execIn(ctx context.Context, en *entry, req sdk.ExecRequest, s
 }
 
 // containerGone asks the backend (bounded) whether a sandbox's container
-// is missing or no longer running.
+// is missing or no longer running. A runner dies the instant a podman rm -f
+// kills the container's processes, a moment before the runtime's state says
+// so (seen in the chaos suite), so a container still "running" is asked
+// again for up to goneSettle before the death counts as the runner's own.
 func (e *Executor) containerGone(ctx context.Context, en *entry) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	st, err := en.target.Backend.Inspect(ctx, en.target.ContainerID)
-	if errors.Is(err, sdk.ErrSandboxNotFound) {
-		return true
+	deadline := time.Now().Add(goneSettle)
+	for pause := 20 * time.Millisecond; ; pause *= 2 {
+		st, err := en.target.Backend.Inspect(ctx, en.target.ContainerID)
+		switch {
+		case errors.Is(err, sdk.ErrSandboxNotFound):
+			return true
+		case err != nil:
+			return false
+		case st.Status != "running":
+			return true
+		case time.Now().Add(pause).After(deadline):
+			return false
+		}
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return false
+		}
 	}
-	return err == nil && st.Status != "running"
 }
+
+// goneSettle bounds how long a runner's death waits for the runtime to
+// report its container's removal (see containerGone).
+const goneSettle = time.Second
