@@ -65,10 +65,18 @@ func (m *Manager) checkContainers(ctx context.Context) {
 	}
 	m.strays = strays
 	m.mu.Unlock()
+	removed := false
 	for _, c := range remove {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := c.be.Remove(rctx, c.containerID)
 		cancel()
 		slog.Warn("removed a stray container (no sandbox of this server)", "container", c.containerID, "sandbox_id", c.id, "err", err)
+		removed = removed || err == nil
+	}
+	if removed {
+		// A stray of a failed fork held the fork's image: it can go now.
+		for _, be := range m.plugins.Backends() {
+			m.pruneImages(ctx, be)
+		}
 	}
 }

@@ -20,8 +20,15 @@ func TestStrayContainerRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The stray is a child of a fork that failed: its image (unnamed, of
+	// this instance) goes with it.
+	in, _ := m.Get(id)
+	img, err := b.Snapshot(ctx, in.ContainerID, sdk.SnapshotRequest{Labels: map[string]string{manager.LabelInstance: "default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	labels := map[string]string{manager.LabelMSEnclave: "true", manager.LabelInstance: "default", manager.LabelID: "stray001"}
-	stray, err := b.Create(ctx, sdk.Spec{Name: "sandbox-stray001", Image: "python:3.11-slim", Labels: labels}, time.Second)
+	stray, err := b.Create(ctx, sdk.Spec{Name: "sandbox-stray001", Image: img.ID, Labels: labels}, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,6 +39,10 @@ func TestStrayContainerRemoved(t *testing.T) {
 	waitFor(t, "the stray container removed", func() bool {
 		_, err := b.Inspect(ctx, stray.ContainerID)
 		return err != nil
+	})
+	waitFor(t, "the stray's fork image removed", func() bool {
+		list, _ := b.Snapshots(ctx, map[string]string{manager.LabelInstance: "default"})
+		return len(list) == 0
 	})
 	if in, ok := m.Get(id); !ok || in.Status != manager.StatusRunning {
 		t.Errorf("the sandbox beside the stray: %+v %v", in, ok)
