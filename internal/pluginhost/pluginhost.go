@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -37,6 +38,9 @@ type Options struct {
 	OnUp        func(kind, name string, up bool)
 	OnBackendOp func(backend, op string, err error, d time.Duration)
 	OnRPCError  func(kind, name string)
+	// SocketBase is where the host makes its directory of plugin sockets
+	// (sockets.go); "" is the temp dir.
+	SocketBase string
 }
 
 // Host owns the plugin processes.
@@ -48,6 +52,7 @@ type Host struct {
 	byType   map[string]*proc
 	tools    map[string]*proc
 	rejected []Status
+	sockets  *socketDir
 }
 
 // Status describes one discovered plugin, for `enclave plugins` and logs.
@@ -74,6 +79,15 @@ func (h *Host) Load(ctx context.Context) error {
 	paths, err := Discover(h.opts.Dir)
 	if err != nil {
 		return err
+	}
+	if h.sockets == nil {
+		base := h.opts.SocketBase
+		if base == "" {
+			base = os.TempDir()
+		}
+		if h.sockets, err = openSocketDir(base); err != nil {
+			return err
+		}
 	}
 	for _, p := range paths {
 		kind := sdk.KindTool
@@ -169,7 +183,7 @@ func (h *Host) SandboxTypes() []string {
 	return out
 }
 
-// Kill stops every plugin process.
+// Kill stops every plugin process and removes their sockets' directory.
 func (h *Host) Kill() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -179,6 +193,7 @@ func (h *Host) Kill() {
 	for _, p := range h.tools {
 		p.kill()
 	}
+	h.sockets.close()
 }
 
 // Backend implements manager.Plugins.

@@ -33,7 +33,8 @@ type proc struct {
 	raw      any
 	info     sdk.Info
 	restarts int
-	gen      int // counts processes started: which one a call went to
+	gen      int    // counts processes started: which one a call went to
+	sock     string // the running process's socket
 }
 
 // gone reports whether the plugin process has died, even before go-plugin
@@ -67,6 +68,9 @@ func (p *proc) pluginSet() plugin.PluginSet {
 func (p *proc) start(ctx context.Context) error {
 	cmd := exec.Command(p.path)
 	cmd.Env = append(os.Environ(), p.h.opts.Env...)
+	if p.h.sockets != nil {
+		cmd.Env = append(cmd.Env, plugin.EnvUnixSocketDir+"="+p.h.sockets.path)
+	}
 	// A plugin must not outlive a server that was killed (kill -9 skips
 	// our shutdown): the kernel kills it when the server dies.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -107,9 +111,12 @@ func (p *proc) start(ctx context.Context) error {
 	}
 	p.client, p.raw, p.info = client, raw, info
 	p.gen++
-	p.pid = 0
+	p.pid, p.sock = 0, ""
 	if rc := client.ReattachConfig(); rc != nil {
 		p.pid = rc.Pid
+		if rc.Addr != nil && rc.Addr.Network() == "unix" {
+			p.sock = rc.Addr.String()
+		}
 	}
 	if p.h.opts.OnUp != nil {
 		p.h.opts.OnUp(p.kind, info.Name, true)
@@ -133,6 +140,8 @@ func (p *proc) get(ctx context.Context) (any, int, error) {
 	if p.client != nil {
 		p.client.Kill()
 	}
+	// A process that was killed could not remove its socket.
+	p.h.sockets.removeSocket(p.sock)
 	if err := p.start(ctx); err != nil {
 		p.client = nil
 		return nil, 0, fmt.Errorf("restart plugin %s: %w: %w", name, err, sdk.ErrUnavailable)
