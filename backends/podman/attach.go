@@ -55,7 +55,7 @@ func (p *Podman) attach(ctx context.Context, id string, stdin io.Reader, stdout,
 	}
 	if stdin != nil {
 		go func() {
-			io.Copy(conn, stdin)
+			copyGrowing(conn, stdin)
 			if cw, ok := conn.(interface{ CloseWrite() error }); ok {
 				cw.CloseWrite()
 			}
@@ -63,7 +63,9 @@ func (p *Podman) attach(ctx context.Context, id string, stdin io.Reader, stdout,
 	}
 	done := make(chan error, 1)
 	go func() {
-		buf := make([]byte, 32<<10)
+		// Small at first (a session idles most of its life); DemuxFrame
+		// grows it for a longer frame, and the grown one is kept.
+		buf := make([]byte, 4<<10)
 		for {
 			fd, l, err := containers.DemuxHeader(br, buf)
 			if err != nil {
@@ -77,6 +79,9 @@ func (p *Podman) attach(ctx context.Context, id string, stdin io.Reader, stdout,
 			if err != nil {
 				done <- err
 				return
+			}
+			if cap(frame) > len(buf) {
+				buf = frame[:cap(frame)]
 			}
 			switch fd {
 			case 1:

@@ -184,7 +184,9 @@ func (r *Runner) readLoop(ready chan struct{}) {
 		r.mu.Unlock()
 	}()
 	sc := bufio.NewScanner(r.sess.Stdout())
-	sc.Buffer(make([]byte, 1<<20), sdk.MaxMessageBytes) // base64 of two capped streams
+	// Small at first: a runner idles most of its life, and the scanner
+	// doubles the buffer for a longer line (base64 of two capped streams).
+	sc.Buffer(make([]byte, 4<<10), sdk.MaxMessageBytes)
 	once := sync.Once{}
 	for sc.Scan() {
 		var rep reply

@@ -195,12 +195,17 @@ func ServeSession(stream SessionServerStream, open func(ctx context.Context, ref
 	var wg sync.WaitGroup
 	pump := func(r io.Reader, stderr bool) {
 		defer wg.Done()
-		buf := make([]byte, 32<<10)
+		// A session idles most of its life (a sandbox's runner): its
+		// buffers start small and grow once output fills them.
+		buf := make([]byte, 4<<10)
 		for {
 			n, err := r.Read(buf)
 			if n > 0 {
 				m := &pb.SessionOutput{}
 				data := append([]byte(nil), buf[:n]...)
+				if n == len(buf) && len(buf) < 32<<10 {
+					buf = make([]byte, 32<<10)
+				}
 				if stderr {
 					m.Stderr = data
 				} else {
