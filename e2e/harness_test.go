@@ -321,6 +321,42 @@ func pluginPID(t *testing.T, serverPID int, name string) int {
 	return 0
 }
 
+// pluginSockets finds the server's directory of plugin sockets (the one
+// whose lock it holds: internal/pluginhost/sockets.go) and counts the
+// sockets in it and the plugin processes the server runs.
+func pluginSockets(t *testing.T, serverPID int) (dir string, sockets, plugins int) {
+	t.Helper()
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", serverPID))
+	for _, fd := range fds {
+		target, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", serverPID, fd.Name()))
+		if err == nil && filepath.Base(target) == ".lock" && strings.HasPrefix(filepath.Base(filepath.Dir(target)), "enclave-plugins-") {
+			dir = filepath.Dir(target)
+		}
+	}
+	if dir == "" {
+		t.Fatalf("server %d holds no plugin socket directory", serverPID)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Type()&os.ModeSocket != 0 {
+			sockets++
+		}
+	}
+	procs, _ := os.ReadDir("/proc")
+	for _, e := range procs {
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(stat)
+		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(fields) > 1 && fields[1] == fmt.Sprint(serverPID) {
+			plugins++
+		}
+	}
+	return dir, sockets, plugins
+}
+
 // podmanRm removes a container behind the server's back, as an operator's
 // `podman rm -f` would. Podman itself sometimes races its own cleanup of a
 // just-killed container on btrfs ("unlinkat .../shm: device or resource
