@@ -222,11 +222,16 @@ func (m *Manager) claimSpare(ctx context.Context, typ string, cfgJSON []byte, im
 		m.spares[key] = list[1:]
 		m.mu.Unlock()
 		rn, _ := backend.Renames(sb.backend) // spares exist only where it does
+		// Both at once: the rename is the slow step (Podman writes its
+		// database with an fsync), and renaming a spare that turns out
+		// dead costs nothing: it is removed either way.
+		renamed := make(chan error, 1)
+		go func() { renamed <- rn.Rename(ctx, sb.containerID, "sandbox-"+sb.id) }()
 		st, err := sb.backend.Inspect(ctx, sb.containerID)
-		if err == nil && st.Status == "running" {
-			err = rn.Rename(ctx, sb.containerID, "sandbox-"+sb.id)
-		} else if err == nil {
+		if rerr := <-renamed; err == nil && st.Status != "running" {
 			err = errors.New("spare is not running (" + st.Status + ")")
+		} else if err == nil {
+			err = rerr
 		}
 		if err != nil {
 			m.removeSpare(sb, "unusable: "+err.Error())

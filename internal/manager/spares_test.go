@@ -165,3 +165,49 @@ func TestPoolConfigSpareOutlivesTTL(t *testing.T) {
 		t.Errorf("spares with a live pool: %v, want the pool's", got)
 	}
 }
+
+// TestDeadSpareNotHandedOut: a spare whose container exited or was removed
+// behind the server's back is removed at its claim, and the create starts a
+// sandbox of its own instead.
+func TestDeadSpareNotHandedOut(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		kill func(b *fake.Backend, id string)
+	}{
+		{"exited", func(b *fake.Backend, id string) { b.SetStatus(id, "exited") }},
+		{"removed", func(b *fake.Backend, id string) { b.Remove(context.Background(), id) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, b := newManager(t, nil)
+			ctx := context.Background()
+			for range 2 {
+				if _, err := m.Create(ctx, "docker", spareCfg("a")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitFor(t, "a spare", func() bool { return m.Spares() == 1 })
+			var spare fake.Container
+			for _, c := range b.Containers() {
+				if strings.HasPrefix(c.Spec.Name, "spare-") {
+					spare = c
+				}
+			}
+			tt.kill(b, spare.ID)
+			id, err := m.Create(ctx, "docker", spareCfg("a"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if "spare-"+id == spare.Spec.Name {
+				t.Fatalf("the dead spare %s was handed out", spare.Spec.Name)
+			}
+			if r, err := m.Execute(ctx, id, "echo", echo("fresh", 0)); err != nil || r.Output != "fresh" {
+				t.Errorf("call on the created sandbox: %+v %v", r, err)
+			}
+			for _, c := range b.Containers() {
+				if c.ID == spare.ID {
+					t.Errorf("the dead spare's container is still there (%s, %s)", c.Spec.Name, c.Status)
+				}
+			}
+		})
+	}
+}
