@@ -302,6 +302,18 @@ func mustJSON(v any) string {
 // pluginPID finds the server's plugin process whose command line holds name.
 func pluginPID(t *testing.T, serverPID int, name string) int {
 	t.Helper()
+	for pid, cmd := range childrenOf(serverPID) {
+		if strings.Contains(cmd, name) {
+			return pid
+		}
+	}
+	t.Fatalf("no plugin %s under server %d", name, serverPID)
+	return 0
+}
+
+// childrenOf maps the processes whose parent is pid to their command lines.
+func childrenOf(pid int) map[int]string {
+	out := map[int]string{}
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
@@ -310,15 +322,14 @@ func pluginPID(t *testing.T, serverPID int, name string) int {
 		}
 		s := string(stat)
 		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if fields[1] == fmt.Sprint(serverPID) && strings.Contains(string(cmd), name) {
-			var pid int
-			fmt.Sscan(e.Name(), &pid)
-			return pid
+		if len(fields) > 1 && fields[1] == fmt.Sprint(pid) {
+			var child int
+			fmt.Sscan(e.Name(), &child)
+			cmd, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			out[child] = string(cmd)
 		}
 	}
-	t.Fatalf("no plugin %s under server %d", name, serverPID)
-	return 0
+	return out
 }
 
 // pluginSockets finds the server's directory of plugin sockets (the one
@@ -342,19 +353,7 @@ func pluginSockets(t *testing.T, serverPID int) (dir string, sockets, plugins in
 			sockets++
 		}
 	}
-	procs, _ := os.ReadDir("/proc")
-	for _, e := range procs {
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(stat)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		if len(fields) > 1 && fields[1] == fmt.Sprint(serverPID) {
-			plugins++
-		}
-	}
-	return dir, sockets, plugins
+	return dir, sockets, len(childrenOf(serverPID))
 }
 
 // podmanRm removes a container behind the server's back, as an operator's
