@@ -47,8 +47,9 @@ func TestContainerGoneWaitsForTheRuntimeToSettle(t *testing.T) {
 		{"removed at once", 0, missing, true, 1},
 		{"exited after two looks", 2, exited, true, 3},
 		{"removed after three looks", 3, missing, true, 4},
-		{"backend error: not gone", 0, broken, false, 1},
+		{"backend error throughout: not gone", 0, broken, false, 0},
 		{"still running: the runner died on its own", -1, exited, false, 0},
+		{"inspect failing, then removed", 0, failingThen(2, missing), true, 3},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,5 +66,18 @@ func TestContainerGoneWaitsForTheRuntimeToSettle(t *testing.T) {
 				t.Errorf("inspected %d times: a running container must be asked again", b.asked)
 			}
 		})
+	}
+}
+
+// failingThen fails n inspects (as Podman's may while it removes the
+// container), then answers what then says.
+func failingThen(n int, then func() (sdk.State, error)) func() (sdk.State, error) {
+	calls := 0
+	return func() (sdk.State, error) {
+		calls++
+		if calls <= n {
+			return sdk.State{}, errors.New("container state improper")
+		}
+		return then()
 	}
 }

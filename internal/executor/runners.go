@@ -204,8 +204,10 @@ func (e *Executor) execIn(ctx context.Context, en *entry, req sdk.ExecRequest, s
 // containerGone asks the backend (bounded) whether a sandbox's container
 // is missing or no longer running. A runner dies the instant a podman rm -f
 // kills the container's processes, a moment before the runtime's state says
-// so (seen in the chaos suite), so a container still "running" is asked
-// again for up to goneSettle before the death counts as the runner's own.
+// so (seen in the chaos suite), so a container still "running", or one the
+// runtime cannot answer for (an inspect failing while the removal runs), is
+// asked again for up to goneSettle before the death counts as the runner's
+// own.
 func (e *Executor) containerGone(ctx context.Context, en *entry) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -215,9 +217,7 @@ func (e *Executor) containerGone(ctx context.Context, en *entry) bool {
 		switch {
 		case errors.Is(err, sdk.ErrSandboxNotFound):
 			return true
-		case err != nil:
-			return false
-		case st.Status != "running":
+		case err == nil && st.Status != "running":
 			return true
 		case time.Now().Add(pause).After(deadline):
 			return false
@@ -232,4 +232,4 @@ func (e *Executor) containerGone(ctx context.Context, en *entry) bool {
 
 // goneSettle bounds how long a runner's death waits for the runtime to
 // report its container's removal (see containerGone).
-const goneSettle = time.Second
+const goneSettle = 3 * time.Second
