@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/enclave-sandbox/enclave/internal/archive"
 )
 
 // Files go through the archive routes' backend calls (docs/api.md §3.11,
@@ -60,34 +62,19 @@ func (s *session) readFile(ctx context.Context, _ *mcp.CallToolRequest, in readI
 
 // firstFile reads the one regular file of a tar stream.
 func firstFile(r io.Reader, name string, limit int64) (fileOut, error) {
-	tr := tar.NewReader(r)
-	for {
-		h, err := tr.Next()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return fileOut{}, errors.New("not a regular file")
-			}
-			return fileOut{}, err
-		}
-		if h.Typeflag != tar.TypeReg {
-			if h.Typeflag == tar.TypeDir {
-				return fileOut{}, errors.New("is a directory")
-			}
-			continue
-		}
-		if h.Size > limit {
-			return fileOut{}, fmt.Errorf("%d bytes, more than the %d this tool reads (GET /sandbox/{id}/archive has no such limit)", h.Size, limit)
-		}
-		b, err := io.ReadAll(io.LimitReader(tr, limit))
-		if err != nil {
-			return fileOut{}, err
-		}
-		out := fileOut{Path: name, Size: int64(len(b)), Encoding: "utf-8", Content: string(b)}
-		if !utf8.Valid(b) {
-			out.Encoding, out.Content = "base64", base64.StdEncoding.EncodeToString(b)
-		}
-		return out, nil
+	b, err := archive.FirstFile(r, limit)
+	var big *archive.TooLargeError
+	if errors.As(err, &big) {
+		return fileOut{}, fmt.Errorf("%d bytes, more than the %d this tool reads (GET /sandbox/{id}/archive has no such limit)", big.Size, limit)
 	}
+	if err != nil {
+		return fileOut{}, err
+	}
+	out := fileOut{Path: name, Size: int64(len(b)), Encoding: "utf-8", Content: string(b)}
+	if !utf8.Valid(b) {
+		out.Encoding, out.Content = "base64", base64.StdEncoding.EncodeToString(b)
+	}
+	return out, nil
 }
 
 type writeIn struct {
