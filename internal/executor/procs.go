@@ -112,3 +112,9 @@ func (e *Executor) OpenPTY(ctx context.Context, id string, spec runner.PTYSpec, 
 	err = e.onRunner(ctx, id, false, func(r *runner.Runner) (err error) { p, err = r.OpenPTY(ctx, spec, onOutput); return })
 	return
 }
+
+// Mark writes a small file in sandbox id through its runner (see
+// runner.Runner.Mark); ErrNoRunner where it has none.
+func (e *Executor) Mark(ctx context.Context, id, path, text string) error {
+	return e.onRunner(ctx, id, true, func(r *runner.Runner) error { return r.Mark(ctx, path, text) })
+}

@@ -19,7 +19,8 @@
 #           {"k": key, "id": n, "chunk": b64, "s": "out"|"err"} (then the Reply)
 #           {"id": n, "op": name, ...}   background processes (procs.py's
 #           part below: spawn, list, info, read, stdin, signal) and terminals
-#           (pty, pty_in, pty_resize); replies {"k": key, "id": n, "result": {...}}
+#           (pty, pty_in, pty_resize) and a marker file (mark); replies
+#           {"k": key, "id": n, "result": {...}}
 #           or {"k": key, "id": n, "error": text, "status": "not_found"|"finished"|"invalid"}
 #           a terminal also sends {"k": key, "id": n, "pty_out": b64} and ends
 #           with {"k": key, "id": n, "code": exit}
@@ -1123,8 +1124,30 @@ def op_signal(a):
     return {"signalled": True}
 
 
+def op_mark(a):
+    # A small file the host reads back later (a spare's claim, see
+    # internal/runner/mark.go): written whole or not at all. No fsync: it
+    # must outlive the server, not the host.
+    path, text = a.get("path") or "", a.get("text")
+    if not path.startswith("/tmp/.enclave/") or ".." in path.split("/") or not isinstance(text, str):
+        raise OpError("invalid", "bad mark")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.rename(tmp, path)
+    except OSError:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return {"marked": True}
+
+
 OPS = {"spawn": op_spawn, "list": op_list, "info": lambda a: proc_info(proc_dir(a), a["process_id"]),
-       "read": op_read, "stdin": op_stdin, "signal": op_signal}
+       "read": op_read, "stdin": op_stdin, "signal": op_signal, "mark": op_mark}
 
 
 # ---- terminals --------------------------------------------------------------
