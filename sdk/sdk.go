@@ -84,6 +84,11 @@ const (
 	CapHealth    = "health"
 	CapSnapshots = "snapshots"
 	CapPause     = "pause"
+	// CapLazyRename: a Renamer whose names are bookkeeping only (nothing
+	// the backend does depends on one), so the host may rename a claimed
+	// spare after answering the create. Not Kubernetes: a claim there also
+	// drops the pod's owner.
+	CapLazyRename = "lazy_rename"
 )
 
 // Has reports whether the plugin declares capability c.

@@ -234,6 +234,10 @@ func (p *Podman) Remove(ctx context.Context, ref string) error {
 	return p.remove(ctx, ref)
 }
 
+// RenamesLazily implements backend.LazyRenamer: nothing here depends on a
+// container's name (every call goes by id).
+func (p *Podman) RenamesLazily() {}
+
 // Rename implements backend.Renamer.
 func (p *Podman) Rename(ctx context.Context, ref, name string) error {
 	ctx, err := p.withConn(ctx)

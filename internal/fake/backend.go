@@ -16,9 +16,9 @@ import (
 	"github.com/enclave-sandbox/enclave/sdk/backend"
 )
 
-// Backend keeps containers in a map. It has the rename, snapshot and pause
-// capabilities (no sessions, no health probe), so tests see the one-shot
-// exec path.
+// Backend keeps containers in a map. It has the rename (lazy, like
+// Podman's), snapshot and pause capabilities (no sessions, no health
+// probe), so tests see the one-shot exec path.
 type Backend struct {
 	mu         sync.Mutex
 	seq        int
@@ -26,6 +26,8 @@ type Backend struct {
 	images     map[string]*image // snapshots by id
 	// FailCreate makes Create fail with this error.
 	FailCreate error
+	// FailGetArchive makes GetArchive fail with this error.
+	FailGetArchive error
 	// ExecHook, when set, answers Exec.
 	ExecHook func(ctx context.Context, c *Container, req sdk.ExecRequest) (sdk.ExecResult, error)
 }
@@ -191,6 +193,9 @@ func (b *Backend) GetArchive(_ context.Context, ref, p string, w io.Writer) erro
 	var ok bool
 	if err == nil {
 		data, ok = c.Files[p]
+		if b.FailGetArchive != nil {
+			err = b.FailGetArchive
+		}
 	}
 	b.mu.Unlock()
 	if err != nil {
@@ -211,6 +216,9 @@ func (b *Backend) SetStatus(id, status string) {
 		c.Status = status
 	}
 }
+
+// RenamesLazily implements backend.LazyRenamer.
+func (b *Backend) RenamesLazily() {}
 
 // Rename implements backend.Renamer.
 func (b *Backend) Rename(_ context.Context, ref, name string) error {

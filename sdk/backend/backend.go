@@ -54,6 +54,13 @@ type Renamer interface {
 	Rename(ctx context.Context, ref, name string) error
 }
 
+// LazyRenamer is an optional capability (sdk.CapLazyRename): a Renamer
+// whose container names are bookkeeping only; the method states it.
+type LazyRenamer interface {
+	Renamer
+	RenamesLazily()
+}
+
 // HealthChecker is an optional capability (sdk.CapHealth): a cheap probe of
 // the runtime (an error: it does not answer) and what it cannot enforce on
 // this host.
@@ -109,6 +116,9 @@ func Capabilities(impl Backend) []string {
 	}
 	if _, ok := impl.(Renamer); ok {
 		caps = append(caps, sdk.CapRename)
+	}
+	if _, ok := impl.(LazyRenamer); ok {
+		caps = append(caps, sdk.CapLazyRename)
 	}
 	if _, ok := impl.(HealthChecker); ok {
 		caps = append(caps, sdk.CapHealth)

@@ -22,6 +22,12 @@ func (d declares) Capabilities() []string { return d.caps }
 // noRename has no optional capability at all.
 type noRename struct{ backend.Backend }
 
+// eagerRename renames, but its names are not bookkeeping only (as on
+// Kubernetes, where a claim also drops the pod's owner).
+type eagerRename struct{ backend.Backend }
+
+func (e eagerRename) Rename(context.Context, string, string) error { return nil }
+
 func TestHas(t *testing.T) {
 	f := fake.NewBackend()
 	tests := []struct {
@@ -35,6 +41,10 @@ func TestHas(t *testing.T) {
 		{"declares nothing though it has the method", declares{f, nil}, sdk.CapRename, false},
 		{"declares rename", declares{f, []string{sdk.CapRename}}, sdk.CapRename, true},
 		{"declares health only", declares{f, []string{sdk.CapHealth}}, sdk.CapRename, false},
+		{"implements RenamesLazily", f, sdk.CapLazyRename, true},
+		{"renames, not lazily", eagerRename{f}, sdk.CapLazyRename, false},
+		{"renames, not lazily, still renames", eagerRename{f}, sdk.CapRename, true},
+		{"declares rename only", declares{f, []string{sdk.CapRename}}, sdk.CapLazyRename, false},
 	}
 	for _, tt := range tests {
 		if got := backend.Has(tt.b, tt.cap); got != tt.want {
