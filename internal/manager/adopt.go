@@ -38,8 +38,14 @@ func (m *Manager) adopt(ctx context.Context) {
 				continue // another replica's spare, create or removal
 			}
 			if isSpareName(st.Name) {
-				m.rebuild(be, st.ContainerID, "created", st.Labels, st.Image) // removes it
-				continue
+				claimed, unsure := m.claimedAtAdoption(ctx, be, st)
+				if unsure {
+					continue
+				}
+				if !claimed {
+					m.rebuild(be, st.ContainerID, "created", st.Labels, st.Image) // removes it
+					continue
+				}
 			}
 			sb, ok := m.rebuild(be, st.ContainerID, st.Status, st.Labels, st.Image)
 			if !ok {

@@ -87,6 +87,10 @@ func (m *Manager) createFrom(ctx context.Context, typ string, be backend.Backend
 			return nil, err
 		}
 	}
+	var replenish func()
+	if !pool && spare {
+		replenish = m.noteCreate(typ, sb.cfgJSON, image, false)
+	}
 	m.mu.Lock()
 	if !m.running {
 		// Shutdown began while we created: do not leak the container
@@ -100,6 +104,9 @@ func (m *Manager) createFrom(ctx context.Context, typ string, be backend.Backend
 		}
 		return nil, errorf(KindNotStarted, "Sandbox manager not started")
 	}
+	if replenish != nil {
+		m.afterFirstUse(sb, replenish)
+	}
 	m.registerLocked(sb)
 	if pool {
 		sb.status = StatusBusy // returnLocked makes it idle or hands it over
@@ -107,9 +114,6 @@ func (m *Manager) createFrom(ctx context.Context, typ string, be backend.Backend
 		m.pool.initialized = true
 	}
 	m.mu.Unlock()
-	if !pool && spare {
-		m.noteCreate(typ, sb.cfgJSON, image, false)
-	}
 	return sb, nil
 }
 

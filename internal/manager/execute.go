@@ -38,7 +38,12 @@ func (m *Manager) activeSandbox(id string, notActive ErrorKind) (*sandbox, func(
 		m.mu.Lock()
 		sb.inflight--
 		sb.lastActivity = time.Now().UTC()
+		settle := sb.settle
+		sb.settle = nil
 		m.mu.Unlock()
+		if settle != nil {
+			settle()
+		}
 	}, nil
 }
 

@@ -26,6 +26,7 @@ type Manager struct {
 	reserved  map[string]bool
 	running   bool
 	creating  int
+	renaming  int // claimed spares being renamed in the background
 	pool      poolState
 	initMu    sync.Mutex // serialises pool initialisation
 	stopOnce  sync.Once
@@ -107,14 +108,15 @@ func (m *Manager) Shutdown(ctx context.Context, deleteAll bool) {
 }
 
 // waitCreates waits (bounded by ctx) until no create is in flight, spares
-// included: each one either registered its sandbox or removed its
-// container (a spare finished after shutdown began removes itself).
+// and claimed spares' renames included: each one either registered its
+// sandbox or removed its container (a spare finished after shutdown began
+// removes itself).
 func (m *Manager) waitCreates(ctx context.Context) {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
 	for {
 		m.mu.Lock()
-		n := m.creating
+		n := m.creating + m.renaming
 		for _, c := range m.sparing {
 			n += c
 		}

@@ -64,7 +64,10 @@ type Options struct {
 	Spares          int
 	SparesPerConfig int
 	SpareTTL        time.Duration
-	Observer        Observer
+	// SpareAfter: a create's replacement spare starts when the created
+	// sandbox's first operation ends, or this long after the create.
+	SpareAfter time.Duration
+	Observer   Observer
 	// ToolDefaults are operator defaults per tool (by plugin name): values of
 	// parameters a call omits, and "max_output_bytes" for the output cap.
 	ToolDefaults map[string]map[string]json.RawMessage
@@ -82,7 +85,7 @@ func DefaultOptions() Options {
 		MaxMemory: 8 << 30, MaxMemoryText: "8g", MaxCPUs: 4, PidsLimit: 1024, MaxOutputBytes: 1 << 20,
 		ProcessOutputBytes: 1 << 20, MaxIdleTimeout: 24 * time.Hour,
 		MaxDisk: 10 << 30, MaxDiskText: "10g", DefaultDisk: 2 << 30, MaxSnapshots: 100, MaxSnapshotBytes: 50 << 30,
-		Spares: 4, SparesPerConfig: 1, SpareTTL: 10 * time.Minute,
+		Spares: 4, SparesPerConfig: 1, SpareTTL: 10 * time.Minute, SpareAfter: time.Second,
 		ExecMaxDuration: time.Hour, StartTimeout: 30 * time.Second, StopGrace: 2 * time.Second,
 		PoolWait: 60 * time.Second, PoolWaitText: "60", HealthInterval: 3 * time.Second, SyncInterval: 500 * time.Millisecond,
 		ImageAliases: map[string]string{"jupyter-kernel-gateway": "python:3.11-slim"}}

@@ -58,7 +58,9 @@ func (m *Manager) InitializePool(ctx context.Context, sandboxType string, n int,
 		sb := m.sandboxes[out.IDs[0]]
 		m.mu.Unlock()
 		if sb != nil {
-			m.noteCreate(sb.typ, sb.cfgJSON, sb.spec.Labels[LabelImage], true)
+			if replenish := m.noteCreate(sb.typ, sb.cfgJSON, sb.spec.Labels[LabelImage], true); replenish != nil {
+				replenish()
+			}
 		}
 	}
 	return out, nil

@@ -50,6 +50,10 @@ type sandbox struct {
 	// execPending: adopted paused, so not yet given to the executor (its
 	// runner cannot start in a frozen container); Resume gives it.
 	execPending bool
+	// settle, when set, starts the replacement spare its create earned
+	// (afterFirstUse); the end of its first operation calls it. Guarded by
+	// Manager.mu.
+	settle func()
 }
 
 // target is where the executor runs a sandbox's processes.

@@ -1,13 +1,18 @@
 package manager
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/enclave-sandbox/enclave/internal/archive"
+	"github.com/enclave-sandbox/enclave/internal/runner"
 	"github.com/enclave-sandbox/enclave/internal/sandboxconfig"
 	"github.com/enclave-sandbox/enclave/sdk"
 	"github.com/enclave-sandbox/enclave/sdk/backend"
@@ -22,9 +27,10 @@ import (
 // used longest ago giving its spare up first; a config not asked for
 // within --spare-ttl loses its spares at the next cleanup sweep.
 // Container labels cannot change, so a spare is created with the labels it
-// will keep and the name spare-<id>; claiming renames it to sandbox-<id>.
-// Re-adoption removes containers still named spare-*: unclaimed spares are
-// not sandboxes.
+// will keep and the name spare-<id>; claiming renames it to sandbox-<id>
+// (see claim: on Podman the rename follows the answer). Re-adoption removes
+// containers still named spare-* that hold no claim file: unclaimed spares
+// are not sandboxes.
 
 const sparePrefix = sdk.SparePrefix
 
@@ -49,10 +55,10 @@ func spareKey(typ string, cfgJSON []byte, image string) string {
 }
 
 // noteCreate records a create of (typ, cfg, image) and, once the config
-// has earned it, makes sure its spares exist or are being made.
-func (m *Manager) noteCreate(typ string, cfgJSON []byte, image string, pool bool) {
+// has earned spares, returns what makes sure they exist or are being made.
+func (m *Manager) noteCreate(typ string, cfgJSON []byte, image string, pool bool) (replenish func()) {
 	if m.opts.Spares <= 0 || m.opts.SparesPerConfig <= 0 {
-		return
+		return nil
 	}
 	key := spareKey(typ, cfgJSON, image)
 	m.mu.Lock()
@@ -69,8 +75,24 @@ func (m *Manager) noteCreate(typ string, cfgJSON []byte, image string, pool bool
 	d.pool = d.pool || pool
 	earned := d.asks >= 2 || d.pool
 	m.mu.Unlock()
-	if earned {
-		m.wantSpare(key)
+	if !earned {
+		return nil
+	}
+	return func() { m.wantSpare(key) }
+}
+
+// afterFirstUse runs replenish when sb's first operation ends, or after
+// Options.SpareAfter. A spare's start is hundreds of milliseconds of the
+// runtime's CPU: on a small host it would slow the call that almost always
+// follows a create, and it would not be ready before that call ends
+// anyway. Caller holds m.mu (before sb is registered).
+func (m *Manager) afterFirstUse(sb *sandbox, replenish func()) {
+	var once sync.Once
+	run := func() { once.Do(replenish) }
+	t := time.AfterFunc(m.opts.SpareAfter, run)
+	sb.settle = func() {
+		t.Stop()
+		run()
 	}
 }
 
@@ -221,26 +243,74 @@ func (m *Manager) claimSpare(ctx context.Context, typ string, cfgJSON []byte, im
 		sb := list[0]
 		m.spares[key] = list[1:]
 		m.mu.Unlock()
-		rn, _ := backend.Renames(sb.backend) // spares exist only where it does
-		// Both at once: the rename is the slow step (Podman writes its
-		// database with an fsync), and renaming a spare that turns out
-		// dead costs nothing: it is removed either way.
-		renamed := make(chan error, 1)
-		go func() { renamed <- rn.Rename(ctx, sb.containerID, "sandbox-"+sb.id) }()
-		st, err := sb.backend.Inspect(ctx, sb.containerID)
-		if rerr := <-renamed; err == nil && st.Status != "running" {
-			err = errors.New("spare is not running (" + st.Status + ")")
-		} else if err == nil {
-			err = rerr
-		}
-		if err != nil {
+		if err := m.claim(ctx, sb); err != nil {
 			m.removeSpare(sb, "unusable: "+err.Error())
+			if ctx.Err() != nil {
+				return nil // the create was given up: spare no more spares on it
+			}
 			continue
 		}
 		now := time.Now().UTC()
 		sb.updated, sb.lastActivity = now, now
 		return sb
 	}
+}
+
+// claim makes a spare sb's container sandbox-<id>. Where the backend's
+// names are bookkeeping only, the runner writes runner.ClaimFile (one round
+// trip, and proof that the spare is alive) and the rename, Podman's slow
+// step (its database written with an fsync), follows in the background:
+// re-adoption takes a spare-* container whose claim file names its own
+// sandbox for a sandbox. Elsewhere, or without a runner, the rename happens
+// here, beside an inspect that tells a dead spare.
+func (m *Manager) claim(ctx context.Context, sb *sandbox) error {
+	rn, _ := backend.Renames(sb.backend) // spares exist only where it does
+	if backend.Has(sb.backend, sdk.CapLazyRename) {
+		if err := m.exec.Mark(ctx, sb.id, runner.ClaimFile, sb.id); err == nil {
+			m.renameLater(rn, sb)
+			return nil
+		} else if ctx.Err() != nil {
+			return err
+		}
+	}
+	// Both at once: renaming a spare that turns out dead costs nothing, it
+	// is removed either way.
+	renamed := make(chan error, 1)
+	go func() { renamed <- rn.Rename(ctx, sb.containerID, "sandbox-"+sb.id) }()
+	st, err := sb.backend.Inspect(ctx, sb.containerID)
+	if rerr := <-renamed; err == nil && st.Status != "running" {
+		err = errors.New("spare is not running (" + st.Status + ")")
+	} else if err == nil {
+		err = rerr
+	}
+	return err
+}
+
+// renameLater renames a claimed spare in the background; shutdown waits
+// for it (waitCreates). A rename that keeps failing is left to re-adoption,
+// which finds the claim file.
+func (m *Manager) renameLater(rn backend.Renamer, sb *sandbox) {
+	m.mu.Lock()
+	m.renaming++
+	m.mu.Unlock()
+	go func() {
+		defer func() {
+			m.mu.Lock()
+			m.renaming--
+			m.mu.Unlock()
+		}()
+		var err error
+		for attempt, pause := 0, 100*time.Millisecond; attempt < 5; attempt, pause = attempt+1, 2*pause {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			err = rn.Rename(ctx, sb.containerID, "sandbox-"+sb.id)
+			cancel()
+			if err == nil || errors.Is(err, sdk.ErrSandboxNotFound) {
+				return // renamed, or deleted meanwhile
+			}
+			time.Sleep(pause)
+		}
+		slog.Warn("claimed spare not renamed; re-adoption will find its claim file", "sandbox_id", sb.id, "err", err)
+	}()
 }
 
 // removeSpare removes a spare taken out of m.spares.
@@ -312,6 +382,55 @@ func (m *Manager) removeSpares() {
 	for _, sb := range all {
 		m.removeSpare(sb, "shutdown")
 	}
+}
+
+// claimedAtAdoption: whether a spare-* container found at re-adoption was
+// claimed (its claim file names its own sandbox) by a server killed before
+// the rename, which it then makes. unsure: the claim could not be read,
+// so the container is neither adopted nor removed (the next start looks
+// again).
+func (m *Manager) claimedAtAdoption(ctx context.Context, be backend.Backend, st sdk.State) (claimed, unsure bool) {
+	rn, ok := backend.Renames(be)
+	if !ok || !backend.Has(be, sdk.CapLazyRename) || st.Labels[LabelID] == "" {
+		return false, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var buf bytes.Buffer
+	err := be.GetArchive(ctx, st.ContainerID, runner.ClaimFile, &limitedWriter{w: &buf, n: 64 << 10})
+	if errors.Is(err, sdk.ErrPathNotFound) {
+		return false, false
+	}
+	var id []byte
+	if err == nil {
+		id, err = archive.FirstFile(&buf, 256)
+	}
+	if err != nil {
+		slog.Error("re-adoption: cannot read a spare's claim file; leaving the container", "container", st.ContainerID, "err", err)
+		return false, true
+	}
+	if string(id) != st.Labels[LabelID] {
+		return false, false
+	}
+	if err := rn.Rename(ctx, st.ContainerID, "sandbox-"+st.Labels[LabelID]); err != nil {
+		slog.Warn("re-adoption: rename a claimed spare (its claim file still holds it)", "sandbox_id", st.Labels[LabelID], "err", err)
+	}
+	return true, false
+}
+
+// limitedWriter takes at most n bytes, then fails: a claim file is a few
+// bytes, whatever a sandbox put there instead.
+type limitedWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (l *limitedWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > l.n {
+		return 0, errors.New("claim file archive too large")
+	}
+	l.n -= int64(len(p))
+	return l.w.Write(p)
 }
 
 // isSpareName tells an unclaimed spare at re-adoption.

@@ -1,8 +1,11 @@
 package manager_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +13,7 @@ import (
 
 	"github.com/enclave-sandbox/enclave/internal/fake"
 	"github.com/enclave-sandbox/enclave/internal/manager"
+	"github.com/enclave-sandbox/enclave/internal/runner"
 )
 
 // spareCfg is a config told apart by its env var.
@@ -34,6 +38,22 @@ func sparesOf(b *fake.Backend) []string {
 	return tags
 }
 
+// createUsed creates a sandbox of the tagged config and makes a call in it,
+// as clients do: the end of that first call starts the replacement spare
+// the create earned.
+func createUsed(t *testing.T, m *manager.Manager, tag string) string {
+	t.Helper()
+	ctx := context.Background()
+	id, err := m.Create(ctx, "docker", spareCfg(tag))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := m.Execute(ctx, id, "echo", echo("used", 0)); err != nil || r.Output != "used" {
+		t.Fatalf("call after create: %+v %v", r, err)
+	}
+	return id
+}
+
 func TestSpareEarnedBySecondCreate(t *testing.T) {
 	m, b := newManager(t, nil)
 	ctx := context.Background()
@@ -44,9 +64,7 @@ func TestSpareEarnedBySecondCreate(t *testing.T) {
 	if got := sparesOf(b); len(got) != 0 {
 		t.Fatalf("spares after one create: %v", got)
 	}
-	if _, err := m.Create(ctx, "docker", spareCfg("a")); err != nil {
-		t.Fatal(err)
-	}
+	createUsed(t, m, "a")
 	waitFor(t, "a spare of the config created twice", func() bool { return slices.Equal(sparesOf(b), []string{"a"}) && m.Spares() == 1 })
 	spareName := ""
 	for _, c := range b.Containers() {
@@ -91,11 +109,8 @@ func TestSpareBudget(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m, b := newManager(t, func(o *manager.Options) { o.Spares, o.SparesPerConfig = tt.spares, tt.perCfg })
-			ctx := context.Background()
 			for i, tag := range tt.creates {
-				if _, err := m.Create(ctx, "docker", spareCfg(tag)); err != nil {
-					t.Fatal(err)
-				}
+				createUsed(t, m, tag)
 				// Each create's spare work settles before the next, so
 				// the order of use is the order above.
 				waitFor(t, "spares settled", func() bool {
@@ -131,9 +146,7 @@ func TestSpareExpiry(t *testing.T) {
 	})
 	ctx := context.Background()
 	for range 2 {
-		if _, err := m.Create(ctx, "docker", spareCfg("a")); err != nil {
-			t.Fatal(err)
-		}
+		createUsed(t, m, "a")
 	}
 	waitFor(t, "a spare", func() bool { return len(sparesOf(b)) == 1 })
 	waitFor(t, "the spare of a config not asked for within the ttl removed", func() bool { return len(sparesOf(b)) == 0 && m.Spares() == 0 })
@@ -157,7 +170,7 @@ func TestPoolConfigSpareOutlivesTTL(t *testing.T) {
 	waitFor(t, "the pool config's spare", func() bool { return len(sparesOf(b)) == 1 })
 	// Another config earns and loses its spare meanwhile: the sweep ran.
 	for range 2 {
-		m.Create(ctx, "docker", spareCfg("x"))
+		createUsed(t, m, "x")
 	}
 	waitFor(t, "the other config's spare", func() bool { return slices.Contains(sparesOf(b), "x") })
 	waitFor(t, "the other config's spare expired", func() bool { return !slices.Contains(sparesOf(b), "x") })
@@ -208,6 +221,112 @@ func TestDeadSpareNotHandedOut(t *testing.T) {
 					t.Errorf("the dead spare's container is still there (%s, %s)", c.Spec.Name, c.Status)
 				}
 			}
+		})
+	}
+}
+
+// TestClaimedSpareReadopted: a server killed between a spare's claim (its
+// claim file written) and the rename leaves a spare-* container that is a
+// sandbox; the next server adopts it. Unclaimed spares, or claim files
+// naming another sandbox, are removed; an unreadable one is left alone.
+func TestClaimedSpareReadopted(t *testing.T) {
+	claimTar := func(text string) []byte {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		tw.WriteHeader(&tar.Header{Name: "claimed", Mode: 0o644, Size: int64(len(text)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(text))
+		tw.Close()
+		return buf.Bytes()
+	}
+	tests := []struct {
+		name       string
+		claim      func(id string) []byte // nil: no claim file
+		archiveErr error
+		adopted    bool
+		kept       bool // the container is still there
+		wantName   string
+	}{
+		{"claimed", func(id string) []byte { return claimTar(id) }, nil, true, true, "sandbox-"},
+		{"not claimed", nil, nil, false, false, ""},
+		{"claim file of another sandbox", func(string) []byte { return claimTar("someone") }, nil, false, false, ""},
+		{"claim file not a tar of one file", func(string) []byte { return []byte("junk") }, nil, false, true, "spare-"},
+		{"claim file unreadable", func(id string) []byte { return claimTar(id) }, errors.New("runtime hiccup"), false, true, "spare-"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := fake.NewBackend()
+			opts := manager.DefaultOptions()
+			opts.CleanupInterval, opts.HealthInterval = 0, 0
+			ctx := context.Background()
+			m1 := manager.New(opts, plugins{b}, newExec(opts))
+			m1.Start(ctx)
+			id, err := m1.Create(ctx, "docker", spareCfg("a"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m1.Shutdown(ctx, false)
+			var cid string
+			for _, c := range b.Containers() {
+				cid = c.ID
+			}
+			// What a kill -9 right after the claim leaves.
+			b.Rename(ctx, cid, "spare-"+id)
+			if tt.claim != nil {
+				b.PutArchive(ctx, cid, runner.ClaimFile, bytes.NewReader(tt.claim(id)))
+			}
+			b.FailGetArchive = tt.archiveErr
+
+			m2 := manager.New(opts, plugins{b}, newExec(opts))
+			m2.Start(ctx)
+			defer m2.Shutdown(ctx, false)
+			if _, ok := m2.Get(id); ok != tt.adopted {
+				t.Errorf("adopted = %v, want %v", ok, tt.adopted)
+			}
+			cs := b.Containers()
+			if kept := len(cs) == 1; kept != tt.kept {
+				t.Fatalf("container kept = %v, want %v", kept, tt.kept)
+			}
+			if tt.kept && cs[0].Spec.Name != tt.wantName+id {
+				t.Errorf("container named %s, want %s", cs[0].Spec.Name, tt.wantName+id)
+			}
+			if tt.adopted {
+				if r, err := m2.Execute(ctx, id, "echo", echo("adopted", 0)); err != nil || r.Output != "adopted" {
+					t.Errorf("call on the adopted spare: %+v %v", r, err)
+				}
+			}
+		})
+	}
+}
+
+// TestSpareAfterFirstUse: the replacement a create earned starts when the
+// created sandbox's first call ends (so it does not compete with that
+// call), or after SpareAfter without one.
+func TestSpareAfterFirstUse(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		after time.Duration
+		call  bool
+	}{
+		{"at the end of the first call", time.Hour, true},
+		{"after SpareAfter without a call", 20 * time.Millisecond, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			m, b := newManager(t, func(o *manager.Options) { o.SpareAfter = tt.after })
+			ctx := context.Background()
+			createUsed(t, m, "a")
+			id, err := m.Create(ctx, "docker", spareCfg("a")) // earns a spare
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.call {
+				if got := sparesOf(b); len(got) != 0 {
+					t.Fatalf("a spare started before the created sandbox's first call: %v", got)
+				}
+				if _, err := m.Execute(ctx, id, "echo", echo("x", 0)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			waitFor(t, "the replacement spare", func() bool { return slices.Equal(sparesOf(b), []string{"a"}) && m.Spares() == 1 })
 		})
 	}
 }
