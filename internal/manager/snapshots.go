@@ -432,10 +432,10 @@ func (m *Manager) fromSnapshot(ctx context.Context, typ string, be backend.Backe
 }
 
 // freshen clears what a sandbox started from a snapshot or fork inherited
-// but does not own: its source's background-process records and
-// keep-alive (the processes did not come along).
+// but does not own: its source's background-process records, keep-alive
+// (the processes did not come along) and claim file (spares.go).
 func (m *Manager) freshen(ctx context.Context, id string) error {
-	res, err := m.exec.Exec(ctx, id, sdk.ExecRequest{Argv: []string{"rm", "-rf", runner.ProcDir, keepaliveFile}, Timeout: 30 * time.Second})
+	res, err := m.exec.Exec(ctx, id, sdk.ExecRequest{Argv: []string{"rm", "-rf", runner.ProcDir, keepaliveFile, runner.ClaimFile}, Timeout: 30 * time.Second})
 	if err == nil && res.ExitCode != 0 {
 		err = fmt.Errorf("rm exited with %d: %s", res.ExitCode, strings.TrimSpace(string(res.Stderr)))
 	}
