@@ -300,12 +300,15 @@ func (m *Manager) renameLater(rn backend.Renamer, sb *sandbox) {
 			m.mu.Unlock()
 		}()
 		var err error
-		for attempt, pause := 0, 100*time.Millisecond; attempt < 5; attempt, pause = attempt+1, 2*pause {
+		for attempt, pause := 1, 100*time.Millisecond; ; attempt, pause = attempt+1, 2*pause {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			err = rn.Rename(ctx, sb.containerID, "sandbox-"+sb.id)
 			cancel()
 			if err == nil || errors.Is(err, sdk.ErrSandboxNotFound) {
 				return // renamed, or deleted meanwhile
+			}
+			if attempt == 5 {
+				break
 			}
 			time.Sleep(pause)
 		}
