@@ -50,8 +50,8 @@ func (l *lazyBackend) Rename(ctx context.Context, ref, name string) error {
 type lazyPlugins struct{ b *lazyBackend }
 
 func (p lazyPlugins) Backend(t string) (backend.Backend, bool) { return p.b, t == "docker" }
-func (p lazyPlugins) Tool(name string) (manager.Tool, bool)  { return fake.Echo{}, name == "echo" }
-func (p lazyPlugins) Backends() []backend.Backend           { return []backend.Backend{p.b} }
+func (p lazyPlugins) Tool(name string) (manager.Tool, bool)    { return fake.Echo{}, name == "echo" }
+func (p lazyPlugins) Backends() []backend.Backend              { return []backend.Backend{p.b} }
 
 // containerNameOf is the name of the container of sandbox id.
 func containerNameOf(b *fake.Backend, id string) string {
