@@ -29,6 +29,16 @@ func newExec(o manager.Options) *executor.Executor {
 	return executor.New(executor.Options{StartTimeout: o.StartTimeout, MaxDuration: o.ExecMaxDuration, MaxOutputBytes: o.MaxOutputBytes})
 }
 
+// startOn starts a manager on backend b without the cleanup sweep and the
+// health monitor; tests of re-adoption start a second one on the same b.
+func startOn(b *fake.Backend) *manager.Manager {
+	opts := manager.DefaultOptions()
+	opts.CleanupInterval, opts.HealthInterval = 0, 0
+	m := manager.New(opts, plugins{b}, newExec(opts))
+	m.Start(context.Background())
+	return m
+}
+
 func newManager(t *testing.T, mutate func(*manager.Options)) (*manager.Manager, *fake.Backend) {
 	b := fake.NewBackend()
 	opts := manager.DefaultOptions()

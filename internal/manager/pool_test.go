@@ -194,11 +194,8 @@ func TestPoolReset(t *testing.T) {
 
 func TestReadoption(t *testing.T) {
 	b := fake.NewBackend()
-	opts := manager.DefaultOptions()
-	opts.CleanupInterval, opts.HealthInterval = 0, 0
 	ctx := context.Background()
-	m1 := manager.New(opts, plugins{b}, newExec(opts))
-	m1.Start(ctx)
+	m1 := startOn(b)
 	plain, _ := m1.Create(ctx, "docker", json.RawMessage(`{"tools_config":["echo"],"env_vars":{"K":"v"}}`))
 	res, _ := m1.InitializePool(ctx, "docker", 2, json.RawMessage(`{"tools_config":["echo"]}`))
 	stopped, _ := m1.Create(ctx, "docker", json.RawMessage(`{"remove_on_exit":false}`))
@@ -217,8 +214,7 @@ func TestReadoption(t *testing.T) {
 		}
 	}
 
-	m2 := manager.New(opts, plugins{b}, newExec(opts))
-	m2.Start(ctx)
+	m2 := startOn(b)
 	defer m2.Shutdown(ctx, false)
 	for id, was := range before {
 		now, ok := m2.Get(id)
@@ -275,11 +271,8 @@ func TestIdleTTL(t *testing.T) {
 
 func TestSpareFromPoolConfig(t *testing.T) {
 	b := fake.NewBackend()
-	opts := manager.DefaultOptions()
-	opts.CleanupInterval, opts.HealthInterval = 0, 0
 	ctx := context.Background()
-	m := manager.New(opts, plugins{b}, newExec(opts))
-	m.Start(ctx)
+	m := startOn(b)
 	cfg := json.RawMessage(`{"tools_config":["echo"],"memory_limit":"1g"}`)
 	if _, err := m.InitializePool(ctx, "docker", 1, cfg); err != nil {
 		t.Fatal(err)
@@ -320,8 +313,7 @@ func TestSpareFromPoolConfig(t *testing.T) {
 	if spares() != 0 {
 		t.Errorf("shutdown left %d spares", spares())
 	}
-	m2 := manager.New(opts, plugins{b}, newExec(opts))
-	m2.Start(ctx)
+	m2 := startOn(b)
 	defer m2.Shutdown(ctx, false)
 	if in, ok := m2.Get(id); !ok || in.Status != manager.StatusRunning {
 		t.Errorf("claimed spare after restart: %+v %v", in, ok)

@@ -255,11 +255,8 @@ func TestClaimedSpareReadopted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			b := fake.NewBackend()
-			opts := manager.DefaultOptions()
-			opts.CleanupInterval, opts.HealthInterval = 0, 0
 			ctx := context.Background()
-			m1 := manager.New(opts, plugins{b}, newExec(opts))
-			m1.Start(ctx)
+			m1 := startOn(b)
 			id, err := m1.Create(ctx, "docker", spareCfg("a"))
 			if err != nil {
 				t.Fatal(err)
@@ -276,8 +273,7 @@ func TestClaimedSpareReadopted(t *testing.T) {
 			}
 			b.FailGetArchive = tt.archiveErr
 
-			m2 := manager.New(opts, plugins{b}, newExec(opts))
-			m2.Start(ctx)
+			m2 := startOn(b)
 			defer m2.Shutdown(ctx, false)
 			if _, ok := m2.Get(id); ok != tt.adopted {
 				t.Errorf("adopted = %v, want %v", ok, tt.adopted)
