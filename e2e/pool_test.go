@@ -283,6 +283,12 @@ func TestCreateFromSpare(t *testing.T) {
 	if r := s.exec(t, id, "python_executor", map[string]any{"code": "print('spare')"}); r.Output != "spare\n" {
 		t.Errorf("call on a claimed spare: %+v", r)
 	}
+	m, _ := s.C.Metrics(ctx)
+	for _, want := range []string{`enclave_sandbox_creates_total{source="spare"} 1`, `enclave_sandbox_creates_total{source="container"} 1`} {
+		if !strings.Contains(m, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
 }
 
 // TestCreateFromSpareOfRepeatedConfig: without a pool, a config created a

@@ -32,6 +32,7 @@ type Metrics struct {
 	PluginRPCErrors  *prometheus.CounterVec
 	PoolWait         prometheus.Histogram
 	CleanupReaped    *prometheus.CounterVec
+	SandboxCreates   *prometheus.CounterVec
 	StreamedCalls    *prometheus.CounterVec
 	ProcessesStarted prometheus.Counter
 	TerminalsOpen    prometheus.Gauge
@@ -71,6 +72,8 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 			Buckets: []float64{.0001, .001, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}}),
 		CleanupReaped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "cleanup_reaped_total",
 			Help: "Sandboxes deleted by the cleanup sweep, by rule (dead, age, idle)."}, []string{"reason"}),
+		SandboxCreates: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "sandbox_creates_total",
+			Help: "Sandboxes created, by source: a warm spare claimed (spare) or a container started (container); pool members and forks' children included."}, []string{"source"}),
 		StreamedCalls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "streamed_calls_total",
 			Help: "Tool calls answered as an event stream, by route pattern."}, []string{"route"}),
 		ProcessesStarted: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: "background_processes_started_total",
@@ -84,7 +87,7 @@ func New(reg *prometheus.Registry, version string) *Metrics {
 		Help: "Build information; always 1."}, []string{"version", "goversion"})
 	buildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	reg.MustRegister(m.HTTPRequests, m.HTTPDuration, m.ToolExecutions, m.ToolDuration, m.ToolOutputBytes, m.ToolVerdicts,
-		m.PluginUp, m.PluginRestarts, m.SandboxOps, m.SandboxOpSeconds, m.PluginRPCErrors, m.PoolWait, m.CleanupReaped, buildInfo,
+		m.PluginUp, m.PluginRestarts, m.SandboxOps, m.SandboxOpSeconds, m.PluginRPCErrors, m.PoolWait, m.CleanupReaped, m.SandboxCreates, buildInfo,
 		m.StreamedCalls, m.ProcessesStarted, m.TerminalsOpen, m.TerminalsOpened,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -121,6 +124,9 @@ func (m *Metrics) Init(backends, tools []string) {
 	for _, r := range []string{"dead", "age", "idle"} {
 		m.CleanupReaped.WithLabelValues(r)
 	}
+	for _, s := range []string{"spare", "container"} {
+		m.SandboxCreates.WithLabelValues(s)
+	}
 }
 
 // BackendOp records one backend operation (pluginhost callback).
@@ -140,6 +146,15 @@ func (m *Metrics) PluginRPCError(kind, name string) {
 
 // PoolWaited implements manager.Observer.
 func (m *Metrics) PoolWaited(d time.Duration) { m.PoolWait.Observe(d.Seconds()) }
+
+// Created implements manager.Observer.
+func (m *Metrics) Created(fromSpare bool) {
+	source := "container"
+	if fromSpare {
+		source = "spare"
+	}
+	m.SandboxCreates.WithLabelValues(source).Inc()
+}
 
 // Reaped implements manager.Observer.
 func (m *Metrics) Reaped(reason string) { m.CleanupReaped.WithLabelValues(reason).Inc() }

@@ -36,6 +36,9 @@ func fixture(t *testing.T) *prometheus.Registry {
 	m.BackendOp("podman", "create", errors.New("boom"), 200*time.Millisecond)
 	m.PoolWaited(3 * time.Millisecond)
 	m.Reaped("dead")
+	m.Created(true)
+	m.Created(false)
+	m.Created(false)
 	m.PluginRestarted("backend", "podman")
 	m.PluginState("backend", "podman", true)
 	m.PluginRPCError("backend", "podman")
@@ -78,6 +81,7 @@ func TestExposition(t *testing.T) {
 		"enclave_pool_size":                          {dto.MetricType_GAUGE, []string{"state"}},
 		"enclave_pool_wait_seconds":                  {dto.MetricType_HISTOGRAM, nil},
 		"enclave_cleanup_reaped_total":               {dto.MetricType_COUNTER, []string{"reason"}},
+		"enclave_sandbox_creates_total":              {dto.MetricType_COUNTER, []string{"source"}},
 		"enclave_plugin_up":                          {dto.MetricType_GAUGE, []string{"kind", "name"}},
 		"enclave_plugin_restarts_total":              {dto.MetricType_COUNTER, []string{"kind", "name"}},
 		"enclave_plugin_rpc_errors_total":            {dto.MetricType_COUNTER, []string{"kind", "name"}},

@@ -77,7 +77,8 @@ func (m *Manager) createFrom(ctx context.Context, typ string, be backend.Backend
 	if !pool && spare {
 		sb = m.claimSpare(ctx, typ, cfg.Dump(), image)
 	}
-	if sb != nil {
+	claimed := sb != nil
+	if claimed {
 		defer m.unreserve(sb.id)
 	} else {
 		id := m.newID()
@@ -114,6 +115,9 @@ func (m *Manager) createFrom(ctx context.Context, typ string, be backend.Backend
 		m.pool.initialized = true
 	}
 	m.mu.Unlock()
+	if m.opts.Observer != nil {
+		m.opts.Observer.Created(claimed)
+	}
 	return sb, nil
 }
 

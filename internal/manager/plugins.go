@@ -31,4 +31,7 @@ type Plugins interface {
 type Observer interface {
 	PoolWaited(d time.Duration)
 	Reaped(reason string)
+	// Created counts a sandbox registered by a create, a pool's fill or a
+	// fork: fromSpare when it claimed a warm spare.
+	Created(fromSpare bool)
 }

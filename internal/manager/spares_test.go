@@ -8,6 +8,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -324,5 +325,48 @@ func TestSpareAfterFirstUse(t *testing.T) {
 			}
 			waitFor(t, "the replacement spare", func() bool { return slices.Equal(sparesOf(b), []string{"a"}) && m.Spares() == 1 })
 		})
+	}
+}
+
+// creates counts the Observer's Created reports by source.
+type creates struct {
+	mu             sync.Mutex
+	spare, started int
+}
+
+func (c *creates) PoolWaited(time.Duration) {}
+func (c *creates) Reaped(string)            {}
+func (c *creates) Created(fromSpare bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if fromSpare {
+		c.spare++
+	} else {
+		c.started++
+	}
+}
+
+func (c *creates) counts() (spare, started int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.spare, c.started
+}
+
+func TestCreatesObserved(t *testing.T) {
+	obs := &creates{}
+	m, _ := newManager(t, func(o *manager.Options) { o.Observer = obs })
+	ctx := context.Background()
+	createUsed(t, m, "a")
+	createUsed(t, m, "a") // earns a spare
+	waitFor(t, "a spare", func() bool { return m.Spares() == 1 })
+	createUsed(t, m, "a") // claims it
+	if _, err := m.InitializePool(ctx, "docker", 2, spareCfg("pool")); err != nil {
+		t.Fatal(err)
+	}
+	// The claimed spare's replacement and the pool config's spare: making
+	// spares is no create.
+	waitFor(t, "two spares", func() bool { return m.Spares() == 2 })
+	if spare, started := obs.counts(); spare != 1 || started != 4 {
+		t.Errorf("creates observed: %d from a spare, %d started; want 1 and 4", spare, started)
 	}
 }
