@@ -286,12 +286,14 @@ func (m *Manager) claim(ctx context.Context, sb *sandbox) error {
 	return err
 }
 
-// renameLater renames a claimed spare in the background; shutdown waits
-// for it (waitCreates). A rename that keeps failing is left to re-adoption,
-// which finds the claim file.
+// renameLater renames a claimed spare in the background, retrying (the
+// runtime may be restarting) for up to renameFor; shutdown waits for it
+// (waitCreates) and cuts the pauses short. A rename that keeps failing is
+// left to re-adoption, which finds the claim file.
 func (m *Manager) renameLater(rn backend.Renamer, sb *sandbox) {
 	m.mu.Lock()
 	m.renaming++
+	stop := m.stop
 	m.mu.Unlock()
 	go func() {
 		defer func() {
@@ -299,22 +301,37 @@ func (m *Manager) renameLater(rn backend.Renamer, sb *sandbox) {
 			m.renaming--
 			m.mu.Unlock()
 		}()
+		deadline := time.Now().Add(renameFor)
 		var err error
-		for attempt, pause := 1, 100*time.Millisecond; ; attempt, pause = attempt+1, 2*pause {
+		for pause := 100 * time.Millisecond; ; pause = min(2*pause, 5*time.Second) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			err = rn.Rename(ctx, sb.containerID, "sandbox-"+sb.id)
 			cancel()
 			if err == nil || errors.Is(err, sdk.ErrSandboxNotFound) {
 				return // renamed, or deleted meanwhile
 			}
-			if attempt == 5 {
+			if time.Now().Add(pause).After(deadline) {
 				break
 			}
-			time.Sleep(pause)
+			select {
+			case <-time.After(pause):
+			case <-stop:
+				// Shutdown waits: a few more quick tries, then the claim
+				// file covers it.
+				stop, pause = nil, 50*time.Millisecond
+				deadline = time.Now().Add(min(renameAtShutdown, time.Until(deadline)))
+			}
 		}
 		slog.Warn("claimed spare not renamed; re-adoption will find its claim file", "sandbox_id", sb.id, "err", err)
 	}()
 }
+
+// renameFor bounds a claimed spare's background rename retries;
+// renameAtShutdown what is left of them once shutdown begins.
+const (
+	renameFor        = 5 * time.Minute
+	renameAtShutdown = 3 * time.Second
+)
 
 // removeSpare removes a spare taken out of m.spares.
 func (m *Manager) removeSpare(sb *sandbox, why string) {
