@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -494,7 +495,17 @@ func TestKeepalive(t *testing.T) {
 	if err != nil || exp == "" {
 		t.Fatalf("keepalive: %q %v", exp, err)
 	}
-	if at, err := time.Parse("2006-01-02T15:04:05.999999", exp); err != nil || time.Until(at) < 50*time.Second {
+	at, err := time.Parse("2006-01-02T15:04:05.999999", exp)
+	if err != nil || time.Until(at) < 50*time.Second {
 		t.Errorf("keepalive for a minute expires at %s (%v)", exp, err)
+	}
+	// The promise is written into the sandbox, so it outlives a restart.
+	if !kubeMode() {
+		info, _ := s.C.GetSandbox(ctx, c)
+		cid, _ := info.Metadata["container_id"].(string)
+		out, err := exec.Command("podman", "--url", s.Podman, "exec", cid, "cat", "/tmp/.enclave/keepalive").CombinedOutput()
+		if n, perr := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64); err != nil || perr != nil || n != at.Unix() {
+			t.Errorf("keep-alive file holds %q (%v), want %d", out, err, at.Unix())
+		}
 	}
 }

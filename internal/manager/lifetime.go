@@ -85,15 +85,20 @@ func (m *Manager) Keepalive(ctx context.Context, id string, extend time.Duration
 }
 
 // persistKeepalive writes the promise into the sandbox (bounded; a failure
-// costs only the promise's survival of a server restart).
+// costs only the promise's survival of a server restart): through the
+// runner in one round trip, or with a shell where there is none.
 func (m *Manager) persistKeepalive(ctx context.Context, id string, until time.Time) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	script := fmt.Sprintf("mkdir -p %s && echo %d > %s.tmp && mv %s.tmp %s", path.Dir(keepaliveFile),
-		until.Unix(), keepaliveFile, keepaliveFile, keepaliveFile)
-	res, err := m.exec.Exec(ctx, id, sdk.ExecRequest{Argv: []string{"sh", "-c", script}, Timeout: 5 * time.Second})
-	if err == nil && res.ExitCode != 0 {
-		err = fmt.Errorf("exit %d: %s", res.ExitCode, res.Stderr)
+	err := m.exec.Mark(ctx, id, keepaliveFile, fmt.Sprintf("%d\n", until.Unix()))
+	if errors.Is(err, executor.ErrNoRunner) {
+		script := fmt.Sprintf("mkdir -p %s && echo %d > %s.tmp && mv %s.tmp %s", path.Dir(keepaliveFile),
+			until.Unix(), keepaliveFile, keepaliveFile, keepaliveFile)
+		var res sdk.ExecResult
+		res, err = m.exec.Exec(ctx, id, sdk.ExecRequest{Argv: []string{"sh", "-c", script}, Timeout: 5 * time.Second})
+		if err == nil && res.ExitCode != 0 {
+			err = fmt.Errorf("exit %d: %s", res.ExitCode, res.Stderr)
+		}
 	}
 	if err != nil {
 		slog.Warn("keep-alive not written into the sandbox (a server restart forgets it)", "sandbox_id", id, "err", err)
