@@ -1,11 +1,8 @@
 package manager_test
 
 import (
-	"archive/tar"
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -14,7 +11,6 @@ import (
 
 	"github.com/enclave-sandbox/enclave/internal/fake"
 	"github.com/enclave-sandbox/enclave/internal/manager"
-	"github.com/enclave-sandbox/enclave/internal/runner"
 )
 
 // spareCfg is a config told apart by its env var.
@@ -220,75 +216,6 @@ func TestDeadSpareNotHandedOut(t *testing.T) {
 			for _, c := range b.Containers() {
 				if c.ID == spare.ID {
 					t.Errorf("the dead spare's container is still there (%s, %s)", c.Spec.Name, c.Status)
-				}
-			}
-		})
-	}
-}
-
-// TestClaimedSpareReadopted: a server killed between a spare's claim (its
-// claim file written) and the rename leaves a spare-* container that is a
-// sandbox; the next server adopts it. Unclaimed spares, or claim files
-// naming another sandbox, are removed; an unreadable one is left alone.
-func TestClaimedSpareReadopted(t *testing.T) {
-	claimTar := func(text string) []byte {
-		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		tw.WriteHeader(&tar.Header{Name: "claimed", Mode: 0o644, Size: int64(len(text)), Typeflag: tar.TypeReg})
-		tw.Write([]byte(text))
-		tw.Close()
-		return buf.Bytes()
-	}
-	tests := []struct {
-		name       string
-		claim      func(id string) []byte // nil: no claim file
-		archiveErr error
-		adopted    bool
-		kept       bool // the container is still there
-		wantName   string
-	}{
-		{"claimed", func(id string) []byte { return claimTar(id) }, nil, true, true, "sandbox-"},
-		{"not claimed", nil, nil, false, false, ""},
-		{"claim file of another sandbox", func(string) []byte { return claimTar("someone") }, nil, false, false, ""},
-		{"claim file not a tar of one file", func(string) []byte { return []byte("junk") }, nil, false, true, "spare-"},
-		{"claim file unreadable", func(id string) []byte { return claimTar(id) }, errors.New("runtime hiccup"), false, true, "spare-"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := fake.NewBackend()
-			ctx := context.Background()
-			m1 := startOn(b)
-			id, err := m1.Create(ctx, "docker", spareCfg("a"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			m1.Shutdown(ctx, false)
-			var cid string
-			for _, c := range b.Containers() {
-				cid = c.ID
-			}
-			// What a kill -9 right after the claim leaves.
-			b.Rename(ctx, cid, "spare-"+id)
-			if tt.claim != nil {
-				b.PutArchive(ctx, cid, runner.ClaimFile, bytes.NewReader(tt.claim(id)))
-			}
-			b.FailGetArchive = tt.archiveErr
-
-			m2 := startOn(b)
-			defer m2.Shutdown(ctx, false)
-			if _, ok := m2.Get(id); ok != tt.adopted {
-				t.Errorf("adopted = %v, want %v", ok, tt.adopted)
-			}
-			cs := b.Containers()
-			if kept := len(cs) == 1; kept != tt.kept {
-				t.Fatalf("container kept = %v, want %v", kept, tt.kept)
-			}
-			if tt.kept && cs[0].Spec.Name != tt.wantName+id {
-				t.Errorf("container named %s, want %s", cs[0].Spec.Name, tt.wantName+id)
-			}
-			if tt.adopted {
-				if r, err := m2.Execute(ctx, id, "echo", echo("adopted", 0)); err != nil || r.Output != "adopted" {
-					t.Errorf("call on the adopted spare: %+v %v", r, err)
 				}
 			}
 		})
