@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"os/exec"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -148,22 +147,6 @@ func claimedSpare(t *testing.T, s *server, run string) (id, cid string) {
 	return id, cid
 }
 
-// spareReady waits for a waiting spare other than container not and
-// returns its container.
-func spareReady(t *testing.T, s *server, not string) string {
-	t.Helper()
-	id := ""
-	if !within(60*time.Second, func() bool {
-		if m, _ := s.C.Metrics(context.Background()); strings.Contains(m, `enclave_pool_size{state="spare"} 1`) {
-			id = s.spare(t)
-		}
-		return id != "" && id != not
-	}) {
-		t.Fatal("no spare ready")
-	}
-	return id
-}
-
 // answers waits (bounded) until sandbox id answers a call.
 func answers(t *testing.T, s *server, id, when string) {
 	t.Helper()
@@ -174,13 +157,5 @@ func answers(t *testing.T, s *server, id, when string) {
 		return err == nil && r.Output == "back\n"
 	}) {
 		t.Fatalf("the claimed sandbox does not answer %s: %+v %v", when, r, err)
-	}
-}
-
-// renamed waits (bounded) until container cid is named sandbox-<id>.
-func renamed(t *testing.T, s *server, id, cid string) {
-	t.Helper()
-	if !within(30*time.Second, func() bool { return s.containerName(t, cid) == "sandbox-"+id }) {
-		t.Errorf("the claimed spare is named %q, want sandbox-%s", s.containerName(t, cid), id)
 	}
 }

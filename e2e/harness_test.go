@@ -226,6 +226,30 @@ func (s *server) spare(t *testing.T) string {
 	return strings.TrimSpace(string(out))
 }
 
+// spareReady waits for a waiting spare other than container not and
+// returns its container.
+func spareReady(t *testing.T, s *server, not string) string {
+	t.Helper()
+	id := ""
+	if !within(60*time.Second, func() bool {
+		if m, _ := s.C.Metrics(context.Background()); strings.Contains(m, `enclave_pool_size{state="spare"} 1`) {
+			id = s.spare(t)
+		}
+		return id != "" && id != not
+	}) {
+		t.Fatal("no spare ready")
+	}
+	return id
+}
+
+// renamed waits (bounded) until container cid is named sandbox-<id>.
+func renamed(t *testing.T, s *server, id, cid string) {
+	t.Helper()
+	if !within(30*time.Second, func() bool { return s.containerName(t, cid) == "sandbox-"+id }) {
+		t.Errorf("the claimed spare is named %q, want sandbox-%s", s.containerName(t, cid), id)
+	}
+}
+
 // containerName is a container's name (on the cluster, the pod's name
 // label, which a claim sets).
 func (s *server) containerName(t *testing.T, ref string) string {

@@ -255,18 +255,7 @@ func TestCreateFromSpare(t *testing.T) {
 	if _, err := s.C.InitializePool(ctx, 1, "docker", cfg); err != nil {
 		t.Fatal(err)
 	}
-	spareID := ""
-	deadline := time.Now().Add(30 * time.Second)
-	for spareID == "" {
-		// Ready when the server counts it, not when its container exists.
-		if m, _ := s.C.Metrics(ctx); strings.Contains(m, `enclave_pool_size{state="spare"} 1`) {
-			spareID = s.spare(t)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("no spare ready after initialize")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	spareID := spareReady(t, s, "")
 	id, err := s.C.CreateSandbox(ctx, "docker", cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -275,11 +264,7 @@ func TestCreateFromSpare(t *testing.T) {
 	if info.Metadata["container_id"] != spareID {
 		t.Errorf("create got container %v, the spare was %s", info.Metadata["container_id"], spareID)
 	}
-	// On Podman the rename follows the answer (its claim file covers the
-	// moment between): bounded.
-	if !within(30*time.Second, func() bool { return s.containerName(t, spareID) == "sandbox-"+id }) {
-		t.Errorf("claimed spare is named %q, want sandbox-%s", s.containerName(t, spareID), id)
-	}
+	renamed(t, s, id, spareID) // on Podman the rename follows the answer
 	if r := s.exec(t, id, "python_executor", map[string]any{"code": "print('spare')"}); r.Output != "spare\n" {
 		t.Errorf("call on a claimed spare: %+v", r)
 	}
@@ -306,16 +291,7 @@ func TestCreateFromSpareOfRepeatedConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	spareID := ""
-	if !within(60*time.Second, func() bool {
-		m, _ := s.C.Metrics(ctx)
-		if strings.Contains(m, `enclave_pool_size{state="spare"} 1`) {
-			spareID = s.spare(t)
-		}
-		return spareID != ""
-	}) {
-		t.Fatal("no spare after the second create of a config")
-	}
+	spareID := spareReady(t, s, "")
 	id, err := s.C.CreateSandbox(ctx, "docker", cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -31,36 +31,43 @@ func TestFirstFile(t *testing.T) {
 	reg := func(name, body string) tar.Header {
 		return tar.Header{Name: name, Linkname: body, Mode: 0o644, Typeflag: tar.TypeReg}
 	}
+	type fails int
+	const (
+		ok       fails = iota
+		with           // wantErr
+		tooLarge       // a TooLargeError of 17 > 16
+		somehow        // any error (a malformed tar)
+	)
 	tests := []struct {
 		name    string
 		tar     []byte
 		want    string
-		wantErr error // or a *TooLargeError when big
-		big     bool
+		fails   fails
+		wantErr error
 	}{
-		{"one file", tarEntries(t, reg("claimed", "abc")), "abc", nil, false},
-		{"empty file", tarEntries(t, reg("claimed", "")), "", nil, false},
-		{"a symlink first is skipped", tarEntries(t, tar.Header{Name: "l", Linkname: "x", Typeflag: tar.TypeSymlink}, reg("f", "x")), "x", nil, false},
-		{"the first of two", tarEntries(t, reg("a", "1"), reg("b", "2")), "1", nil, false},
-		{"a directory", tarEntries(t, tar.Header{Name: "d/", Mode: 0o755, Typeflag: tar.TypeDir}), "", ErrIsDir, false},
-		{"no file", tarEntries(t), "", ErrNoFile, false},
-		{"over the limit", tarEntries(t, reg("f", "0123456789abcdefX")), "", nil, true},
-		{"not a tar", []byte("garbage that is no tar header at all"), "", nil, false},
+		{"one file", tarEntries(t, reg("claimed", "abc")), "abc", ok, nil},
+		{"empty file", tarEntries(t, reg("claimed", "")), "", ok, nil},
+		{"a symlink first is skipped", tarEntries(t, tar.Header{Name: "l", Linkname: "x", Typeflag: tar.TypeSymlink}, reg("f", "x")), "x", ok, nil},
+		{"the first of two", tarEntries(t, reg("a", "1"), reg("b", "2")), "1", ok, nil},
+		{"a directory", tarEntries(t, tar.Header{Name: "d/", Mode: 0o755, Typeflag: tar.TypeDir}), "", with, ErrIsDir},
+		{"no file", tarEntries(t), "", with, ErrNoFile},
+		{"over the limit", tarEntries(t, reg("f", "0123456789abcdefX")), "", tooLarge, nil},
+		{"not a tar", []byte("garbage that is no tar header at all"), "", somehow, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := FirstFile(bytes.NewReader(tt.tar), 16)
 			var big *TooLargeError
-			switch {
-			case tt.big:
+			switch tt.fails {
+			case tooLarge:
 				if !errors.As(err, &big) || big.Size != 17 || big.Limit != 16 {
 					t.Fatalf("err = %v, want a TooLargeError of 17 > 16", err)
 				}
-			case tt.wantErr != nil:
+			case with:
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("err = %v, want %v", err, tt.wantErr)
 				}
-			case tt.name == "not a tar":
+			case somehow:
 				if err == nil {
 					t.Fatalf("read %q from garbage", got)
 				}

@@ -226,7 +226,7 @@ func (m *Manager) makeSpare(typ string, cfgJSON json.RawMessage, image string) (
 }
 
 // claimSpare hands out a spare of (typ, cfg), or nil. It is registered by
-// the caller (and noteCreate makes the next one).
+// the caller (whose noteCreate and afterFirstUse make the next one).
 func (m *Manager) claimSpare(ctx context.Context, typ string, cfgJSON []byte, image string) *sandbox {
 	key := spareKey(typ, cfgJSON, image)
 	for {
