@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -30,9 +29,9 @@ func TestPythonCallEnds(t *testing.T) {
 		// ls's own directory fd is 3.
 		{"a program sees only its stdio", "import os\nos.system('ls /proc/self/fd | grep -v \"^3$\" | tr \"\\\\n\" \" \"')", "0 1 2 ", 0},
 	}
-	for _, standbys := range []int{1, 0} {
-		t.Run(fmt.Sprintf("standbys=%d", standbys), func(t *testing.T) {
-			r := localRunnerWith(t, Options{Standbys: standbys})
+	for _, o := range variants() {
+		t.Run(variantName(o), func(t *testing.T) {
+			r := startVariant(t, o)
 			for _, tt := range tests {
 				t.Run(tt.name, func(t *testing.T) {
 					script := &tool.PythonScript{Path: filepath.Join(t.TempDir(), "exec_script_s.py"), Source: []byte(tt.src)}

@@ -16,6 +16,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"path"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,6 +68,11 @@ type Options struct {
 	// its memory-thrash watchdog (runner.py); "" is /sys/fs/cgroup. Tests
 	// point it at files they write.
 	CgroupRoot string
+	// Channel, when set, carries the protocol instead of the session's
+	// stdin and stdout (the session then only starts the runner, and the
+	// runner outlives it: the channel's end is the runner's). A channel
+	// that cannot be set up is logged and skipped.
+	Channel *Channel
 }
 
 // Opener opens a session in the sandbox (the backend's Session, bound to a
@@ -80,18 +88,20 @@ type reply struct {
 	// ForkServer: calls start on the runner's pre-forked standbys.
 	ForkServer bool `json:"fork_server"`
 	// ForkServerLost: the fork server died or was stopped (by a call).
-	ForkServerLost bool   `json:"fork_server_lost"`
-	Swept          int    `json:"swept"`
-	Ready          bool   `json:"ready"`
-	Code           int    `json:"code"`
-	TimedOut       bool   `json:"timed_out"`
-	Killed         bool   `json:"killed"`
-	OOM            bool   `json:"oom"`
-	Out            string `json:"out"`
-	Err            string `json:"err"`
-	OutTrunc       bool   `json:"out_trunc"`
-	ErrTrunc       bool   `json:"err_trunc"`
-	Error          string `json:"error"`
+	ForkServerLost bool `json:"fork_server_lost"`
+	// Channel: the runner moved the protocol to its channel.
+	Channel  bool   `json:"channel"`
+	Swept    int    `json:"swept"`
+	Ready    bool   `json:"ready"`
+	Code     int    `json:"code"`
+	TimedOut bool   `json:"timed_out"`
+	Killed   bool   `json:"killed"`
+	OOM      bool   `json:"oom"`
+	Out      string `json:"out"`
+	Err      string `json:"err"`
+	OutTrunc bool   `json:"out_trunc"`
+	ErrTrunc bool   `json:"err_trunc"`
+	Error    string `json:"error"`
 	// A streamed call's output as it is read, a terminal's output.
 	Chunk  string `json:"chunk"`
 	Stream string `json:"s"`
@@ -129,6 +139,13 @@ type Runner struct {
 	// forked before the runner read its key (see runner.py).
 	ForkServer bool
 	forkLost   atomic.Bool
+	// conn is the channel the protocol runs on once the runner is ready
+	// (nil: the session's stdin and stdout).
+	conn atomic.Pointer[net.UnixConn]
+	// sessEnded is closed when the session of a runner on a channel ended,
+	// with its status in sessExit.
+	sessEnded chan struct{}
+	sessExit  int
 
 	writeMu sync.Mutex
 	mu      sync.Mutex
@@ -145,20 +162,29 @@ type Runner struct {
 // life bounds the runner's session: it outlives single calls.
 func Start(ctx, life context.Context, open Opener, opts Options) (*Runner, error) {
 	standbys := min(max(opts.Standbys, 0), MaxStandbys)
-	argv := []string{"sh", "-c", startScript, source, strconv.Itoa(standbys)}
-	if opts.CgroupRoot != "" {
-		argv = append(argv, opts.CgroupRoot)
+	var k [16]byte
+	rand.Read(k[:])
+	key := hex.EncodeToString(k[:])
+	argv := []string{"sh", "-c", startScript, source, strconv.Itoa(standbys), opts.CgroupRoot}
+	var ch *channelListener
+	if opts.Channel != nil {
+		var err error
+		if ch, err = listenChannel(opts.Channel.HostDir, key); err != nil {
+			slog.Warn("resident runner: no channel; the protocol rides the session", "err", err)
+		} else {
+			argv = append(argv, path.Join(opts.Channel.SandboxDir, ChannelSocket))
+			// Whatever happens to the start, the socket goes with it.
+			defer ch.close()
+		}
 	}
 	sess, err := open(life, sdk.ExecRequest{Argv: argv})
 	if err != nil {
 		return nil, fmt.Errorf("start runner: %w", err)
 	}
-	var k [16]byte
-	rand.Read(k[:])
-	r := &Runner{sess: sess, key: hex.EncodeToString(k[:]), pending: map[int64]*waiter{}, acked: map[int64]bool{}, dead: make(chan struct{}), procDir: ProcDir}
+	r := &Runner{sess: sess, key: key, pending: map[int64]*waiter{}, acked: map[int64]bool{}, dead: make(chan struct{}), sessEnded: make(chan struct{}), procDir: ProcDir}
 	ready := make(chan struct{})
 	go io.Copy(io.Discard, sess.Stderr())
-	go r.readLoop(ready)
+	go r.readLoop(ready, ch)
 	// The key goes first, on stdin: never in argv or the environment, which
 	// other processes in the sandbox can read.
 	go r.write([]byte(r.key + "\n"))
@@ -176,17 +202,19 @@ func Start(ctx, life context.Context, open Opener, opts Options) (*Runner, error
 	}
 }
 
-func (r *Runner) readLoop(ready chan struct{}) {
+func (r *Runner) readLoop(ready chan struct{}, ch *channelListener) {
 	defer func() {
-		r.exit, _ = r.sess.Wait()
+		if c := r.conn.Load(); c != nil {
+			c.Close()
+			r.exit = r.waitSession()
+		} else {
+			r.exit, _ = r.sess.Wait()
+		}
 		r.mu.Lock()
 		close(r.dead)
 		r.mu.Unlock()
 	}()
-	sc := bufio.NewScanner(r.sess.Stdout())
-	// Small at first: a runner idles most of its life, and the scanner
-	// doubles the buffer for a longer line (base64 of two capped streams).
-	sc.Buffer(make([]byte, 4<<10), sdk.MaxMessageBytes)
+	sc := r.scanner(r.sess.Stdout())
 	once := sync.Once{}
 	for sc.Scan() {
 		var rep reply
@@ -200,6 +228,14 @@ func (r *Runner) readLoop(ready chan struct{}) {
 		}
 		if rep.Ready {
 			r.Hardened, r.Pid, r.ForkServer = rep.Hardened, rep.Pid, rep.ForkServer
+			if rep.Channel {
+				c, err := r.channel(ch)
+				if err != nil {
+					r.abandon(err)
+					return
+				}
+				sc = r.scanner(c)
+			}
 			once.Do(func() { close(ready) })
 			continue
 		}
@@ -238,6 +274,57 @@ func (r *Runner) readLoop(ready chan struct{}) {
 	}
 }
 
+func (r *Runner) scanner(from io.Reader) *bufio.Scanner {
+	sc := bufio.NewScanner(from)
+	// Small at first: a runner idles most of its life, and the scanner
+	// doubles the buffer for a longer line (base64 of two capped streams).
+	sc.Buffer(make([]byte, 4<<10), sdk.MaxMessageBytes)
+	return sc
+}
+
+// channel takes the connection the runner said it made: the protocol runs
+// on it from now on (the session's stdout has nothing more to say).
+func (r *Runner) channel(ch *channelListener) (*net.UnixConn, error) {
+	if ch == nil {
+		return nil, fmt.Errorf("%w: it was given none", ErrNoChannel)
+	}
+	c, err := ch.conn()
+	if err != nil {
+		return nil, err
+	}
+	r.writeMu.Lock()
+	r.conn.Store(c)
+	r.writeMu.Unlock()
+	go io.Copy(io.Discard, r.sess.Stdout())
+	// The session only started the runner: it may end (with the backend
+	// plugin that carried it, say) while the runner goes on serving calls
+	// on the channel. Its status is the runner's once the channel ended.
+	go func() {
+		r.sessExit, _ = r.sess.Wait()
+		close(r.sessEnded)
+	}()
+	return c, nil
+}
+
+// waitSession returns the exit status of a runner whose channel ended: it
+// exits at the channel's EOF; one that does not is ended with its session.
+func (r *Runner) waitSession() int {
+	for _, end := range []func() error{nil, r.sess.Close} {
+		if end != nil {
+			end()
+		}
+		select {
+		case <-r.sessEnded:
+			return r.sessExit
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return -1
+}
+
+// OnChannel reports whether the protocol runs on the runner's channel.
+func (r *Runner) OnChannel() bool { return r.conn.Load() != nil }
+
 // ForkServerLost reports whether the runner lost its fork server (a call
 // killed or stopped it): it forks calls itself from then on, as with no
 // standbys, and its memory is what those calls start from.
@@ -265,6 +352,9 @@ func (r *Runner) abandon(cause error) {
 		r.cause = cause
 	}
 	r.mu.Unlock()
+	if c := r.conn.Load(); c != nil {
+		c.Close()
+	}
 	go r.sess.Close()
 }
 
@@ -281,6 +371,9 @@ func (r *Runner) Cause() error {
 // for a write in progress (a wedged runner does not read).
 func (r *Runner) Close() {
 	r.sess.Stdin().Close()
+	if c := r.conn.Load(); c != nil {
+		c.CloseWrite() // the runner reads EOF, as on its stdin
+	}
 	go func() {
 		select {
 		case <-r.dead:
@@ -317,6 +410,10 @@ func (r *Runner) send(v any) error {
 func (r *Runner) write(b []byte) error {
 	r.writeMu.Lock()
 	defer r.writeMu.Unlock()
+	if c := r.conn.Load(); c != nil {
+		_, err := c.Write(b)
+		return err
+	}
 	_, err := r.sess.Stdin().Write(b)
 	return err
 }

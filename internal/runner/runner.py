@@ -33,7 +33,17 @@
 #
 # Arguments: the number of standbys (below: the fork server; 0 or none: every
 # call is a fork of this runner), then where the cgroup filesystem is (the
-# memory-thrash watchdog's; default /sys/fs/cgroup).
+# memory-thrash watchdog's; "" or none: /sys/fs/cgroup), then the path of the
+# host's channel socket ("" or none: no channel).
+#
+# Channel:  after the key, the runner connects to the channel socket and
+#           writes the key and a newline there; its Ready line (on stdout)
+#           says "channel": true, and from then on the protocol runs on the
+#           socket alone: stdin and stdout are closed, and the socket's EOF
+#           ends the runner (the session that started it may end first, with
+#           the runtime's relay, and takes nothing with it). A channel it
+#           cannot reach leaves the protocol on stdin/stdout
+#           ("channel": false).
 #
 # Each call is a forked child in its own process group. An argv call execs
 # the program (exactly a new process). A python call runs the source as the
@@ -130,7 +140,8 @@ by_fd = {}  # output fd -> call
 by_in = {}  # stdin fd -> call
 
 
-CGROUP = sys.argv[2] if len(sys.argv) > 2 else "/sys/fs/cgroup"  # runner.go's Options
+CGROUP = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else "/sys/fs/cgroup"  # runner.go's Options
+CHANNEL = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] else None  # runner.go's Options.Channel
 OOM_FILES = (os.path.join(CGROUP, "memory/memory.oom_control"), os.path.join(CGROUP, "memory.events"))
 
 
@@ -1565,9 +1576,53 @@ def handle_op(req):
         send({"id": rid, "error": "%s: %s" % (type(e).__name__, e), "status": "failed"})
 
 
+def connect_channel():
+    # runner.go's channel: a socket the host listens on, mounted read-only
+    # into the sandbox, so no runtime relays the protocol. The runner proves
+    # itself with the key (a writev: no other object holds it). None: it
+    # cannot be reached; the protocol stays on stdin/stdout.
+    if CHANNEL is None or not hasattr(socket, "AF_UNIX"):
+        return None
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(2.0)
+        s.connect(CHANNEL)
+        s.setblocking(True)
+        bufs = [memoryview(key), b"\n"]
+        while bufs:
+            n = os.writev(s.fileno(), bufs)
+            while bufs and n >= len(bufs[0]):
+                n -= len(bufs[0])
+                bufs.pop(0)
+            if bufs:
+                bufs[0] = bufs[0][n:]
+    except OSError:
+        s.close()
+        return None
+    return s.detach()
+
+
+def end():
+    # The host is gone (its end of the protocol closed): so are the calls.
+    for c in list(calls.values()):
+        signal_group(c, signal.SIGKILL)
+    for t in list(ptys.values()):
+        try:
+            os.killpg(t["pid"], signal.SIGKILL)
+        except OSError:
+            pass
+    sys.exit(0)
+
+
 start_zygote()
 read_key()
-send({"ready": True, "pid": os.getpid(), "hardened": hardened, "fork_server": zygote is not None})
+channel = connect_channel()
+send({"ready": True, "pid": os.getpid(), "hardened": hardened, "fork_server": zygote is not None,
+      "channel": channel is not None})
+if channel is not None:
+    os.close(proto_in)
+    os.close(proto_out)
+    proto_in = proto_out = channel
 buf = b""
 while True:
     now = time.monotonic()
@@ -1607,16 +1662,12 @@ while True:
             zygote_msgs()
             continue
         if fd == proto_in:
-            chunk = os.read(proto_in, 1 << 16)
+            try:
+                chunk = os.read(proto_in, 1 << 16)
+            except OSError:
+                chunk = b""  # a reset channel is an ended one
             if not chunk:
-                for c in list(calls.values()):
-                    signal_group(c, signal.SIGKILL)
-                for t in list(ptys.values()):
-                    try:
-                        os.killpg(t["pid"], signal.SIGKILL)
-                    except OSError:
-                        pass
-                sys.exit(0)
+                end()
             buf += chunk
             while b"\n" in buf:
                 line, buf = buf.split(b"\n", 1)

@@ -35,12 +35,47 @@ func localRunnerWith(t *testing.T, opts Options) *Runner {
 	return r
 }
 
-// TestExec: the semantics of a call, on a standby of the fork server and
-// forked from the runner (no standbys, or after the fork server was lost).
-func TestExec(t *testing.T) {
+// variants are the ways a runner runs calls: on a standby of the fork
+// server or forked from the runner (no standbys, or after the fork server
+// was lost), with the protocol on the session or on a channel.
+func variants() []Options {
+	var v []Options
 	for _, standbys := range []int{1, 0} {
-		t.Run(fmt.Sprintf("standbys=%d", standbys), func(t *testing.T) {
-			testExec(t, localRunnerWith(t, Options{Standbys: standbys}))
+		for _, ch := range []bool{false, true} {
+			o := Options{Standbys: standbys}
+			if ch {
+				o.Channel = &Channel{} // its directory: per test (withChannelDir)
+			}
+			v = append(v, o)
+		}
+	}
+	return v
+}
+
+func variantName(o Options) string {
+	return fmt.Sprintf("standbys=%d,channel=%v", o.Standbys, o.Channel != nil)
+}
+
+// startVariant starts a local runner as o says; a channel's directory is
+// the same path on the host and in the "sandbox" (this machine).
+func startVariant(t *testing.T, o Options) *Runner {
+	t.Helper()
+	if o.Channel != nil {
+		d := t.TempDir()
+		o.Channel = &Channel{HostDir: d, SandboxDir: d}
+	}
+	r := localRunnerWith(t, o)
+	if r.OnChannel() != (o.Channel != nil) {
+		t.Fatalf("on the channel: %v, want %v", r.OnChannel(), o.Channel != nil)
+	}
+	return r
+}
+
+// TestExec: the semantics of a call, in every variant.
+func TestExec(t *testing.T) {
+	for _, o := range variants() {
+		t.Run(variantName(o), func(t *testing.T) {
+			testExec(t, startVariant(t, o))
 		})
 	}
 }
