@@ -89,6 +89,12 @@ const (
 	// spare after answering the create. Not Kubernetes: a claim there also
 	// drops the pod's owner.
 	CapLazyRename = "lazy_rename"
+	// CapLocalMounts: the runtime runs on the host's own filesystem, so a
+	// Spec.Mounts path is a path of the host the server runs on; the host
+	// then mounts each sandbox a directory for its resident runner's
+	// channel (a socket that skips the runtime's relays). Not Kubernetes,
+	// whose nodes are other machines.
+	CapLocalMounts = "local_mounts"
 )
 
 // Has reports whether the plugin declares capability c.

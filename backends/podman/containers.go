@@ -234,6 +234,11 @@ func (p *Podman) Remove(ctx context.Context, ref string) error {
 	return p.remove(ctx, ref)
 }
 
+// MountsLocally implements backend.LocalMounter: the Podman service is
+// reached on a unix socket of this host (connect.go), and its containers'
+// bind mounts are this host's paths.
+func (p *Podman) MountsLocally() {}
+
 // RenamesLazily implements backend.LazyRenamer: nothing here depends on a
 // container's name (every call goes by id).
 func (p *Podman) RenamesLazily() {}

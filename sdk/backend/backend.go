@@ -61,6 +61,13 @@ type LazyRenamer interface {
 	RenamesLazily()
 }
 
+// LocalMounter is an optional capability (sdk.CapLocalMounts): its
+// containers' bind mounts are paths of the host the plugin runs on; the
+// method states it.
+type LocalMounter interface {
+	MountsLocally()
+}
+
 // HealthChecker is an optional capability (sdk.CapHealth): a cheap probe of
 // the runtime (an error: it does not answer) and what it cannot enforce on
 // this host.
@@ -119,6 +126,9 @@ func Capabilities(impl Backend) []string {
 	}
 	if _, ok := impl.(LazyRenamer); ok {
 		caps = append(caps, sdk.CapLazyRename)
+	}
+	if _, ok := impl.(LocalMounter); ok {
+		caps = append(caps, sdk.CapLocalMounts)
 	}
 	if _, ok := impl.(HealthChecker); ok {
 		caps = append(caps, sdk.CapHealth)

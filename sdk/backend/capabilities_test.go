@@ -28,6 +28,11 @@ type eagerRename struct{ backend.Backend }
 
 func (e eagerRename) Rename(context.Context, string, string) error { return nil }
 
+// localMounts mounts this host's paths (as Podman's containers do).
+type localMounts struct{ backend.Backend }
+
+func (localMounts) MountsLocally() {}
+
 func TestHas(t *testing.T) {
 	f := fake.NewBackend()
 	tests := []struct {
@@ -45,6 +50,9 @@ func TestHas(t *testing.T) {
 		{"renames, not lazily", eagerRename{f}, sdk.CapLazyRename, false},
 		{"renames, not lazily, still renames", eagerRename{f}, sdk.CapRename, true},
 		{"declares rename only", declares{f, []string{sdk.CapRename}}, sdk.CapLazyRename, false},
+		{"implements MountsLocally", localMounts{f}, sdk.CapLocalMounts, true},
+		{"mounts elsewhere", f, sdk.CapLocalMounts, false},
+		{"declares local mounts", declares{f, []string{sdk.CapLocalMounts}}, sdk.CapLocalMounts, true},
 	}
 	for _, tt := range tests {
 		if got := backend.Has(tt.b, tt.cap); got != tt.want {
