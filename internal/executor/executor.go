@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/enclave-sandbox/enclave/internal/runner"
 	"github.com/enclave-sandbox/enclave/sdk"
 	"github.com/enclave-sandbox/enclave/sdk/backend"
 	"github.com/enclave-sandbox/enclave/sdk/tool"
@@ -46,6 +47,9 @@ type Target struct {
 	Backend     backend.Backend
 	ContainerID string
 	WorkingDir  string
+	// Channel is the runner's channel (nil: its protocol rides the
+	// backend's session).
+	Channel *runner.Channel
 	// Vanished is called (once per operation) when the container turned out
 	// to be gone.
 	Vanished func()

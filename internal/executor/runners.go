@@ -85,7 +85,7 @@ func (e *Executor) startRunner(en *entry) {
 			r, err = runner.Start(ctx, context.Background(), func(ctx context.Context, req sdk.ExecRequest) (sdk.Session, error) {
 				req.WorkingDir = en.target.WorkingDir
 				return sessions.Session(ctx, en.target.ContainerID, req)
-			}, runner.Options{Standbys: e.opts.RunnerStandbys})
+			}, runner.Options{Standbys: e.opts.RunnerStandbys, Channel: en.target.Channel})
 		}
 		slot.mu.Lock()
 		defer slot.mu.Unlock()

@@ -23,13 +23,18 @@ import (
 func (m *Manager) adopt(ctx context.Context) {
 	var adopted []*sandbox
 	var deadPool []*sandbox
+	channels, listed := map[string]bool{}, true
 	for _, be := range m.plugins.Backends() {
 		lctx, cancel := context.WithTimeout(ctx, time.Minute)
 		list, err := be.List(lctx, map[string]string{LabelMSEnclave: "true", LabelInstance: m.opts.Instance})
 		cancel()
 		if err != nil {
 			slog.Error("re-adoption: list containers", "err", err)
+			listed = false
 			continue
+		}
+		for _, st := range list {
+			channels[st.Labels[LabelChannel]] = true
 		}
 		for _, st := range list {
 			mine := m.owns(st.Labels)
@@ -60,6 +65,9 @@ func (m *Manager) adopt(ctx context.Context) {
 			}
 			adopted = append(adopted, sb)
 		}
+	}
+	if listed {
+		m.sweepChannels(channels)
 	}
 	sort.Slice(adopted, func(i, j int) bool { return adopted[i].created.Before(adopted[j].created) })
 	seen := map[string]bool{}
@@ -106,6 +114,8 @@ func (m *Manager) rebuild(be backend.Backend, containerID, status string, labels
 		defer cancel()
 		if err := be.Remove(ctx, containerID); err != nil {
 			slog.Error("re-adoption: remove", "container", containerID, "err", err)
+		} else {
+			m.dropChannel(labels)
 		}
 		return nil, false
 	}
@@ -128,6 +138,7 @@ func (m *Manager) rebuild(be backend.Backend, containerID, status string, labels
 	sb := &sandbox{id: id, typ: typ, cfg: cfg, cfgJSON: cfgJSON, backend: be, containerID: containerID, image: image,
 		created: created, updated: now, lastActivity: now, pool: labels[LabelPool] == "true", status: StatusStopped}
 	sb.spec = m.buildSpec(id, typ, cfg, cfgJSON, sb.pool, created)
+	m.adoptChannel(&sb.spec, labels)
 	if o, ok := labels[LabelOwner]; ok {
 		sb.spec.Labels[LabelOwner] = o // the container as it is
 	}

@@ -148,12 +148,15 @@ func (m *Manager) startNamed(ctx context.Context, name, id, typ string, cfg *san
 	if image != "" {
 		spec.Image, spec.Labels[LabelImage] = image, image
 	}
+	m.withChannel(&spec, id, be)
 	removeByName := func() {
 		// A create cut short (its plugin killed mid-call, a deadline) may
 		// have made the container: remove it by its name, or it leaks.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		if rerr := be.Remove(rctx, name); rerr != nil {
 			slog.Warn("remove the container of a failed create", "name", name, "err", rerr)
+		} else {
+			m.dropChannel(spec.Labels)
 		}
 		cancel()
 	}

@@ -33,7 +33,9 @@ func (m *Manager) Stop(ctx context.Context, id string) error {
 	// cleanup of dead sandboxes): it is how the others know it is stopped,
 	// not deleted (docs/api.md §7.4).
 	if err == nil && sb.cfg.RemoveOnExit && !m.replicated() {
-		err = sb.backend.Remove(ctx, containerID)
+		if err = sb.backend.Remove(ctx, containerID); err == nil {
+			m.dropChannel(sb.spec.Labels)
+		}
 	}
 	if errors.Is(err, sdk.ErrSandboxNotFound) {
 		err = nil
@@ -75,6 +77,7 @@ func (m *Manager) Delete(ctx context.Context, id string) error {
 		return &Error{Kind: KindDeleteFailed, Msg: "Failed to delete sandbox: " + err.Error(), Err: err}
 	}
 	m.unregister(id)
+	m.dropChannel(sb.spec.Labels)
 	if sb.spec.Labels[LabelImage] != "" {
 		m.pruneImages(ctx, sb.backend) // a fork's image goes with its last child
 	}

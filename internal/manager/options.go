@@ -67,6 +67,9 @@ type Options struct {
 	// SpareAfter: a create's replacement spare starts when the created
 	// sandbox's first operation ends, or this long after the create.
 	SpareAfter time.Duration
+	// ChannelDir holds a directory per sandbox for its runner's channel
+	// (channel.go); "" gives runners none.
+	ChannelDir string
 	Observer   Observer
 	// ToolDefaults are operator defaults per tool (by plugin name): values of
 	// parameters a call omits, and "max_output_bytes" for the output cap.

@@ -260,6 +260,8 @@ func (m *Manager) removeSpare(sb *sandbox, why string) {
 	defer cancel()
 	if err := sb.backend.Remove(ctx, sb.containerID); err != nil && !errors.Is(err, sdk.ErrSandboxNotFound) {
 		slog.Warn("remove spare", "sandbox_id", sb.id, "err", err)
+	} else {
+		m.dropChannel(sb.spec.Labels)
 	}
 	m.unreserve(sb.id)
 }

@@ -1,0 +1,155 @@
+package manager_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/enclave-sandbox/enclave/internal/fake"
+	"github.com/enclave-sandbox/enclave/internal/manager"
+	"github.com/enclave-sandbox/enclave/sdk"
+	"github.com/enclave-sandbox/enclave/sdk/backend"
+)
+
+// localMounts is a fake backend whose bind mounts are this host's paths
+// (as Podman's are).
+type localMounts struct{ *fake.Backend }
+
+func (localMounts) MountsLocally() {}
+
+type localPlugins struct{ b backend.Backend }
+
+func (p localPlugins) Backend(t string) (backend.Backend, bool) { return p.b, t == "docker" }
+func (p localPlugins) Tool(name string) (manager.Tool, bool)    { return fake.Echo{}, name == "echo" }
+func (p localPlugins) Backends() []backend.Backend              { return []backend.Backend{p.b} }
+
+func channelManager(t *testing.T, b backend.Backend, dir string) *manager.Manager {
+	t.Helper()
+	opts := manager.DefaultOptions()
+	opts.CleanupInterval, opts.HealthInterval, opts.Spares = 0, 0, 0
+	opts.ChannelDir = dir
+	m := manager.New(opts, localPlugins{b}, newExec(opts))
+	m.Start(context.Background())
+	t.Cleanup(func() { m.Shutdown(context.Background(), false) })
+	return m
+}
+
+// TestChannelDirs: a sandbox on a backend that mounts this host's paths
+// gets its own channel directory, mounted read-only and named by a label;
+// the directory goes with the sandbox, survives a restart, and one no
+// container mounts is swept at start. Elsewhere, or with no ChannelDir,
+// nothing is mounted.
+func TestChannelDirs(t *testing.T) {
+	tests := []struct {
+		name    string
+		b       func(*fake.Backend) backend.Backend
+		dir     bool
+		mounted bool
+	}{
+		{"local mounts", func(f *fake.Backend) backend.Backend { return localMounts{f} }, true, true},
+		{"local mounts, no channel dir", func(f *fake.Backend) backend.Backend { return localMounts{f} }, false, false},
+		{"mounts elsewhere", func(f *fake.Backend) backend.Backend { return f }, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			f := fake.NewBackend()
+			b := tt.b(f)
+			dir := ""
+			if tt.dir {
+				dir = t.TempDir()
+			}
+			stray := filepath.Join(t.TempDir(), "stray")
+			if dir != "" {
+				stray = filepath.Join(dir, "stray123")
+				if err := os.Mkdir(stray, 0o711); err != nil {
+					t.Fatal(err)
+				}
+			}
+			m := channelManager(t, b, dir)
+			if _, err := os.Stat(stray); dir != "" && !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("a directory no container mounts survived the start: %v", err)
+			}
+			id, err := m.Create(ctx, "docker", json.RawMessage(`{"tools_config":["echo"]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			spec := f.Containers()[0].Spec
+			want := filepath.Join(dir, id)
+			mount := sdk.Mount{HostPath: want, ContainerPath: manager.ChannelMount, ReadOnly: true}
+			if got := slices.Contains(spec.Mounts, mount); got != tt.mounted {
+				t.Fatalf("channel mounted: %v, want %v (mounts %v)", got, tt.mounted, spec.Mounts)
+			}
+			if !tt.mounted {
+				if l, ok := spec.Labels[manager.LabelChannel]; ok {
+					t.Errorf("label %q without a channel", l)
+				}
+				return
+			}
+			if spec.Labels[manager.LabelChannel] != want {
+				t.Errorf("label %q, want %q", spec.Labels[manager.LabelChannel], want)
+			}
+			if fi, err := os.Stat(want); err != nil || fi.Mode().Perm() != 0o711 {
+				t.Fatalf("channel directory: %v %v", fi, err)
+			}
+			m.Shutdown(ctx, false)
+			m2 := channelManager(t, b, dir) // re-adopts the sandbox: its directory stays
+			if _, err := os.Stat(want); err != nil {
+				t.Fatalf("channel directory lost across a restart: %v", err)
+			}
+			if err := m2.Delete(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(want); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("channel directory left after the delete: %v", err)
+			}
+		})
+	}
+}
+
+// TestChannelLabelNotTrusted: a re-adopted container whose channel label
+// names any path but a directory right under the server's channel directory
+// never gets that path used or removed.
+func TestChannelLabelNotTrusted(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f := fake.NewBackend()
+	id, err := channelManager(t, localMounts{f}, dir).Create(ctx, "docker", json.RawMessage(`{"tools_config":["echo"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := f.Containers()[0].Spec
+	victim := t.TempDir()
+	for _, label := range []string{
+		victim,
+		filepath.Join(dir, "..", filepath.Base(victim)),
+		filepath.Join(dir, id, "..", ".."),
+		dir,
+		"relative/" + id,
+	} {
+		t.Run(label, func(t *testing.T) {
+			// The container as a tampered label would leave it.
+			g := fake.NewBackend()
+			spec.Labels[manager.LabelChannel] = label
+			if _, err := g.Create(ctx, spec, 0); err != nil {
+				t.Fatal(err)
+			}
+			m := channelManager(t, localMounts{g}, dir)
+			if _, ok := m.Get(id); !ok {
+				t.Fatal("not re-adopted")
+			}
+			if err := m.Delete(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range []string{victim, dir} {
+				if _, err := os.Stat(d); err != nil {
+					t.Errorf("%s removed: %v", d, err)
+				}
+			}
+		})
+	}
+}
