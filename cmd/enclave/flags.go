@@ -37,6 +37,7 @@ type config struct {
 	cleanupOnExit, allowPrivileged          bool
 	allowNetwork, publicOpenAPI, noMCP      bool
 	instance, pluginDir, podmanURL, replica string
+	runnerChannelDir                        string
 	poolSize, maxSandboxes                  int
 	maxMemory, maxDisk, diskLimit, userns   string
 	apiKeyFile                              string
@@ -103,6 +104,7 @@ func serverFlags(c *config) *flag.FlagSet {
 	fs.Float64Var(&c.maxProcessDuration, "max-process-duration", 0, "bound in seconds on a background process (its timeout, and what none means); 0: it may run as long as its sandbox")
 	fs.BoolVar(&c.residentRunner, "resident-runner", true, "run tool processes through a resident per-sandbox runner (a fork per call) instead of a container exec per call; images without Python always use exec")
 	fs.IntVar(&c.runnerStandbys, "runner-standbys", runner.DefaultStandbys, fmt.Sprintf("processes each sandbox's runner keeps forked and warm for the next calls (0 to %d; in the sandbox the fork server costs ~1.2 MiB and each standby ~1.1 MiB); 0: no fork server, every call forks the runner", runner.MaxStandbys))
+	fs.StringVar(&c.runnerChannelDir, "runner-channel-dir", channelAuto, "where each sandbox's runner channel lives on this host (a directory per sandbox, mounted read-only into it, where its runner connects to the server directly instead of through the runtime's exec stream; backends that mount this host's paths only: Podman); auto: /run/enclave/channels as root, else $XDG_RUNTIME_DIR/enclave/channels; off: none")
 	fs.Float64Var(&c.healthInterval, "health-interval", 3, "seconds between checks for containers that died or were removed outside enclave; 0: off")
 	fs.BoolVar(&c.allowPrivileged, "allow-privileged", false, "allow privileged sandboxes")
 	fs.Var(&c.allowVolume, "allow-volume", "allow host volumes under this path prefix (repeatable); none by default")

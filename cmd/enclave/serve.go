@@ -64,6 +64,11 @@ func runServer(args []string) error {
 	if err := limits(&c, &opts); err != nil {
 		return err
 	}
+	channelDir, err := runnerChannelDir(c.runnerChannelDir, c.instance, c.replica)
+	if err != nil {
+		return err
+	}
+	opts.ChannelDir = channelDir
 	keys, err := apiKeys(c.apiKey, c.apiKeyFile)
 	if err != nil {
 		return err
