@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The runner channel (channel_test.go) under kill -9 of the server and the
+// backend plugin, and with its directory removed underneath.
+
+// onChannel makes a sandbox whose runner is on its channel.
+func onChannel(t *testing.T, s *server) (id, cid string) {
+	t.Helper()
+	id = s.sandbox(t, nil)
+	if r := s.exec(t, id, "python_executor", map[string]any{"code": "print(40+2)"}); r.Output != "42\n" {
+		t.Fatalf("call: %+v", r)
+	}
+	if n := channelConns(t, s, id); n != 1 {
+		t.Fatalf("%d connections on the channel, want 1", n)
+	}
+	return id, "sandbox-" + id
+}
+
+// running lists the processes in a container that run exactly argv.
+func running(t *testing.T, s *server, cid string, argv ...string) string {
+	t.Helper()
+	const find = `import os, sys
+want = "\0".join(sys.argv[1:]).encode() + b"\0"
+for p in os.listdir("/proc"):
+    try:
+        if p.isdigit() and open("/proc/%s/cmdline" % p, "rb").read() == want:
+            print(p)
+    except OSError:
+        pass
+`
+	out, err := exec.Command("podman", append([]string{"--url", s.Podman, "exec", cid, "python3", "-c", find}, argv...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("look for %v: %v: %s", argv, err, out)
+	}
+	return string(out)
+}
+
+// waitRunning waits (bounded) until argv runs in the container (want) or
+// no longer does.
+func waitRunning(t *testing.T, s *server, cid string, want bool, argv ...string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for (running(t, s, cid, argv...) != "") != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v running in %s: %v, want %v", argv, cid, !want, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestChaosKillServerChannel: kill -9 of the server ends the runner on the
+// channel and the call it was running (the channel's EOF); the next server
+// replaces a socket a start left behind, and its runner is on a channel.
+func TestChaosKillServerChannel(t *testing.T) {
+	s := channelServer(t)
+	id, cid := onChannel(t, s)
+	started := make(chan struct{})
+	go func() {
+		close(started)
+		s.C.ExecuteTool(context.Background(), id, "shell_executor", map[string]any{"command": "exec sleep 301", "timeout": 120})
+	}()
+	<-started
+	waitRunning(t, s, cid, true, "sleep", "301")
+
+	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	s.cmd.Wait()
+	waitRunners(t, s, cid, 0)
+	waitRunning(t, s, cid, false, "sleep", "301")
+	// What a kill during a runner's start leaves.
+	if err := os.WriteFile(filepath.Join(s.channelDir(id), "runner.sock"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	s2 := startServer(t, "", "--instance", s.Instance)
+	if r := s2.exec(t, id, "python_executor", map[string]any{"code": "print(6*7)"}); r.Output != "42\n" {
+		t.Fatalf("call after the kill: %+v", r)
+	}
+	if n := channelConns(t, s, id); n != 1 { // s2.Instance is not the one it serves
+		t.Errorf("%d connections on the channel after the restart, want 1", n)
+	}
+	waitRunners(t, s2, cid, 1)
+}
+
+// TestChaosChannelDirRemoved: the channel's directory removed on the host
+// takes nothing from a connected runner; a runner started after it (the
+// old one killed) keeps the protocol on its session, and calls go on.
+func TestChaosChannelDirRemoved(t *testing.T) {
+	s := channelServer(t)
+	id, cid := onChannel(t, s)
+	if err := os.RemoveAll(s.channelDir(id)); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.exec(t, id, "python_executor", map[string]any{"code": "print(1)"}); r.Output != "1\n" {
+		t.Fatalf("call with the directory gone: %+v", r)
+	}
+	old := waitRunners(t, s, cid, 1)
+	if out, err := exec.Command("podman", "--url", s.Podman, "exec", cid, "kill", "-9", strconv.Itoa(old[0])).CombinedOutput(); err != nil {
+		t.Fatalf("kill the runner: %v: %s", err, out)
+	}
+	for i := 0; i < 3; i++ {
+		if r := s.exec(t, id, "python_executor", map[string]any{"code": "print(2)"}); r.Output != "2\n" {
+			t.Fatalf("call %d after the runner's kill: %+v", i, r)
+		}
+	}
+	if now := waitRunners(t, s, cid, 1); now[0] == old[0] {
+		t.Errorf("runner %d still there after its kill", old[0])
+	}
+	if n := channelConns(t, s, id); n != 0 {
+		t.Errorf("%d connections on a channel whose directory is gone", n)
+	}
+	if err := s.C.DeleteSandbox(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestChaosKillBackendChannel: kill -9 of the backend plugin (which carried
+// the session that started the runner, not its protocol) takes nothing
+// from the runner: the next calls, the first among them, are served by
+// the same runner.
+func TestChaosKillBackendChannel(t *testing.T) {
+	s := channelServer(t)
+	id, cid := onChannel(t, s)
+	old := waitRunners(t, s, cid, 1)
+	killAndWait(t, pluginPID(t, s.cmd.Process.Pid, "enclave-backend-podman"))
+	for i := 0; i < 3; i++ {
+		if r := s.exec(t, id, "python_executor", map[string]any{"code": "print(4)"}); r.Output != "4\n" {
+			t.Fatalf("call %d after the backend's kill: %+v %s", i, r, errText(r))
+		}
+	}
+	if now := waitRunners(t, s, cid, 1); now[0] != old[0] {
+		t.Errorf("runner %d replaced by %d: the backend's kill ended it", old[0], now[0])
+	}
+}
+
+// TestChaosPodmanDownChannel: with the Podman service killed, a sandbox
+// whose runner is on its channel goes on answering calls (conmon keeps the
+// container; nothing of a call crosses the service), and after the
+// service's restart the same runner serves them.
+func TestChaosPodmanDownChannel(t *testing.T) {
+	if kubeMode() {
+		t.Skip("the runner channel needs a backend that mounts this host's paths (Podman)")
+	}
+	binDir, _ := requireEnv(t)
+	url, start, kill := privatePodman(t)
+	s := startServerAs(t, serverSetup{binDir: binDir, podmanURL: url}, "")
+	id, cid := onChannel(t, s)
+	old := waitRunners(t, s, cid, 1)
+	kill()
+	for i := 0; i < 5; i++ {
+		if r := s.exec(t, id, "python_executor", map[string]any{"code": "print('down', " + strconv.Itoa(i) + ")"}); r.Output != "down "+strconv.Itoa(i)+"\n" {
+			t.Fatalf("call %d with the Podman service down: %+v %s", i, r, errText(r))
+		}
+	}
+	start()
+	if r := s.exec(t, id, "python_executor", map[string]any{"code": "print('back')"}); r.Output != "back\n" {
+		t.Fatalf("call after the Podman service's restart: %+v %s", r, errText(r))
+	}
+	if now := waitRunners(t, s, cid, 1); now[0] != old[0] {
+		t.Errorf("runner %d replaced by %d across the Podman service's restart", old[0], now[0])
+	}
+}
