@@ -234,10 +234,9 @@ func (p *Podman) Remove(ctx context.Context, ref string) error {
 	return p.remove(ctx, ref)
 }
 
-// MountsLocally implements backend.LocalMounter: the Podman service is
-// reached on a unix socket of this host (connect.go), and its containers'
-// bind mounts are this host's paths.
-func (p *Podman) MountsLocally() {}
+// MountsLocally implements backend.LocalMounter (socket.go's
+// mountsLocally).
+func (p *Podman) MountsLocally() bool { return mountsLocally(p.cfg.URL) }
 
 // RenamesLazily implements backend.LazyRenamer: nothing here depends on a
 // container's name (every call goes by id).

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -30,6 +31,19 @@ func socketCandidates(explicit string) []string {
 		out = append(out, "unix://"+filepath.Join(dir, "podman", "podman.sock"))
 	}
 	return out
+}
+
+// mountsLocally reports whether every service connect may use runs on this
+// host (a unix socket; one it starts listens on one too), so that its
+// containers' bind mounts are this host's paths. One reached over tcp or
+// ssh may be another host's.
+func mountsLocally(explicit string) bool {
+	for _, c := range socketCandidates(explicit) {
+		if !strings.HasPrefix(c, "unix:") {
+			return false
+		}
+	}
+	return true
 }
 
 // dialable reports whether a unix or tcp socket accepts connections; cheaper

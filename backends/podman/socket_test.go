@@ -7,6 +7,27 @@ import (
 	"testing"
 )
 
+func TestMountsLocally(t *testing.T) {
+	tests := []struct {
+		explicit, containerHost string
+		want                    bool
+	}{
+		{"unix:///run/enclave/podman.sock", "", true},
+		{"", "", true},
+		{"", "unix:///run/user/77/podman/podman.sock", true},
+		{"", "tcp://10.0.0.2:8080", false},
+		{"", "ssh://core@10.0.0.2/run/podman/podman.sock", false},
+		{"tcp://127.0.0.1:8080", "", false},
+		{"unix:///x.sock", "ssh://core@10.0.0.2/run/podman/podman.sock", true},
+	}
+	for _, tt := range tests {
+		t.Setenv("CONTAINER_HOST", tt.containerHost)
+		if got := mountsLocally(tt.explicit); got != tt.want {
+			t.Errorf("mountsLocally(%q) with CONTAINER_HOST=%q = %v, want %v", tt.explicit, tt.containerHost, got, tt.want)
+		}
+	}
+}
+
 func TestSocketCandidates(t *testing.T) {
 	if got := socketCandidates("unix:///x.sock"); !slices.Equal(got, []string{"unix:///x.sock"}) {
 		t.Errorf("explicit: %v", got)

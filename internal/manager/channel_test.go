@@ -19,7 +19,7 @@ import (
 // (as Podman's are).
 type localMounts struct{ *fake.Backend }
 
-func (localMounts) MountsLocally() {}
+func (localMounts) MountsLocally() bool { return true }
 
 type localPlugins struct{ b backend.Backend }
 

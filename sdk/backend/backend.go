@@ -62,10 +62,11 @@ type LazyRenamer interface {
 }
 
 // LocalMounter is an optional capability (sdk.CapLocalMounts): its
-// containers' bind mounts are paths of the host the plugin runs on; the
-// method states it.
+// containers' bind mounts are paths of the host the plugin runs on, when
+// MountsLocally says so (it may depend on the plugin's configuration, read
+// before it serves).
 type LocalMounter interface {
-	MountsLocally()
+	MountsLocally() bool
 }
 
 // HealthChecker is an optional capability (sdk.CapHealth): a cheap probe of
@@ -127,7 +128,7 @@ func Capabilities(impl Backend) []string {
 	if _, ok := impl.(LazyRenamer); ok {
 		caps = append(caps, sdk.CapLazyRename)
 	}
-	if _, ok := impl.(LocalMounter); ok {
+	if l, ok := impl.(LocalMounter); ok && l.MountsLocally() {
 		caps = append(caps, sdk.CapLocalMounts)
 	}
 	if _, ok := impl.(HealthChecker); ok {

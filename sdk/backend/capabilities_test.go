@@ -28,10 +28,14 @@ type eagerRename struct{ backend.Backend }
 
 func (e eagerRename) Rename(context.Context, string, string) error { return nil }
 
-// localMounts mounts this host's paths (as Podman's containers do).
-type localMounts struct{ backend.Backend }
+// localMounts mounts this host's paths when local says so (as Podman's
+// containers do when its service runs here).
+type localMounts struct {
+	backend.Backend
+	local bool
+}
 
-func (localMounts) MountsLocally() {}
+func (l localMounts) MountsLocally() bool { return l.local }
 
 func TestHas(t *testing.T) {
 	f := fake.NewBackend()
@@ -50,8 +54,9 @@ func TestHas(t *testing.T) {
 		{"renames, not lazily", eagerRename{f}, sdk.CapLazyRename, false},
 		{"renames, not lazily, still renames", eagerRename{f}, sdk.CapRename, true},
 		{"declares rename only", declares{f, []string{sdk.CapRename}}, sdk.CapLazyRename, false},
-		{"implements MountsLocally", localMounts{f}, sdk.CapLocalMounts, true},
-		{"mounts elsewhere", f, sdk.CapLocalMounts, false},
+		{"mounts locally", localMounts{f, true}, sdk.CapLocalMounts, true},
+		{"mounts on another host", localMounts{f, false}, sdk.CapLocalMounts, false},
+		{"does not say", f, sdk.CapLocalMounts, false},
 		{"declares local mounts", declares{f, []string{sdk.CapLocalMounts}}, sdk.CapLocalMounts, true},
 	}
 	for _, tt := range tests {
