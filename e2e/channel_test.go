@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,9 +26,14 @@ func channelServer(t *testing.T) *server {
 }
 
 // channelDir is where a sandbox's channel lives on this host (the server
-// runs as root with --runner-channel-dir auto).
+// runs with --runner-channel-dir auto: as root under /run/enclave, else
+// under its user's runtime directory).
 func (s *server) channelDir(id string) string {
-	return filepath.Join("/run/enclave/channels", s.Instance, "_", id)
+	base := "/run/enclave/channels"
+	if s.uid != 0 {
+		base = fmt.Sprintf("/run/user/%d/enclave/channels", s.uid)
+	}
+	return filepath.Join(base, s.Instance, "_", id)
 }
 
 // channelConns counts the connected sockets on a sandbox's channel: the

@@ -31,6 +31,7 @@ type server struct {
 	C        *client.Client
 	cmd      *exec.Cmd
 	log      *bytes.Buffer
+	uid      int // the server's user (0: this process's)
 }
 
 func requireEnv(t *testing.T) (binDir, podmanURL string) {
@@ -117,7 +118,7 @@ func startServerAs(t *testing.T, setup serverSetup, apiKey string, extra ...stri
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	s := &server{URL: "http://127.0.0.1:" + port, Instance: inst, Podman: podmanURL, C: client.New("http://127.0.0.1:"+port, apiKey), cmd: cmd, log: &log}
+	s := &server{URL: "http://127.0.0.1:" + port, Instance: inst, Podman: podmanURL, C: client.New("http://127.0.0.1:"+port, apiKey), cmd: cmd, log: &log, uid: setup.uid}
 	t.Cleanup(func() {
 		// Delete what is left, then stop the server and its plugins.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -31,6 +31,10 @@ func TestRootlessCore(t *testing.T) {
 	if r := s.exec(t, id, "python_executor", map[string]any{"code": "print(40 + 2)"}); r.Output != "42\n" || r.Status != "success" {
 		t.Errorf("python: %+v %s", r, errText(r))
 	}
+	// Rootless Podman mounts the user's own paths: the runner is on its channel.
+	if n := channelConns(t, s, id); n != 1 {
+		t.Errorf("%d connections on the runner's channel, want 1", n)
+	}
 	if r := s.exec(t, id, "shell_executor", map[string]any{"command": []string{"bash", "-c", "sleep 5"}, "timeout": 0.3}); r.Status != "timeout" {
 		t.Errorf("timeout: %+v", r)
 	}
