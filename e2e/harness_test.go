@@ -324,16 +324,25 @@ func mustJSON(v any) string {
 	return string(b)
 }
 
-// pluginPID finds the server's plugin process whose command line holds name.
+// pluginPID finds the server's plugin process whose command line holds
+// name, waiting (bounded) for one killed before to be restarted: the host
+// restarts a plugin when it is next used, or at the next health check.
 func pluginPID(t *testing.T, serverPID int, name string) int {
 	t.Helper()
-	for pid, cmd := range childrenOf(serverPID) {
-		if strings.Contains(cmd, name) {
-			return pid
+	found := 0
+	within(30*time.Second, func() bool {
+		for pid, cmd := range childrenOf(serverPID) {
+			if strings.Contains(cmd, name) {
+				found = pid
+				return true
+			}
 		}
+		return false
+	})
+	if found == 0 {
+		t.Fatalf("no plugin %s under server %d", name, serverPID)
 	}
-	t.Fatalf("no plugin %s under server %d", name, serverPID)
-	return 0
+	return found
 }
 
 // childrenOf maps the processes whose parent is pid to their command lines.
