@@ -183,7 +183,7 @@ func Start(ctx, life context.Context, open Opener, opts Options) (*Runner, error
 	}
 	r := &Runner{sess: sess, key: key, pending: map[int64]*waiter{}, acked: map[int64]bool{}, dead: make(chan struct{}), sessEnded: make(chan struct{}), procDir: ProcDir}
 	ready := make(chan struct{})
-	go io.Copy(io.Discard, sess.Stderr())
+	go drain(sess.Stderr())
 	go r.readLoop(ready, ch)
 	// The key goes first, on stdin: never in argv or the environment, which
 	// other processes in the sandbox can read.
@@ -295,7 +295,7 @@ func (r *Runner) channel(ch *channelListener) (*net.UnixConn, error) {
 	r.writeMu.Lock()
 	r.conn.Store(c)
 	r.writeMu.Unlock()
-	go io.Copy(io.Discard, r.sess.Stdout())
+	go drain(r.sess.Stdout())
 	// The session only started the runner: it may end (with the backend
 	// plugin that carried it, say) while the runner goes on serving calls
 	// on the channel. Its status is the runner's once the channel ended.
@@ -320,6 +320,18 @@ func (r *Runner) waitSession() int {
 		}
 	}
 	return -1
+}
+
+// drain reads r to its end and drops what it reads, with a small buffer: a
+// runner's session holds a drain for its life (io.Discard would hold 8 KiB
+// per blocked read, per sandbox).
+func drain(r io.Reader) {
+	b := make([]byte, 256)
+	for {
+		if _, err := r.Read(b); err != nil {
+			return
+		}
+	}
 }
 
 // OnChannel reports whether the protocol runs on the runner's channel.
