@@ -148,12 +148,7 @@ func TestChaosKillBackendChannel(t *testing.T) {
 // container; nothing of a call crosses the service), and after the
 // service's restart the same runner serves them.
 func TestChaosPodmanDownChannel(t *testing.T) {
-	if kubeMode() {
-		t.Skip("the runner channel needs a backend that mounts this host's paths (Podman)")
-	}
-	binDir, _ := requireEnv(t)
-	url, start, kill := privatePodman(t)
-	s := startServerAs(t, serverSetup{binDir: binDir, podmanURL: url}, "")
+	s, start, kill := onPrivatePodman(t)
 	id, cid := onChannel(t, s)
 	old := waitRunners(t, s, cid, 1)
 	kill()

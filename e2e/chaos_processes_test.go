@@ -82,12 +82,7 @@ func TestChaosProcessesKillBackendPlugin(t *testing.T) {
 }
 
 func TestChaosProcessesPodmanRestart(t *testing.T) {
-	if kubeMode() {
-		t.Skip("the runtime here is Podman")
-	}
-	binDir, _ := requireEnv(t)
-	url, start, kill := privatePodman(t)
-	s := startServerAs(t, serverSetup{binDir: binDir, podmanURL: url}, "")
+	s, start, kill := onPrivatePodman(t)
 	id := s.sandbox(t, nil)
 	ctx := context.Background()
 	p, err := s.C.StartProcess(ctx, id, ticker)

@@ -171,12 +171,7 @@ func TestChaosPausedContainerRemoved(t *testing.T) {
 // TestChaosPausePodmanRestart: the Podman service killed and started again
 // loses neither the paused state nor the frozen process.
 func TestChaosPausePodmanRestart(t *testing.T) {
-	if kubeMode() {
-		t.Skip("the runtime here is Podman")
-	}
-	binDir, _ := requireEnv(t)
-	url, start, kill := privatePodman(t)
-	s := startServerAs(t, serverSetup{binDir: binDir, podmanURL: url}, "")
+	s, start, kill := onPrivatePodman(t)
 	ctx := context.Background()
 	id := s.sandbox(t, nil)
 	p, err := s.C.StartProcess(ctx, id, counter)

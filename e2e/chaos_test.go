@@ -230,6 +230,19 @@ func privatePodman(t *testing.T) (url string, start func(), kill func()) {
 	return url, start, kill
 }
 
+// onPrivatePodman starts a server on a Podman service of the test's own
+// (privatePodman), for cases that kill and restart the runtime; skipped on
+// Kubernetes.
+func onPrivatePodman(t *testing.T) (s *server, start, kill func()) {
+	t.Helper()
+	if kubeMode() {
+		t.Skip("the runtime here is Podman")
+	}
+	binDir, _ := requireEnv(t)
+	url, start, kill := privatePodman(t)
+	return startServerAs(t, serverSetup{binDir: binDir, podmanURL: url}, ""), start, kill
+}
+
 func TestChaosPodmanServiceKilled(t *testing.T) {
 	binDir, _ := requireEnv(t)
 	url, start, kill := privatePodman(t)
