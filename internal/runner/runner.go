@@ -295,11 +295,13 @@ func (r *Runner) channel(ch *channelListener) (*net.UnixConn, error) {
 	r.writeMu.Lock()
 	r.conn.Store(c)
 	r.writeMu.Unlock()
-	go drain(r.sess.Stdout())
 	// The session only started the runner: it may end (with the backend
 	// plugin that carried it, say) while the runner goes on serving calls
 	// on the channel. Its status is the runner's once the channel ended.
+	// One goroutine per idle sandbox: its stdout (which has nothing more
+	// to say), then its end.
 	go func() {
+		drain(r.sess.Stdout())
 		r.sessExit, _ = r.sess.Wait()
 		close(r.sessEnded)
 	}()
