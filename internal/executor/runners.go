@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"time"
 
@@ -109,6 +110,26 @@ func (e *Executor) startRunner(en *entry) {
 	}()
 }
 
+// endAbandoned makes sure a wedged runner on its channel is gone. Closing
+// the channel ends a runner that still reads, and its session's Close kills
+// one that does not (stopped, starved), unless that session ended before
+// (with a killed backend plugin: the runner outlives it): so it is killed
+// by its pid too, through a one-shot exec, if that pid is still a runner.
+func (e *Executor) endAbandoned(en *entry, r *runner.Runner) {
+	if !r.OnChannel() || r.Pid <= 0 {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), e.opts.StartTimeout)
+		defer cancel()
+		kill := `grep -qa "enclave resident runner" /proc/$1/cmdline && kill -9 "$1"`
+		req := sdk.ExecRequest{Argv: []string{"sh", "-c", kill, "sh", strconv.Itoa(r.Pid)}, Timeout: 10 * time.Second}
+		if _, err := en.target.Backend.Exec(ctx, en.target.ContainerID, req); err != nil {
+			slog.Warn("end a wedged runner", "sandbox_id", en.id, "pid", r.Pid, "err", err)
+		}
+	}()
+}
+
 // runnerFor returns a live runner, waiting (bounded) for one being started
 // and restarting one that died; nil means use one-shot exec.
 func (e *Executor) runnerFor(ctx context.Context, en *entry) *runner.Runner {
@@ -166,6 +187,7 @@ func (e *Executor) execIn(ctx context.Context, en *entry, req sdk.ExecRequest, s
 		res, err := r.ExecStream(ctx, req, script, sink)
 		if err == nil {
 			if r.Cause() != nil {
+				e.endAbandoned(en, r)
 				e.startRunner(en) // it was wedged and has been killed
 			}
 			return res, nil
