@@ -165,3 +165,24 @@ func TestChaosPodmanDownChannel(t *testing.T) {
 		t.Errorf("runner %d replaced by %d across the Podman service's restart", old[0], now[0])
 	}
 }
+
+// TestChaosWedgedAfterBackendKill: a call that stops its runner after the
+// backend plugin that started it was killed (so that session can no longer
+// kill it) gets its verdict, the next call a fresh runner, and the stopped
+// runner does not linger beside it.
+func TestChaosWedgedAfterBackendKill(t *testing.T) {
+	s := channelServer(t)
+	id, cid := onChannel(t, s)
+	old := waitRunners(t, s, cid, 1)
+	killAndWait(t, pluginPID(t, s.cmd.Process.Pid, "enclave-backend-podman"))
+	stop := "kill -STOP " + strconv.Itoa(old[0]) + "; sleep 30"
+	if r := s.exec(t, id, "shell_executor", map[string]any{"command": stop, "timeout": 1}); r.Status == "success" {
+		t.Errorf("a call that stopped its runner succeeded: %+v", r)
+	}
+	if r := s.exec(t, id, "python_executor", map[string]any{"code": "print(5)"}); r.Output != "5\n" {
+		t.Fatalf("call after the wedge: %+v %s", r, errText(r))
+	}
+	if now := waitRunners(t, s, cid, 1); now[0] == old[0] {
+		t.Errorf("the wedged runner %d is still the sandbox's runner", old[0])
+	}
+}
