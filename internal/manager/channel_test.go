@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/enclave-sandbox/enclave/internal/fake"
 	"github.com/enclave-sandbox/enclave/internal/manager"
@@ -152,4 +153,35 @@ func TestChannelLabelNotTrusted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestChannelDirOfStrayRemoved: the health monitor's removal of a stray
+// container (a create whose clean-up failed) takes its channel directory
+// with it.
+func TestChannelDirOfStrayRemoved(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	f := fake.NewBackend()
+	opts := manager.DefaultOptions()
+	opts.CleanupInterval, opts.HealthInterval, opts.Spares, opts.ChannelDir = 0, 20*time.Millisecond, 0, dir
+	m := manager.New(opts, localPlugins{localMounts{f}}, newExec(opts))
+	m.Start(ctx)
+	t.Cleanup(func() { m.Shutdown(ctx, false) })
+	strayDir := filepath.Join(dir, "stray001")
+	if err := os.Mkdir(strayDir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]string{manager.LabelMSEnclave: "true", manager.LabelInstance: "default", manager.LabelID: "stray001", manager.LabelChannel: strayDir}
+	stray, err := f.Create(ctx, sdk.Spec{Name: "sandbox-stray001", Image: "python:3.11-slim", Labels: labels}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the stray container removed", func() bool {
+		_, err := f.Inspect(ctx, stray.ContainerID)
+		return err != nil
+	})
+	waitFor(t, "the stray's channel directory removed", func() bool {
+		_, err := os.Stat(strayDir)
+		return errors.Is(err, os.ErrNotExist)
+	})
 }

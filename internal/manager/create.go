@@ -102,6 +102,8 @@ func (m *Manager) createFrom(ctx context.Context, typ string, be backend.Backend
 		m.exec.Remove(sb.id)
 		if err := be.Remove(rctx, sb.containerID); err != nil {
 			slog.Warn("remove a sandbox created during shutdown", "sandbox_id", sb.id, "err", err)
+		} else {
+			m.dropChannel(sb.spec.Labels)
 		}
 		return nil, errorf(KindNotStarted, "Sandbox manager not started")
 	}

@@ -25,6 +25,7 @@ func (m *Manager) checkContainers(ctx context.Context) {
 		be          backend.Backend
 		containerID string
 		id          string
+		labels      map[string]string
 	}
 	var listedAll []stray
 	for _, be := range m.plugins.Backends() {
@@ -39,7 +40,7 @@ func (m *Manager) checkContainers(ctx context.Context) {
 			if liveStatus(st.Status) {
 				alive[st.ContainerID] = true
 			}
-			listedAll = append(listedAll, stray{be, st.ContainerID, st.Labels[LabelID]})
+			listedAll = append(listedAll, stray{be, st.ContainerID, st.Labels[LabelID], st.Labels})
 		}
 	}
 	m.mu.Lock()
@@ -70,6 +71,9 @@ func (m *Manager) checkContainers(ctx context.Context) {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := c.be.Remove(rctx, c.containerID)
 		cancel()
+		if err == nil {
+			m.dropChannel(c.labels)
+		}
 		slog.Warn("removed a stray container (no sandbox of this server)", "container", c.containerID, "sandbox_id", c.id, "err", err)
 		removed = removed || err == nil
 	}
