@@ -52,6 +52,18 @@ func runnerChannelDir(flag, instance, replica string) (string, error) {
 	return dir, nil
 }
 
+// removeEmptyChannelDir removes this server's channel directory and its
+// instance's at shutdown when no sandbox left one there (sandboxes that
+// outlive the server keep theirs, and so the directory).
+func removeEmptyChannelDir(dir string) {
+	if dir == "" {
+		return
+	}
+	if os.Remove(dir) == nil {
+		os.Remove(filepath.Dir(dir)) // fails, as it should, while another replica's is there
+	}
+}
+
 // dirName is s when it is a plain name, else a digest of it.
 func dirName(s string) string {
 	if plainName.MatchString(s) && s != "." && s != ".." {

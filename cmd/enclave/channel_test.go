@@ -51,3 +51,29 @@ func TestRunnerChannelDir(t *testing.T) {
 		})
 	}
 }
+
+// TestRemoveEmptyChannelDir: at shutdown the server's channel directory and
+// its instance's go only when empty.
+func TestRemoveEmptyChannelDir(t *testing.T) {
+	base := t.TempDir()
+	empty, err := runnerChannelDir(base, "empty", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept, err := runnerChannelDir(base, "kept", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(kept, "abcd2345"), 0o711); err != nil {
+		t.Fatal(err)
+	}
+	removeEmptyChannelDir(empty)
+	removeEmptyChannelDir(kept)
+	removeEmptyChannelDir("")
+	if _, err := os.Stat(filepath.Dir(empty)); !os.IsNotExist(err) {
+		t.Errorf("an empty instance's directory survived: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(kept, "abcd2345")); err != nil {
+		t.Errorf("a sandbox's directory went with the shutdown: %v", err)
+	}
+}

@@ -203,6 +203,7 @@ func runServer(args []string) error {
 		metricsSrv.Shutdown(sctx)
 	}
 	mgr.Shutdown(sctx, c.cleanupOnExit)
+	removeEmptyChannelDir(channelDir)
 	return nil
 }
 
