@@ -81,7 +81,7 @@ func (m *Manager) syncOnce(ctx context.Context) {
 			m.addExec(sb)
 		}
 	}
-	var gone []string
+	gone := map[string]*sandbox{}
 	m.mu.Lock()
 	for _, sb := range fresh {
 		m.registerLocked(sb)
@@ -96,7 +96,7 @@ func (m *Manager) syncOnce(ctx context.Context) {
 		case !listedNow:
 			// Deleted through another replica (or removed outside): an
 			// explicit delete, so a pool shrinks.
-			gone = append(gone, id)
+			gone[id] = sb
 			if sb.pool {
 				m.dropFromPoolLocked(sb, false)
 			}
@@ -119,9 +119,12 @@ func (m *Manager) syncOnce(ctx context.Context) {
 		}
 	}
 	m.mu.Unlock()
-	for _, id := range gone {
+	for id, sb := range gone {
 		m.exec.Remove(id)
 		m.unregister(id)
+		// The replica that deleted it could not remove the directory:
+		// it is this server's (channel.go's ownChannelDir).
+		m.dropChannel(sb.spec.Labels)
 		slog.Info("replica sync: sandbox gone", "sandbox_id", id)
 	}
 }
