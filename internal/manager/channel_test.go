@@ -185,3 +185,42 @@ func TestChannelDirOfStrayRemoved(t *testing.T) {
 		return errors.Is(err, os.ErrNotExist)
 	})
 }
+
+// TestChannelDirOfReplicaDelete: a sandbox one replica created and another
+// deleted loses its channel directory (the creator's, which only the
+// creator may remove) at the creator's next sync.
+func TestChannelDirOfReplicaDelete(t *testing.T) {
+	ctx := context.Background()
+	f := fake.NewBackend()
+	base := t.TempDir()
+	start := func(name string) *manager.Manager {
+		opts := manager.DefaultOptions()
+		opts.CleanupInterval, opts.HealthInterval, opts.Spares = 0, 0, 0
+		opts.Replica, opts.SyncInterval = name, 10*time.Millisecond
+		opts.ChannelDir = filepath.Join(base, name)
+		if err := os.Mkdir(opts.ChannelDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		m := manager.New(opts, localPlugins{localMounts{f}}, newExec(opts))
+		m.Start(ctx)
+		t.Cleanup(func() { m.Shutdown(ctx, false) })
+		return m
+	}
+	a, b := start("a"), start("b")
+	id, err := a.Create(ctx, "docker", json.RawMessage(`{"tools_config":["echo"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(base, "a", id)
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b lists a's sandbox", func() bool { _, ok := b.Get(id); return ok })
+	if err := b.Delete(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a's channel directory of the sandbox b deleted removed", func() bool {
+		_, err := os.Stat(dir)
+		return errors.Is(err, os.ErrNotExist)
+	})
+}
