@@ -27,26 +27,11 @@ const LabelChannel = "enclave.channel"
 const ChannelMount = "/.enclave-channel"
 
 // withChannel gives a sandbox about to be created a channel directory, when
-// the operator and the backend allow one; it returns the directory ("":
-// none).
-func (m *Manager) withChannel(spec *sdk.Spec, id string, be backend.Backend) string {
-	if m.opts.ChannelDir == "" || !backend.Has(be, sdk.CapLocalMounts) {
-		return ""
+// the operator and the backend allow one.
+func (m *Manager) withChannel(spec *sdk.Spec, id string, be backend.Backend) {
+	if m.opts.ChannelDir != "" && backend.Has(be, sdk.CapLocalMounts) {
+		mountChannel(spec, filepath.Join(m.opts.ChannelDir, id))
 	}
-	dir := filepath.Join(m.opts.ChannelDir, id)
-	// 0711: the runner, as any uid of the sandbox (mapped or not), reaches
-	// the socket; nobody lists or writes the directory but the server.
-	if err := os.MkdirAll(dir, 0o711); err != nil {
-		slog.Warn("runner channel: no directory; the runner's protocol rides the backend's session", "sandbox_id", id, "err", err)
-		return ""
-	}
-	if err := os.Chmod(dir, 0o711); err != nil {
-		slog.Warn("runner channel: directory mode", "sandbox_id", id, "err", err)
-		return ""
-	}
-	spec.Mounts = append(spec.Mounts, sdk.Mount{HostPath: dir, ContainerPath: ChannelMount, ReadOnly: true})
-	spec.Labels[LabelChannel] = dir
-	return dir
 }
 
 // adoptChannel restores a re-adopted container's channel in its rebuilt
@@ -55,12 +40,23 @@ func (m *Manager) withChannel(spec *sdk.Spec, id string, be backend.Backend) str
 // runner then cannot reach it through the old mount and keeps to its
 // session).
 func (m *Manager) adoptChannel(spec *sdk.Spec, labels map[string]string) {
-	dir, ok := m.ownChannelDir(labels[LabelChannel])
-	if !ok {
+	if dir, ok := m.ownChannelDir(labels[LabelChannel]); ok {
+		mountChannel(spec, dir)
+	}
+}
+
+// mountChannel makes dir (mode 0711: the runner, as any uid of the sandbox,
+// mapped or not, reaches the socket; nobody lists or writes the directory
+// but the server) and mounts it read-only into spec, named by its label. A
+// directory that cannot be made leaves the runner's protocol on the
+// backend's session.
+func mountChannel(spec *sdk.Spec, dir string) {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		slog.Warn("runner channel: no directory", "dir", dir, "err", err)
 		return
 	}
-	if err := os.MkdirAll(dir, 0o711); err != nil {
-		slog.Warn("runner channel: re-adopted sandbox's directory", "dir", dir, "err", err)
+	if err := os.Chmod(dir, 0o711); err != nil {
+		slog.Warn("runner channel: directory mode", "dir", dir, "err", err)
 		return
 	}
 	spec.Mounts = append(spec.Mounts, sdk.Mount{HostPath: dir, ContainerPath: ChannelMount, ReadOnly: true})
