@@ -69,6 +69,9 @@ func (m *Manager) adopt(ctx context.Context) {
 	if listed {
 		m.sweepChannels(channels)
 	}
+	m.mu.Lock()
+	m.adoptedAll = listed
+	m.mu.Unlock()
 	sort.Slice(adopted, func(i, j int) bool { return adopted[i].created.Before(adopted[j].created) })
 	seen := map[string]bool{}
 	for _, sb := range adopted {

@@ -89,32 +89,74 @@ func (m *Manager) channelOf(sb *sandbox) *runner.Channel {
 // is gone.
 func (m *Manager) dropChannel(labels map[string]string) {
 	if dir, ok := m.ownChannelDir(labels[LabelChannel]); ok {
-		if err := os.RemoveAll(dir); err != nil {
-			slog.Warn("runner channel: remove directory", "dir", dir, "err", err)
-		}
+		removeChannel(dir)
 	}
 }
 
 // sweepChannels removes the channel directories no listed container
-// mounts (left by a server killed between a create and its cleanup).
+// mounts (left by a server killed between a create and its cleanup); at
+// start, when no create is under way.
 func (m *Manager) sweepChannels(inUse map[string]bool) {
+	for _, dir := range m.channelDirs() {
+		if !inUse[dir] {
+			removeChannel(dir)
+		}
+	}
+}
+
+// channelDirs lists the sandbox directories under this server's channel
+// directory.
+func (m *Manager) channelDirs() []string {
 	if m.opts.ChannelDir == "" {
-		return
+		return nil
 	}
 	entries, err := os.ReadDir(m.opts.ChannelDir)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			slog.Warn("runner channel: sweep", "err", err)
 		}
-		return
+		return nil
 	}
+	var dirs []string
 	for _, e := range entries {
-		dir := filepath.Join(m.opts.ChannelDir, e.Name())
-		if inUse[dir] || strings.HasPrefix(e.Name(), ".") {
+		if !strings.HasPrefix(e.Name(), ".") {
+			dirs = append(dirs, filepath.Join(m.opts.ChannelDir, e.Name()))
+		}
+	}
+	return dirs
+}
+
+// collectChannelsLocked removes, at a health check, the channel
+// directories that neither a listed container, a registered sandbox nor a
+// reserved id (a create or spare in the making, whose directory precedes
+// its container) named at this check and the one before: whatever path
+// removed a container without its directory, the directory does not
+// outlive it by more than two intervals. candidates were read before the
+// backends listed the containers whose channel labels are listed. Caller
+// holds m.mu (so no create reserves a picked directory's id meanwhile).
+func (m *Manager) collectChannelsLocked(candidates []string, listed map[string]bool) {
+	orphans := map[string]bool{}
+	for _, dir := range candidates {
+		id := filepath.Base(dir)
+		if listed[dir] || m.reserved[id] {
 			continue
 		}
-		if err := os.RemoveAll(dir); err != nil {
-			slog.Warn("runner channel: sweep", "dir", dir, "err", err)
+		if sb, ok := m.sandboxes[id]; ok && sb.spec.Labels[LabelChannel] == dir {
+			continue
 		}
+		if !m.orphans[dir] {
+			orphans[dir] = true
+			continue
+		}
+		slog.Warn("runner channel: removing a directory no sandbox of this server names", "dir", dir)
+		removeChannel(dir)
+	}
+	m.orphans = orphans
+}
+
+// removeChannel removes a channel directory, saying why if it cannot.
+func removeChannel(dir string) {
+	if err := os.RemoveAll(dir); err != nil {
+		slog.Warn("runner channel: remove directory", "dir", dir, "err", err)
 	}
 }

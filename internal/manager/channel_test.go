@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,6 +39,18 @@ func channelManager(t *testing.T, b backend.Backend, dir string) *manager.Manage
 	m.Start(context.Background())
 	t.Cleanup(func() { m.Shutdown(context.Background(), false) })
 	return m
+}
+
+// channelSandbox creates a sandbox with a channel, on a fake backend that
+// mounts this host's paths, under a new channel directory.
+func channelSandbox(t *testing.T) (dir string, f *fake.Backend, id string) {
+	t.Helper()
+	dir, f = t.TempDir(), fake.NewBackend()
+	id, err := channelManager(t, localMounts{f}, dir).Create(context.Background(), "docker", json.RawMessage(`{"tools_config":["echo"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, f, id
 }
 
 // TestChannelDirs: a sandbox on a backend that mounts this host's paths
@@ -117,12 +131,7 @@ func TestChannelDirs(t *testing.T) {
 // never gets that path used or removed.
 func TestChannelLabelNotTrusted(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	f := fake.NewBackend()
-	id, err := channelManager(t, localMounts{f}, dir).Create(ctx, "docker", json.RawMessage(`{"tools_config":["echo"]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, f, id := channelSandbox(t)
 	spec := f.Containers()[0].Spec
 	victim := t.TempDir()
 	for _, label := range []string{
@@ -223,4 +232,120 @@ func TestChannelDirOfReplicaDelete(t *testing.T) {
 		_, err := os.Stat(dir)
 		return errors.Is(err, os.ErrNotExist)
 	})
+}
+
+// gatedCreate is a backend whose creates wait for open to close (a slow
+// runtime), saying when one has begun.
+type gatedCreate struct {
+	localMounts
+	begun, open chan struct{}
+}
+
+func (g gatedCreate) Create(ctx context.Context, s sdk.Spec, d time.Duration) (sdk.State, error) {
+	g.begun <- struct{}{}
+	<-g.open
+	return g.localMounts.Create(ctx, s, d)
+}
+
+// TestChannelDirsCollected: whatever removed a sandbox's container without
+// its channel directory, the health monitor (or, with replicas, the sync
+// that stands for it) removes a directory no container, sandbox or create
+// names, and never the directory of a create still waiting for its
+// container nor of a sandbox.
+func TestChannelDirsCollected(t *testing.T) {
+	tests := []struct {
+		name string
+		opts func(*manager.Options)
+	}{
+		{"health monitor", func(o *manager.Options) { o.HealthInterval = 10 * time.Millisecond }},
+		{"replica sync", func(o *manager.Options) { o.Replica, o.SyncInterval = "a", 10*time.Millisecond }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			b := gatedCreate{localMounts{fake.NewBackend()}, make(chan struct{}), make(chan struct{})}
+			opts := manager.DefaultOptions()
+			opts.CleanupInterval, opts.HealthInterval, opts.Spares, opts.ChannelDir = 0, 0, 0, dir
+			tt.opts(&opts)
+			m := manager.New(opts, localPlugins{b}, newExec(opts))
+			m.Start(ctx)
+			t.Cleanup(func() { m.Shutdown(ctx, false) })
+			var opened sync.Once
+			open := func() { opened.Do(func() { close(b.open) }) }
+			t.Cleanup(open) // first: the shutdown waits for the create
+
+			created := make(chan string, 1)
+			go func() {
+				id, err := m.Create(ctx, "docker", json.RawMessage(`{"tools_config":["echo"]}`))
+				if err != nil {
+					t.Error(err)
+				}
+				created <- id
+			}()
+			<-b.begun
+			entries, err := os.ReadDir(dir)
+			if err != nil || len(entries) != 1 {
+				t.Fatalf("channel directories while creating: %v %v", entries, err)
+			}
+			creating := filepath.Join(dir, entries[0].Name())
+			leak := func() {
+				t.Helper()
+				leaked := filepath.Join(dir, "leaked01")
+				if err := os.Mkdir(leaked, 0o711); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, "the leaked channel directory removed", func() bool {
+					_, err := os.Stat(leaked)
+					return errors.Is(err, os.ErrNotExist)
+				})
+			}
+			leak()
+			if _, err := os.Stat(creating); err != nil {
+				t.Errorf("the channel directory of a create in progress removed: %v", err)
+			}
+			open()
+			id := <-created
+			leak()
+			if _, err := os.Stat(filepath.Join(dir, id)); err != nil {
+				t.Errorf("a sandbox's channel directory removed: %v", err)
+			}
+		})
+	}
+}
+
+// listFails is a backend whose listings fail (its runtime down).
+type listFails struct{ localMounts }
+
+func (listFails) List(context.Context, map[string]string) ([]sdk.State, error) {
+	return nil, errors.New("runtime down")
+}
+
+// TestChannelDirsAtShutdown: a channel directory no sandbox names (left
+// too late for a health check) goes at shutdown, a sandbox's stays for the
+// next server; when the start could not list the containers, nothing goes
+// (their directories are not known).
+func TestChannelDirsAtShutdown(t *testing.T) {
+	for _, listed := range []bool{true, false} {
+		t.Run(fmt.Sprintf("listed=%v", listed), func(t *testing.T) {
+			ctx := context.Background()
+			dir, f, id := channelSandbox(t)
+			var b backend.Backend = localMounts{f}
+			if !listed {
+				b = listFails{localMounts{f}}
+			}
+			m := channelManager(t, b, dir)
+			leaked := filepath.Join(dir, "leaked01")
+			if err := os.Mkdir(leaked, 0o711); err != nil {
+				t.Fatal(err)
+			}
+			m.Shutdown(ctx, false)
+			if _, err := os.Stat(filepath.Join(dir, id)); err != nil {
+				t.Errorf("a sandbox's channel directory removed at shutdown: %v", err)
+			}
+			if _, err := os.Stat(leaked); listed != errors.Is(err, os.ErrNotExist) {
+				t.Errorf("leaked directory after shutdown: %v (removed: want %v)", err, listed)
+			}
+		})
+	}
 }

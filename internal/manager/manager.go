@@ -8,6 +8,7 @@ package manager
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -20,20 +21,22 @@ type Manager struct {
 	plugins Plugins
 	exec    *executor.Executor
 
-	mu        sync.Mutex
-	sandboxes map[string]*sandbox
-	order     []string
-	reserved  map[string]bool
-	running   bool
-	creating  int
-	renaming  int // claimed spares being renamed in the background
-	pool      poolState
-	initMu    sync.Mutex // serialises pool initialisation
-	stopOnce  sync.Once
-	spares    map[string][]*sandbox // pre-created sandboxes by spareKey
-	sparing   map[string]int        // spares being made, by spareKey
-	demand    map[string]*demand    // configs asked for, by spareKey
-	strays    map[string]bool       // unknown containers at the last health check
+	mu         sync.Mutex
+	sandboxes  map[string]*sandbox
+	order      []string
+	reserved   map[string]bool
+	running    bool
+	creating   int
+	renaming   int // claimed spares being renamed in the background
+	pool       poolState
+	initMu     sync.Mutex // serialises pool initialisation
+	stopOnce   sync.Once
+	spares     map[string][]*sandbox // pre-created sandboxes by spareKey
+	sparing    map[string]int        // spares being made, by spareKey
+	demand     map[string]*demand    // configs asked for, by spareKey
+	strays     map[string]bool       // unknown containers at the last health check
+	orphans    map[string]bool       // channel directories nothing named at the last health check
+	adoptedAll bool                  // the start's adoption listed every backend's containers
 	// snapping counts snapshots and forks being made (no image is pruned
 	// meanwhile); namingSnap holds the names of those being made.
 	snapping   int
@@ -104,6 +107,23 @@ func (m *Manager) Shutdown(ctx context.Context, deleteAll bool) {
 				slog.Warn("delete on shutdown", "sandbox_id", id, "err", err)
 			}
 		}
+	}
+	// No create is in flight now: a channel directory no sandbox names is
+	// a leak (a create whose container's removal failed) that the health
+	// check had no time left to take. Only if every container was adopted
+	// at start: otherwise some sandboxes' directories are not named here.
+	m.mu.Lock()
+	kept := map[string]bool{}
+	for _, sb := range m.sandboxes {
+		kept[sb.spec.Labels[LabelChannel]] = true
+	}
+	for id := range m.reserved {
+		kept[filepath.Join(m.opts.ChannelDir, id)] = true
+	}
+	sweep := started && m.adoptedAll && m.creating+m.renaming == 0
+	m.mu.Unlock()
+	if sweep {
+		m.sweepChannels(kept)
 	}
 }
 

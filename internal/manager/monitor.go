@@ -20,6 +20,10 @@ func (m *Manager) checkContainers(ctx context.Context) {
 	// Only sandboxes registered before the listing began can be judged by
 	// it: a container created meanwhile may be missing from the list.
 	listed := time.Now()
+	// Read before the listing: a directory read here whose container exists
+	// is in the listing (or its sandbox registered, or its id reserved).
+	channels := m.channelDirs()
+	mounted := map[string]bool{}
 	alive := map[string]bool{}
 	type stray struct {
 		be          backend.Backend
@@ -41,6 +45,7 @@ func (m *Manager) checkContainers(ctx context.Context) {
 				alive[st.ContainerID] = true
 			}
 			listedAll = append(listedAll, stray{be, st.ContainerID, st.Labels[LabelID], st.Labels})
+			mounted[st.Labels[LabelChannel]] = true
 		}
 	}
 	m.mu.Lock()
@@ -65,6 +70,7 @@ func (m *Manager) checkContainers(ctx context.Context) {
 		}
 	}
 	m.strays = strays
+	m.collectChannelsLocked(channels, mounted)
 	m.mu.Unlock()
 	removed := false
 	for _, c := range remove {

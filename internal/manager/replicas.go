@@ -37,6 +37,8 @@ func (m *Manager) syncOnce(ctx context.Context) {
 	// Only sandboxes registered before the listing began can be judged by
 	// it: a container created meanwhile may be missing from the list.
 	listed := time.Now()
+	channels := m.channelDirs() // read before the listing (monitor.go)
+	mounted := map[string]bool{}
 	status := map[string]string{}
 	var fresh []*sandbox
 	for _, be := range m.plugins.Backends() {
@@ -49,6 +51,7 @@ func (m *Manager) syncOnce(ctx context.Context) {
 		}
 		for _, st := range list {
 			status[st.ContainerID] = st.Status
+			mounted[st.Labels[LabelChannel]] = true
 			if isSpareName(st.Name) || (!liveStatus(st.Status) && st.Status != "exited" && st.Status != "stopped") {
 				continue // a spare is nobody's sandbox yet; a create or removal is under way
 			}
@@ -118,6 +121,7 @@ func (m *Manager) syncOnce(ctx context.Context) {
 			}
 		}
 	}
+	m.collectChannelsLocked(channels, mounted)
 	m.mu.Unlock()
 	for id, sb := range gone {
 		m.exec.Remove(id)
