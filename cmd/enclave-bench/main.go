@@ -236,7 +236,7 @@ func benchPodman(ctx context.Context, c *client.Client, podmanURL, image string,
 		benchWarm(ctx, c, n, fl, add)
 	}
 	if want("pool") || want("batch") || want("spares") {
-		benchPool(ctx, c, dur, fl, add)
+		benchPool(ctx, c, podmanURL, serverPID, dur, fl, add)
 	}
 	if want("snapshots") {
 		benchSnapshots(ctx, c, add)
@@ -348,7 +348,9 @@ func benchWarm(ctx context.Context, c *client.Client, n int, fl floors, add func
 
 // benchPool measures the pool: throughput, batches, and a create that
 // claims the pool's spare.
-func benchPool(ctx context.Context, c *client.Client, dur time.Duration, fl floors, add func(Result)) {
+// With the server's pid (this bench started it), the concurrency-8 row
+// also says where its CPU went (cpu.go).
+func benchPool(ctx context.Context, c *client.Client, podmanURL string, serverPID int, dur time.Duration, fl floors, add func(Result)) {
 	pool, err := c.InitializePool(ctx, 8, "docker", map[string]any{"tools_config": []string{"python_executor"}})
 	must(err, "pool initialize")
 	time.Sleep(2 * time.Second) // runners warm
@@ -358,8 +360,22 @@ func benchPool(ctx context.Context, c *client.Client, dur time.Duration, fl floo
 		}
 	}()
 	if want("pool") {
+		names := make([]string, len(pool.SandboxIDs))
+		for i, id := range pool.SandboxIDs {
+			names[i] = "sandbox-" + id
+		}
 		for _, conc := range []int{1, 8, 32} {
-			add(withFloor(poolThroughput(ctx, fmt.Sprintf("/pool/execute print(1), concurrency %d, pool of 8", conc), []*client.Client{c}, conc, dur), fl.exec))
+			profile := conc == 8 && serverPID > 0
+			var before cpuSample
+			if profile {
+				before, err = sampleCPU(ctx, podmanURL, serverPID, names)
+				profile = err == nil
+			}
+			r := poolThroughput(ctx, fmt.Sprintf("/pool/execute print(1), concurrency %d, pool of 8", conc), []*client.Client{c}, conc, dur)
+			if after, err := sampleCPU(ctx, podmanURL, serverPID, names); profile && err == nil {
+				r.Note = strings.TrimSpace(r.Note + " " + perCall(before, after, r.N))
+			}
+			add(withFloor(r, fl.exec))
 		}
 	}
 	if want("batch") {
