@@ -95,6 +95,10 @@ const (
 	// channel (a socket that skips the runtime's relays). Not Kubernetes,
 	// whose nodes are other machines.
 	CapLocalMounts = "local_mounts"
+	// CapBoot: with CapLocalMounts, a Spec with Boot starts its runner
+	// itself when its container starts (Spec.Boot), so the first call
+	// does not wait for a session to start one.
+	CapBoot = "boot"
 )
 
 // Has reports whether the plugin declares capability c.
@@ -207,6 +211,11 @@ type Spec struct {
 	// empty one clears it, as ms-enclave 0.0.8's `entrypoint: []` does).
 	Entrypoint    []string
 	EntrypointSet bool
+	// Boot asks the container to start, when it starts and beside its
+	// own command, the argv (JSON) in the file runner.boot of the runner
+	// channel's directory the server mounts at /.enclave-channel
+	// (backends with CapBoot).
+	Boot bool
 }
 
 // LabelPool and SparePrefix are how the manager marks the sandboxes that

@@ -69,6 +69,12 @@ type LocalMounter interface {
 	MountsLocally() bool
 }
 
+// Booter is an optional capability (sdk.CapBoot): its containers start
+// their runner themselves (sdk.Spec.Boot), when Boots says so.
+type Booter interface {
+	Boots() bool
+}
+
 // HealthChecker is an optional capability (sdk.CapHealth): a cheap probe of
 // the runtime (an error: it does not answer) and what it cannot enforce on
 // this host.
@@ -130,6 +136,9 @@ func Capabilities(impl Backend) []string {
 	}
 	if l, ok := impl.(LocalMounter); ok && l.MountsLocally() {
 		caps = append(caps, sdk.CapLocalMounts)
+	}
+	if b, ok := impl.(Booter); ok && b.Boots() {
+		caps = append(caps, sdk.CapBoot)
 	}
 	if _, ok := impl.(HealthChecker); ok {
 		caps = append(caps, sdk.CapHealth)

@@ -37,6 +37,14 @@ type localMounts struct {
 
 func (l localMounts) MountsLocally() bool { return l.local }
 
+// boots starts its runners itself when on says so.
+type boots struct {
+	backend.Backend
+	on bool
+}
+
+func (b boots) Boots() bool { return b.on }
+
 func TestHas(t *testing.T) {
 	f := fake.NewBackend()
 	tests := []struct {
@@ -58,6 +66,9 @@ func TestHas(t *testing.T) {
 		{"mounts on another host", localMounts{f, false}, sdk.CapLocalMounts, false},
 		{"does not say", f, sdk.CapLocalMounts, false},
 		{"declares local mounts", declares{f, []string{sdk.CapLocalMounts}}, sdk.CapLocalMounts, true},
+		{"boots", boots{f, true}, sdk.CapBoot, true},
+		{"cannot boot here", boots{f, false}, sdk.CapBoot, false},
+		{"does not say it boots", f, sdk.CapBoot, false},
 	}
 	for _, tt := range tests {
 		if got := backend.Has(tt.b, tt.cap); got != tt.want {

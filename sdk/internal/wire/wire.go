@@ -71,7 +71,7 @@ func SpecToPB(s sdk.Spec) *pb.SandboxSpec {
 	p := &pb.SandboxSpec{Name: s.Name, Image: s.Image, Command: s.Command, Env: s.Env, WorkingDir: s.WorkingDir,
 		Limits:         &pb.Limits{MemoryBytes: s.MemoryBytes, Cpus: s.CPUs, Pids: s.PidsLimit, DiskBytes: s.DiskBytes},
 		NetworkEnabled: s.NetworkEnabled, Network: s.Network, Labels: s.Labels, Privileged: s.Privileged,
-		ExtraHosts: s.ExtraHosts, Platform: s.Platform, Entrypoint: s.Entrypoint, EntrypointSet: s.EntrypointSet}
+		ExtraHosts: s.ExtraHosts, Platform: s.Platform, Entrypoint: s.Entrypoint, EntrypointSet: s.EntrypointSet, Boot: s.Boot}
 	for _, m := range s.Mounts {
 		p.Mounts = append(p.Mounts, &pb.Mount{HostPath: m.HostPath, ContainerPath: m.ContainerPath, ReadOnly: m.ReadOnly})
 	}
@@ -87,7 +87,7 @@ func SpecFromPB(p *pb.SandboxSpec) sdk.Spec {
 		MemoryBytes: p.GetLimits().GetMemoryBytes(), CPUs: p.GetLimits().GetCpus(), PidsLimit: p.GetLimits().GetPids(),
 		DiskBytes:      p.GetLimits().GetDiskBytes(),
 		NetworkEnabled: p.GetNetworkEnabled(), Network: p.GetNetwork(), Labels: p.GetLabels(), Privileged: p.GetPrivileged(),
-		ExtraHosts: p.GetExtraHosts(), Platform: p.GetPlatform(), Entrypoint: p.GetEntrypoint(), EntrypointSet: p.GetEntrypointSet()}
+		ExtraHosts: p.GetExtraHosts(), Platform: p.GetPlatform(), Entrypoint: p.GetEntrypoint(), EntrypointSet: p.GetEntrypointSet(), Boot: p.GetBoot()}
 	for _, m := range p.GetMounts() {
 		s.Mounts = append(s.Mounts, sdk.Mount{HostPath: m.GetHostPath(), ContainerPath: m.GetContainerPath(), ReadOnly: m.GetReadOnly()})
 	}

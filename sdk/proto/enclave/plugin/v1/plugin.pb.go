@@ -391,6 +391,9 @@ type SandboxSpec struct {
 	// With entrypoint_set, replaces the image's entrypoint (empty: none).
 	Entrypoint    []string `protobuf:"bytes,15,rep,name=entrypoint,proto3" json:"entrypoint,omitempty"`
 	EntrypointSet bool     `protobuf:"varint,16,opt,name=entrypoint_set,json=entrypointSet,proto3" json:"entrypoint_set,omitempty"`
+	// Boot: the sandbox starts the argv in <mount of the runner channel>/runner.boot
+	// itself when it starts (backends with the boot capability).
+	Boot          bool `protobuf:"varint,17,opt,name=boot,proto3" json:"boot,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -533,6 +536,13 @@ func (x *SandboxSpec) GetEntrypoint() []string {
 func (x *SandboxSpec) GetEntrypointSet() bool {
 	if x != nil {
 		return x.EntrypointSet
+	}
+	return false
+}
+
+func (x *SandboxSpec) GetBoot() bool {
+	if x != nil {
+		return x.Boot
 	}
 	return false
 }
@@ -2192,7 +2202,7 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"\vPortMapping\x12%\n" +
 	"\x0econtainer_port\x18\x01 \x01(\tR\rcontainerPort\x12\x17\n" +
 	"\ahost_ip\x18\x02 \x01(\tR\x06hostIp\x12\x1b\n" +
-	"\thost_port\x18\x03 \x01(\rR\bhostPort\"\xd5\x06\n" +
+	"\thost_port\x18\x03 \x01(\rR\bhostPort\"\xe9\x06\n" +
 	"\vSandboxSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05image\x18\x02 \x01(\tR\x05image\x12\x18\n" +
@@ -2216,7 +2226,8 @@ const file_enclave_plugin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
 	"entrypoint\x18\x0f \x03(\tR\n" +
 	"entrypoint\x12%\n" +
-	"\x0eentrypoint_set\x18\x10 \x01(\bR\rentrypointSet\x1a6\n" +
+	"\x0eentrypoint_set\x18\x10 \x01(\bR\rentrypointSet\x12\x12\n" +
+	"\x04boot\x18\x11 \x01(\bR\x04boot\x1a6\n" +
 	"\bEnvEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a9\n" +
