@@ -161,11 +161,8 @@ type Runner struct {
 // Start launches a runner and waits (bounded by ctx) until it is ready.
 // life bounds the runner's session: it outlives single calls.
 func Start(ctx, life context.Context, open Opener, opts Options) (*Runner, error) {
-	standbys := min(max(opts.Standbys, 0), MaxStandbys)
-	var k [16]byte
-	rand.Read(k[:])
-	key := hex.EncodeToString(k[:])
-	argv := []string{"sh", "-c", startScript, source, strconv.Itoa(standbys), opts.CgroupRoot}
+	key := newKey()
+	argv := runnerArgv(opts)
 	var ch *channelListener
 	if opts.Channel != nil {
 		var err error
@@ -202,6 +199,20 @@ func Start(ctx, life context.Context, open Opener, opts Options) (*Runner, error
 	}
 }
 
+// newKey is a fresh key for a runner's lines (32 hex characters).
+func newKey() string {
+	var k [16]byte
+	rand.Read(k[:])
+	return hex.EncodeToString(k[:])
+}
+
+// runnerArgv starts runner.py with opts (the channel's socket and a boot's
+// key file follow).
+func runnerArgv(opts Options) []string {
+	standbys := min(max(opts.Standbys, 0), MaxStandbys)
+	return []string{"sh", "-c", startScript, source, strconv.Itoa(standbys), opts.CgroupRoot}
+}
+
 func (r *Runner) readLoop(ready chan struct{}, ch *channelListener) {
 	defer func() {
 		if c := r.conn.Load(); c != nil {
@@ -215,6 +226,10 @@ func (r *Runner) readLoop(ready chan struct{}, ch *channelListener) {
 		r.mu.Unlock()
 	}()
 	sc := r.scanner(r.sess.Stdout())
+	booted := r.conn.Load() != nil
+	if booted {
+		sc = r.scanner(r.conn.Load()) // it speaks on its channel alone (boot.go)
+	}
 	once := sync.Once{}
 	for sc.Scan() {
 		var rep reply
@@ -228,7 +243,7 @@ func (r *Runner) readLoop(ready chan struct{}, ch *channelListener) {
 		}
 		if rep.Ready {
 			r.Hardened, r.Pid, r.ForkServer = rep.Hardened, rep.Pid, rep.ForkServer
-			if rep.Channel {
+			if rep.Channel && !booted {
 				c, err := r.channel(ch)
 				if err != nil {
 					r.abandon(err)

@@ -44,6 +44,10 @@
 #           the runtime's relay, and takes nothing with it). A channel it
 #           cannot reach leaves the protocol on stdin/stdout
 #           ("channel": false).
+# Boot:     a fourth argument names a file holding the key: the sandbox
+#           started the runner itself (runner.go's Boot), with no session;
+#           the runner reads the key there, connects to the channel (or
+#           exits, status 3) and says Ready on it.
 #
 # Each call is a forked child in its own process group. An argv call execs
 # the program (exactly a new process). A python call runs the source as the
@@ -102,12 +106,20 @@ prefix = bytearray(len(PREFIX_HEAD) + KEY_LEN + len(PREFIX_TAIL))
 
 
 def read_key():
+    src = proto_in
+    if KEY_FILE is not None:
+        try:
+            src = os.open(KEY_FILE, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            sys.exit(3)
     got = 0
     while got < len(key):
-        n = os.readv(proto_in, [memoryview(key)[got:]])
+        n = os.readv(src, [memoryview(key)[got:]])
         if n == 0:
-            sys.exit(0)
+            sys.exit(0 if KEY_FILE is None else 3)
         got += n
+    if src != proto_in:
+        os.close(src)
     del key[KEY_LEN:]
     prefix[:len(PREFIX_HEAD)] = PREFIX_HEAD
     prefix[len(PREFIX_HEAD):len(PREFIX_HEAD) + KEY_LEN] = key
@@ -142,6 +154,7 @@ by_in = {}  # stdin fd -> call
 
 CGROUP = sys.argv[2] if len(sys.argv) > 2 and sys.argv[2] else "/sys/fs/cgroup"  # runner.go's Options
 CHANNEL = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] else None  # runner.go's Options.Channel
+KEY_FILE = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] else None  # runner.go's Boot
 OOM_FILES = (os.path.join(CGROUP, "memory/memory.oom_control"), os.path.join(CGROUP, "memory.events"))
 
 
@@ -648,9 +661,9 @@ def sweep():
     # left behind. The same rule as the
     # one-shot sweep (internal/executor/sweep.go), and it needs no memory
     # of earlier runners. Only inside a container, where exec'd processes
-    # have no parent in the namespace: on a host this would be every process
-    # of the machine.
-    if os.getppid() != 0:
+    # have no parent in the namespace and a booted runner is a child of the
+    # sandbox's init: on a host this would be every process of the machine.
+    if os.getppid() != (1 if KEY_FILE is not None else 0):
         return 0
     me = os.getpid()
     live_groups = {c["pid"] for c in calls.values()}
@@ -661,10 +674,11 @@ def sweep():
         keep = {1, me} | {pid for pid, _ in standbys}
         zpid = zygote["pid"] if zygote is not None else me
         keep.add(zpid)
-        # The sandbox's command is the oldest process after PID 1: an init
-        # starts it first (Podman), or it is exec'd right after the pause
-        # process of a pod that shares its process namespace.
-        others = [(int(st), pid) for pid, (_, _, st) in table.items() if pid != 1]
+        # The sandbox's command is the oldest process after PID 1 and this
+        # runner's own (a booted runner starts before it): an init starts
+        # it first (Podman), or it is exec'd right after the pause process
+        # of a pod that shares its process namespace.
+        others = [(int(st), pid) for pid, (_, _, st) in table.items() if pid not in keep]
         if others:
             keep.add(min(others)[1])
         for pid, (ppid, pgid, st) in table.items():
@@ -1617,9 +1631,16 @@ def end():
 start_zygote()
 read_key()
 channel = connect_channel()
-send({"ready": True, "pid": os.getpid(), "hardened": hardened, "fork_server": zygote is not None,
-      "channel": channel is not None})
-if channel is not None:
+if channel is None and KEY_FILE is not None:
+    sys.exit(3)  # booted: nobody to talk to but the channel
+ready = {"ready": True, "pid": os.getpid(), "hardened": hardened, "fork_server": zygote is not None,
+         "channel": channel is not None}
+if channel is not None and KEY_FILE is not None:
+    os.close(proto_in)
+    os.close(proto_out)
+    proto_in = proto_out = channel
+send(ready)
+if channel is not None and proto_in != channel:
     os.close(proto_in)
     os.close(proto_out)
     proto_in = proto_out = channel
