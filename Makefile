@@ -65,6 +65,7 @@ build: web ## build bin/enclave (with the pages' renderers embedded) and the plu
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/enclave ./cmd/enclave
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -tags '$(PODMAN_TAGS)' -o $(PLUGINS)/enclave-backend-podman ./backends/podman
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(PLUGINS)/enclave-backend-kubernetes ./backends/kubernetes
+	CGO_ENABLED=0 go build -trimpath -ldflags '-s -w' -o $(PLUGINS)/enclave-boot ./cmd/enclave-boot
 	@for t in $(TOOLS); do \
 	  echo "build tool $$t"; \
 	  CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(PLUGINS)/enclave-tool-$$t ./tools-plugins/$$t || exit 1; \
