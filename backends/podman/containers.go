@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -237,6 +238,25 @@ func (p *Podman) Remove(ctx context.Context, ref string) error {
 // MountsLocally implements backend.LocalMounter (socket.go's
 // mountsLocally).
 func (p *Podman) MountsLocally() bool { return mountsLocally(p.cfg.URL) }
+
+// catatonitPaths are where distributions install Podman's init.
+var catatonitPaths = []string{"/usr/libexec/podman/catatonit", "/usr/libexec/catatonit/catatonit", "/usr/bin/catatonit"}
+
+// hereBootFiles is findBootFiles for this plugin.
+func hereBootFiles() (bootFiles, bool) {
+	exe, err := os.Executable()
+	if err != nil {
+		return bootFiles{}, false
+	}
+	return findBootFiles(exe, catatonitPaths)
+}
+
+// Boots implements backend.Booter: with a Podman service on this host and
+// enclave-boot and catatonit found (boot.go).
+func (p *Podman) Boots() bool {
+	_, ok := hereBootFiles()
+	return ok && p.MountsLocally()
+}
 
 // RenamesLazily implements backend.LazyRenamer: nothing here depends on a
 // container's name (every call goes by id).

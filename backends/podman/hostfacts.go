@@ -20,7 +20,9 @@ type hostFacts struct {
 	idmap     *idMap // nil: no user namespace
 	// seccomp is the path of the sandboxes' seccomp profile on the Podman
 	// host (seccomp.go); "": Podman's default.
-	seccomp  string
+	seccomp string
+	// boot: what a sandbox needs to boot its runner (boot.go); zero: none.
+	boot     bootFiles
 	warnings []string
 }
 

@@ -58,6 +58,8 @@ type containerSpec struct {
 	Hosts    []string // "name:ip", sorted
 	ImageOS  string
 	ImageArc string
+	// InitPath replaces Podman's init (boot.go); "": Podman's.
+	InitPath string
 }
 
 type rlimit struct {
@@ -115,6 +117,10 @@ func specFor(s sdk.Spec, facts hostFacts) (containerSpec, error) {
 			opt = "ro"
 		}
 		c.Mounts = append(c.Mounts, bindMount{Source: m.HostPath, Destination: m.ContainerPath, Options: []string{"rbind", opt}})
+	}
+	if s.Boot && facts.boot.shim != "" {
+		c.InitPath = facts.boot.shim
+		c.Mounts = append(c.Mounts, bindMount{Source: facts.boot.catatonit, Destination: bootInit, Options: []string{"rbind", "ro"}})
 	}
 	for _, pt := range s.Ports {
 		num, proto, _ := strings.Cut(pt.ContainerPort, "/")

@@ -59,6 +59,13 @@ func TestSpecFor(t *testing.T) {
 			c.Hosts = []string{"a:10.0.0.1", "z:10.0.0.2"}
 			c.ImageOS, c.ImageArc = "linux", "arm64"
 		}},
+		{"boot: enclave-boot is the init, with catatonit mounted for it", func(s *sdk.Spec) { s.Boot = true },
+			hostFacts{idmap: ids, diskLimit: true, seccomp: "/p/seccomp.json", boot: bootFiles{"/b/enclave-boot", "/usr/libexec/podman/catatonit"}},
+			func(c *containerSpec) {
+				c.InitPath = "/b/enclave-boot"
+				c.Mounts = []bindMount{{Source: "/usr/libexec/podman/catatonit", Destination: bootInit, Options: []string{"rbind", "ro"}}}
+			}},
+		{"boot asked where it cannot: Podman's init", func(s *sdk.Spec) { s.Boot = true }, rootful, func(*containerSpec) {}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

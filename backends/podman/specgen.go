@@ -33,6 +33,7 @@ func toSpecGenerator(c containerSpec) *specgen.SpecGenerator {
 		g.StorageOpts = map[string]string{"size": strconv.FormatInt(c.StorageSize, 10)}
 	}
 	g.Init = true
+	g.InitPath = c.InitPath
 	g.NoNewPrivileges = true
 	g.Privileged = c.Privileged
 	g.CapDrop, g.CapAdd = c.CapDrop, c.CapAdd
