@@ -50,6 +50,12 @@ type Target struct {
 	// Channel is the runner's channel (nil: its protocol rides the
 	// backend's session).
 	Channel *runner.Channel
+	// Boot is the runner the sandbox starts itself (PrepareBoot), taken
+	// by the first start instead of one over a session.
+	Boot *runner.Boot
+	// Image names what the sandbox runs, for what boots tell of it
+	// (boot.go).
+	Image string
 	// Vanished is called (once per operation) when the container turned out
 	// to be gone.
 	Vanished func()
@@ -61,6 +67,7 @@ type Executor struct {
 
 	mu        sync.Mutex
 	sandboxes map[string]*entry
+	booted    map[string]bool        // images whose sandboxes can boot a runner (boot.go)
 	streams   map[string]*chunkQueue // by call id (streams.go)
 }
 
@@ -86,6 +93,7 @@ func New(opts Options) *Executor {
 // before it is handed to callers.
 func (e *Executor) Add(id string, t Target) {
 	en := &entry{id: id, target: t}
+	en.runner.boot, en.target.Boot = t.Boot, nil
 	e.mu.Lock()
 	old := e.sandboxes[id]
 	e.sandboxes[id] = en

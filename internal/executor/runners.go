@@ -23,6 +23,7 @@ type runnerSlot struct {
 	noPython bool          // or no sessions: one-shot exec for good
 	failedAt time.Time     // last failed start: retried after a pause
 	closed   bool          // the sandbox was removed: never start again
+	boot     *runner.Boot  // the runner the sandbox boots, until a start takes it
 }
 
 // retryPause is how long a sandbox whose runner failed to start uses
@@ -43,10 +44,14 @@ func (s *runnerSlot) live() *runner.Runner {
 func (s *runnerSlot) close() {
 	s.mu.Lock()
 	r := s.r
-	s.r, s.closed = nil, true
+	b := s.boot
+	s.r, s.closed, s.boot = nil, true, nil
 	s.mu.Unlock()
 	if r != nil {
 		r.Close()
+	}
+	if b != nil {
+		b.Close()
 	}
 }
 
@@ -75,14 +80,19 @@ func (e *Executor) startRunner(en *entry) {
 	}
 	done := make(chan struct{})
 	slot.starting = done
+	boot := slot.boot
+	slot.boot = nil
 	slot.mu.Unlock()
 	sessions, ok := backend.Sessions(en.target.Backend)
 	go func() {
+		r := e.acceptBoot(en, boot)
 		ctx, cancel := context.WithTimeout(context.Background(), e.opts.StartTimeout)
 		defer cancel()
-		var r *runner.Runner
-		err := sdk.ErrUnsupported
-		if ok {
+		var err error
+		if r == nil {
+			err = sdk.ErrUnsupported
+		}
+		if r == nil && ok {
 			r, err = runner.Start(ctx, context.Background(), func(ctx context.Context, req sdk.ExecRequest) (sdk.Session, error) {
 				req.WorkingDir = en.target.WorkingDir
 				return sessions.Session(ctx, en.target.ContainerID, req)
@@ -106,6 +116,7 @@ func (e *Executor) startRunner(en *entry) {
 				slot.r.Close()
 			}
 			slot.r = r
+			e.noteBoot(en.target.Image, true)
 		}
 	}()
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 
 	"github.com/enclave-sandbox/enclave/internal/runner"
+	"github.com/enclave-sandbox/enclave/internal/sandboxconfig"
 	"github.com/enclave-sandbox/enclave/sdk"
 	"github.com/enclave-sandbox/enclave/sdk/backend"
 )
@@ -42,6 +43,11 @@ func (m *Manager) withChannel(spec *sdk.Spec, id string, be backend.Backend) {
 func (m *Manager) adoptChannel(spec *sdk.Spec, labels map[string]string) {
 	if dir, ok := m.ownChannelDir(labels[LabelChannel]); ok {
 		mountChannel(spec, dir)
+		// A boot a killed server prepared: its runner found nobody (and
+		// exited); what it left would only lie there, readable.
+		for _, f := range []string{runner.BootKeyFile, runner.BootFile} {
+			os.Remove(filepath.Join(dir, f))
+		}
 	}
 }
 
@@ -78,11 +84,29 @@ func (m *Manager) ownChannelDir(dir string) (string, bool) {
 
 // channelOf is the runner channel of a sandbox (nil: none).
 func (m *Manager) channelOf(sb *sandbox) *runner.Channel {
-	dir, ok := m.ownChannelDir(sb.spec.Labels[LabelChannel])
+	return m.channelIn(sb.spec.Labels)
+}
+
+// channelIn is the runner channel a container's labels name (nil: none).
+func (m *Manager) channelIn(labels map[string]string) *runner.Channel {
+	dir, ok := m.ownChannelDir(labels[LabelChannel])
 	if !ok {
 		return nil
 	}
 	return &runner.Channel{HostDir: dir, SandboxDir: ChannelMount}
+}
+
+// prepareBoot has a sandbox about to be created start its runner itself,
+// where its backend can and its image has booted one before
+// (internal/executor's boot.go); nil: its runner starts over a session.
+func (m *Manager) prepareBoot(spec *sdk.Spec, cfg *sandboxconfig.Config, be backend.Backend) *runner.Boot {
+	ch := m.channelIn(spec.Labels)
+	if ch == nil || !backend.Has(be, sdk.CapBoot) {
+		return nil
+	}
+	b := m.exec.PrepareBoot(*ch, cfg.Image)
+	spec.Boot = b != nil
+	return b
 }
 
 // dropChannel removes the channel directory of a sandbox whose container

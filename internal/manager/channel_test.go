@@ -14,6 +14,7 @@ import (
 
 	"github.com/enclave-sandbox/enclave/internal/fake"
 	"github.com/enclave-sandbox/enclave/internal/manager"
+	"github.com/enclave-sandbox/enclave/internal/runner"
 	"github.com/enclave-sandbox/enclave/sdk"
 	"github.com/enclave-sandbox/enclave/sdk/backend"
 )
@@ -111,10 +112,21 @@ func TestChannelDirs(t *testing.T) {
 			if fi, err := os.Stat(want); err != nil || fi.Mode().Perm() != 0o711 {
 				t.Fatalf("channel directory: %v %v", fi, err)
 			}
+			// A boot prepared by a server killed before its runner came.
+			for _, f := range []string{runner.BootKeyFile, runner.BootFile} {
+				if err := os.WriteFile(filepath.Join(want, f), []byte("stale"), 0o444); err != nil {
+					t.Fatal(err)
+				}
+			}
 			m.Shutdown(ctx, false)
 			m2 := channelManager(t, b, dir) // re-adopts the sandbox: its directory stays
 			if _, err := os.Stat(want); err != nil {
 				t.Fatalf("channel directory lost across a restart: %v", err)
+			}
+			for _, f := range []string{runner.BootKeyFile, runner.BootFile} {
+				if _, err := os.Stat(filepath.Join(want, f)); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("a stale %s kept at re-adoption: %v", f, err)
+				}
 			}
 			if err := m2.Delete(ctx, id); err != nil {
 				t.Fatal(err)

@@ -151,6 +151,7 @@ func (m *Manager) startNamed(ctx context.Context, name, id, typ string, cfg *san
 		spec.Image, spec.Labels[LabelImage] = image, image
 	}
 	m.withChannel(&spec, id, be)
+	boot := m.prepareBoot(&spec, cfg, be)
 	removeByName := func() {
 		// A create cut short (its plugin killed mid-call, a deadline) may
 		// have made the container: remove it by its name, or it leaks.
@@ -164,13 +165,18 @@ func (m *Manager) startNamed(ctx context.Context, name, id, typ string, cfg *san
 	}
 	st, err := be.Create(ctx, spec, m.opts.StartTimeout)
 	if err != nil {
+		if boot != nil {
+			boot.Close()
+		}
 		removeByName()
 		return nil, createErrFrom(cfg.Image, err)
 	}
 	sb := &sandbox{id: id, typ: typ, cfg: cfg, cfgJSON: cfgJSON, backend: be, containerID: st.ContainerID, spec: spec,
 		image: spec.Image, created: now, updated: now, lastActivity: now, status: StatusRunning, pool: pool}
 	sb.tools = m.bindTools(id, typ, cfg)
-	m.exec.Add(id, m.target(sb)) // before anyone can call it: the runner warms meanwhile
+	t := m.target(sb)
+	t.Boot = boot
+	m.exec.Add(id, t) // before anyone can call it: the runner warms meanwhile
 	if image != "" {
 		if err := m.freshen(ctx, id); err != nil {
 			m.exec.Remove(id)

@@ -59,7 +59,7 @@ type sandbox struct {
 // target is where the executor runs a sandbox's processes.
 func (m *Manager) target(sb *sandbox) executor.Target {
 	return executor.Target{Backend: sb.backend, ContainerID: sb.containerID, WorkingDir: sb.cfg.WorkingDir,
-		Channel: m.channelOf(sb), Vanished: func() { m.vanished(sb) }}
+		Channel: m.channelOf(sb), Image: sb.cfg.Image, Vanished: func() { m.vanished(sb) }}
 }
 
 // addExec gives an adopted sandbox to the executor, or, while it is
