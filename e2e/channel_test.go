@@ -141,13 +141,26 @@ except OSError as e:
 		t.Errorf("the sandbox's view of its channel: %+v", r)
 	}
 
+	replaceRunner(t, s, id)
+
+	if err := s.C.DeleteSandbox(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("channel directory left after the delete: %v", err)
+	}
+}
+
+// replaceRunner kills a sandbox's runner in the sandbox and waits (bounded)
+// until calls come back on a new runner on the channel: the first call may
+// find the runner dead and run one-shot while the next one starts.
+func replaceRunner(t *testing.T, s *server, id string) {
+	t.Helper()
 	cid := "sandbox-" + id
 	old := waitRunners(t, s, cid, 1)
 	if out, err := exec.Command("podman", "--url", s.Podman, "exec", cid, "kill", "-9", strconv.Itoa(old[0])).CombinedOutput(); err != nil {
 		t.Fatalf("kill the runner: %v: %s", err, out)
 	}
-	// The first call may find the runner dead and run one-shot while the
-	// next runner starts; the calls after it ride the new channel.
 	deadline := time.Now().Add(30 * time.Second)
 	for channelConns(t, s, id) != 1 {
 		if r := s.exec(t, id, "python_executor", map[string]any{"code": "print(6*7)"}); r.Output != "42\n" {
@@ -160,11 +173,64 @@ except OSError as e:
 	if now := waitRunners(t, s, cid, 1); now[0] == old[0] {
 		t.Errorf("runner %d still there after its kill", old[0])
 	}
+}
 
-	if err := s.C.DeleteSandbox(t.Context(), id); err != nil {
-		t.Fatal(err)
+// execSessions counts a container's exec sessions (a runner started over
+// one keeps it; a booted runner has none).
+func execSessions(t *testing.T, s *server, cid string) int {
+	t.Helper()
+	out, err := exec.Command("podman", "--url", s.Podman, "inspect", "--format", "{{len .ExecIDs}}", cid).CombinedOutput()
+	if err != nil {
+		t.Fatalf("inspect %s: %v: %s", cid, err, out)
 	}
-	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("channel directory left after the delete: %v", err)
+	n, err := strconv.Atoi(strings.TrimSpace(string(out)))
+	if err != nil {
+		t.Fatalf("inspect %s: %q", cid, out)
+	}
+	return n
+}
+
+// booted makes a sandbox that boots its runner with its container: the
+// second of its image on this server (the first teaches the server that
+// the image runs a runner).
+func booted(t *testing.T, s *server) (id, cid string) {
+	t.Helper()
+	first := s.sandbox(t, map[string]any{"env_vars": map[string]string{"FIRST": "1"}})
+	if r := s.exec(t, first, "python_executor", map[string]any{"code": "print(1)"}); r.Output != "1\n" {
+		t.Fatalf("first sandbox of the image: %+v", r)
+	}
+	id = s.sandbox(t, nil)
+	cid = "sandbox-" + id
+	if r := s.exec(t, id, "python_executor", map[string]any{"code": "print(40+2)"}); r.Output != "42\n" {
+		t.Fatalf("call: %+v", r)
+	}
+	if n := execSessions(t, s, cid); n != 0 {
+		t.Fatalf("%d exec sessions in a sandbox whose runner should have booted", n)
+	}
+	return id, cid
+}
+
+// TestRunnerBoot: a sandbox of an image that ran a runner on this server
+// starts its runner with its container (no exec session), on its channel;
+// the key and the description the runner booted from are gone once it
+// connected; the sandbox's command still runs under Podman's init; a
+// booted runner killed in the sandbox is replaced over a session.
+func TestRunnerBoot(t *testing.T) {
+	s := channelServer(t)
+	id, cid := booted(t, s)
+	if n := channelConns(t, s, id); n != 1 {
+		t.Errorf("%d connections on the channel, want 1", n)
+	}
+	if entries, err := os.ReadDir(s.channelDir(id)); err != nil || len(entries) != 0 {
+		t.Errorf("the channel directory holds %v (%v), want nothing once the runner connected", entries, err)
+	}
+	look := `import os
+print(open("/proc/1/cmdline").read().split("\0")[0], os.path.exists("/.enclave-channel/runner.key"))`
+	if r := s.exec(t, id, "python_executor", map[string]any{"code": look}); r.Output != "catatonit False\n" {
+		t.Errorf("the sandbox's init and key: %+v", r)
+	}
+	replaceRunner(t, s, id)
+	if n := execSessions(t, s, cid); n == 0 {
+		t.Error("the booted runner's successor was not started over a session")
 	}
 }

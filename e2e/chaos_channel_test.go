@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -184,5 +185,51 @@ func TestChaosWedgedAfterBackendKill(t *testing.T) {
 	}
 	if now := waitRunners(t, s, cid, 1); now[0] == old[0] {
 		t.Errorf("the wedged runner %d is still the sandbox's runner", old[0])
+	}
+}
+
+// TestChaosKillServerBooted: kill -9 of the server ends a booted runner as
+// it ends one started over a session (its channel's EOF); the next server
+// starts a runner and serves the sandbox.
+func TestChaosKillServerBooted(t *testing.T) {
+	s := channelServer(t)
+	id, cid := booted(t, s)
+	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	s.cmd.Wait()
+	waitRunners(t, s, cid, 0)
+
+	s2 := startServer(t, "", "--instance", s.Instance)
+	if r := s2.exec(t, id, "python_executor", map[string]any{"code": "print(6*7)"}); r.Output != "42\n" {
+		t.Fatalf("call after the kill: %+v", r)
+	}
+	waitRunners(t, s2, cid, 1)
+}
+
+// TestChaosKillServerWhileBooting: kill -9 of the server as a sandbox's
+// runner boots (right after the create answered) leaves no runner behind
+// (one that finds nobody on its channel exits), and the next server removes
+// what the boot left in the channel's directory and serves the sandbox.
+func TestChaosKillServerWhileBooting(t *testing.T) {
+	s := channelServer(t)
+	booted(t, s) // teaches the server the image: the next create boots
+	id, err := s.C.CreateSandbox(context.Background(), "docker", map[string]any{"tools_config": allTools, "env_vars": map[string]string{"N": "2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	s.cmd.Wait()
+	cid := "sandbox-" + id
+	waitRunners(t, s, cid, 0)
+
+	s2 := startServer(t, "", "--instance", s.Instance)
+	t.Cleanup(func() { s2.C.DeleteSandbox(context.Background(), id) })
+	if r := s2.exec(t, id, "python_executor", map[string]any{"code": "print(6*7)"}); r.Output != "42\n" {
+		t.Fatalf("call after the kill: %+v", r)
+	}
+	waitRunners(t, s2, cid, 1)
+	for _, f := range []string{"runner.key", "runner.boot"} {
+		if _, err := os.Stat(filepath.Join(s.channelDir(id), f)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s left in the channel directory: %v", f, err)
+		}
 	}
 }

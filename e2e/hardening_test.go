@@ -100,35 +100,59 @@ func TestRunnerWedge(t *testing.T) {
 }
 
 // TestPoolCallerIsolation: nothing one pool caller starts survives into the
-// next caller's call on the same member; files persist (as in ms-enclave)
-// unless --pool-reset.
+// next caller's call on the same member, while the sandbox's own command
+// does; files persist (as in ms-enclave) unless --pool-reset. Both with the
+// member's runner started over a session and booted with its container
+// (an image that ran a runner here before), where the runner starts before
+// the command and is a child of the sandbox's init.
 func TestPoolCallerIsolation(t *testing.T) {
-	s := startServer(t, "")
-	ctx := context.Background()
-	if _, err := s.C.InitializePool(ctx, 1, "docker", poolTools); err != nil {
-		t.Fatal(err)
-	}
-	leave := `import subprocess
+	for _, booted := range []bool{false, true} {
+		t.Run(fmt.Sprintf("booted=%v", booted), func(t *testing.T) {
+			if booted && kubeMode() {
+				t.Skip("runners boot on Podman only")
+			}
+			s := startServer(t, "")
+			ctx := context.Background()
+			if booted {
+				id := s.sandbox(t, map[string]any{"tools_config": []string{"python_executor"}, "env_vars": map[string]string{"FIRST": "1"}})
+				if r := s.exec(t, id, "python_executor", map[string]any{"code": "print(1)"}); r.Output != "1\n" {
+					t.Fatalf("first sandbox of the image: %+v", r)
+				}
+			}
+			pool, err := s.C.InitializePool(ctx, 1, "docker", poolTools)
+			if err != nil {
+				t.Fatal(err)
+			}
+			leave := `import subprocess
 quiet = dict(stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 subprocess.Popen(["sleep", "300"], start_new_session=True, **quiet)
 subprocess.Popen(["sh", "-c", "sleep 301 & sleep 302"], **quiet)
 open("/tmp/from-caller-1", "w").write("kept")
 print("left")`
-	if r, err := s.C.ExecuteInPool(ctx, "python_executor", map[string]any{"code": leave}, 30); err != nil || r.Output != "left\n" {
-		t.Fatalf("caller 1: %+v %v", r, err)
-	}
-	look := `import os
-n = 0
+			if r, err := s.C.ExecuteInPool(ctx, "python_executor", map[string]any{"code": leave}, 30); err != nil || r.Output != "left\n" {
+				t.Fatalf("caller 1: %+v %v", r, err)
+			}
+			look := `import os
+n = {"sleep": 0, "bash": 0}
 for p in os.listdir("/proc"):
     try:
-        if p.isdigit() and open("/proc/%s/comm" % p).read().strip() == "sleep":
-            n += 1
+        c = open("/proc/%s/comm" % p).read().strip() if p.isdigit() else ""
     except OSError:
-        pass
-print(n, open("/tmp/from-caller-1").read())`
-	r, err := s.C.ExecuteInPool(ctx, "python_executor", map[string]any{"code": look}, 30)
-	if err != nil || r.Output != "0 kept\n" {
-		t.Fatalf("caller 2 sees %q (%v), want no sleep left and the file kept", r.Output, err)
+        continue
+    if c in n:
+        n[c] += 1
+print(n["sleep"], n["bash"], open("/tmp/from-caller-1").read())`
+			r, err := s.C.ExecuteInPool(ctx, "python_executor", map[string]any{"code": look}, 30)
+			if err != nil || r.Output != "0 1 kept\n" {
+				t.Fatalf("caller 2 sees %q (%v), want no sleep left, the sandbox's command (bash) running and the file kept", r.Output, err)
+			}
+			if kubeMode() {
+				return
+			}
+			if sessions := execSessions(t, s, "sandbox-"+pool.SandboxIDs[0]); (sessions == 0) != booted {
+				t.Errorf("the member's container holds %d exec sessions; booted: %v", sessions, booted)
+			}
+		})
 	}
 }
 

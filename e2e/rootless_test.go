@@ -31,9 +31,13 @@ func TestRootlessCore(t *testing.T) {
 	if r := s.exec(t, id, "python_executor", map[string]any{"code": "print(40 + 2)"}); r.Output != "42\n" || r.Status != "success" {
 		t.Errorf("python: %+v %s", r, errText(r))
 	}
-	// Rootless Podman mounts the user's own paths: the runner is on its channel.
+	// Rootless Podman mounts the user's own paths: the runner is on its channel,
+	// and the next sandbox of the image boots its runner with its container.
 	if n := channelConns(t, s, id); n != 1 {
 		t.Errorf("%d connections on the runner's channel, want 1", n)
+	}
+	if bid, _ := booted(t, s); channelConns(t, s, bid) != 1 {
+		t.Errorf("the booted runner is not on its channel")
 	}
 	if r := s.exec(t, id, "shell_executor", map[string]any{"command": []string{"bash", "-c", "sleep 5"}, "timeout": 0.3}); r.Status != "timeout" {
 		t.Errorf("timeout: %+v", r)
