@@ -156,6 +156,49 @@ print(n["sleep"], n["bash"], open("/tmp/from-caller-1").read())`
 	}
 }
 
+// TestPoolReset: with --pool-reset every pool caller gets a fresh
+// container: neither the files nor the processes of the caller before
+// survive, and the fresh container boots its runner (the first container
+// taught the server that the image runs one), which the call sees from
+// inside: its runner is a child of the sandbox's init (PPid 1), where one
+// an exec session started has no parent in the sandbox (PPid 0).
+func TestPoolReset(t *testing.T) {
+	if kubeMode() {
+		t.Skip("runners boot on Podman only")
+	}
+	s := startServer(t, "", "--pool-reset")
+	ctx := context.Background()
+	if _, err := s.C.InitializePool(ctx, 1, "docker", poolTools); err != nil {
+		t.Fatal(err)
+	}
+	// The parent of the runner: the first of the call's ancestors whose
+	// parent is outside the sandbox (0) or its init (1).
+	const runnerParent = `def ppid(p):
+    with open("/proc/%d/stat" % p) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+p = os.getpid()
+while ppid(p) > 1:
+    p = ppid(p)
+`
+	leave := "import os, subprocess\n" + runnerParent + `subprocess.Popen(["sleep", "300"], start_new_session=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+open("/tmp/from-caller-1", "w").write("left")
+print(ppid(p))`
+	if r, err := s.C.ExecuteInPool(ctx, "python_executor", map[string]any{"code": leave}, 30); err != nil || r.Output != "0\n" {
+		t.Fatalf("caller 1: %q %v (want its runner started by an exec session: 0)", r.Output, err)
+	}
+	look := "import os\n" + runnerParent + `def comm(p):
+    try:
+        return open("/proc/%s/comm" % p).read().strip()
+    except OSError:
+        return ""
+sleeping = sum(1 for q in os.listdir("/proc") if q.isdigit() and comm(q) == "sleep")
+print(sleeping, os.path.exists("/tmp/from-caller-1"), ppid(p))`
+	r, err := s.C.ExecuteInPool(ctx, "python_executor", map[string]any{"code": look}, 30)
+	if err != nil || r.Output != "0 False 1\n" {
+		t.Fatalf("caller 2 sees %q (%v), want no sleep and no file of caller 1's, and its runner booted by the sandbox's init (1)", r.Output, err)
+	}
+}
+
 // TestStdinCannotHurtOtherCalls: stdin that a process never reads neither
 // kills the runner (SIGPIPE) nor freezes it, and a concurrent call is
 // unaffected.

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"time"
+
+	"github.com/enclave-sandbox/enclave/internal/runner"
 )
 
 // reset replaces a member's container with a fresh one from the same spec,
@@ -20,15 +22,26 @@ func (m *Manager) reset(sb *sandbox) {
 	m.exec.Remove(sb.id)
 	err := sb.backend.Remove(ctx, old)
 	var newID string
+	var boot *runner.Boot
 	if err == nil {
-		st, cerr := sb.backend.Create(ctx, sb.spec, m.opts.StartTimeout)
+		// The fresh container boots its runner as a new sandbox's does
+		// (channel.go): nothing of an earlier caller's is left to read
+		// the key before the runner takes it.
+		spec := sb.spec
+		boot = m.prepareBoot(&spec, sb.cfg, sb.backend)
+		st, cerr := sb.backend.Create(ctx, spec, m.opts.StartTimeout)
 		err, newID = cerr, st.ContainerID
+		if err != nil && boot != nil {
+			boot.Close()
+		}
 	}
 	if err == nil {
 		m.mu.Lock()
 		sb.containerID = newID
 		m.mu.Unlock()
-		m.exec.Add(sb.id, m.target(sb))
+		t := m.target(sb)
+		t.Boot = boot
+		m.exec.Add(sb.id, t)
 		if sb.spec.Labels[LabelImage] != "" {
 			err = m.freshen(ctx, sb.id)
 		}
