@@ -83,15 +83,21 @@ func (p *proc) start(ctx context.Context) error {
 		StartTimeout:     30 * time.Second,
 		GRPCDialOptions:  sdk.GRPCDialOptions(),
 	})
+	// A process that fails its start (killed during its handshake or its
+	// Info) cannot remove its socket either.
+	fail := func(err error) error {
+		sock := socketOf(client)
+		client.Kill()
+		p.h.sockets.removeSocket(sock)
+		return err
+	}
 	rpc, err := client.Client()
 	if err != nil {
-		client.Kill()
-		return fmt.Errorf("start plugin: %w", err)
+		return fail(fmt.Errorf("start plugin: %w", err))
 	}
 	raw, err := rpc.Dispense(p.kind)
 	if err != nil {
-		client.Kill()
-		return fmt.Errorf("dispense %s: %w", p.kind, err)
+		return fail(fmt.Errorf("dispense %s: %w", p.kind, err))
 	}
 	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -106,22 +112,26 @@ func (p *proc) start(ctx context.Context) error {
 		err = checkInfo(p.kind, info)
 	}
 	if err != nil {
-		client.Kill()
-		return err
+		return fail(err)
 	}
 	p.client, p.raw, p.info = client, raw, info
 	p.gen++
-	p.pid, p.sock = 0, ""
+	p.pid, p.sock = 0, socketOf(client)
 	if rc := client.ReattachConfig(); rc != nil {
 		p.pid = rc.Pid
-		if rc.Addr != nil && rc.Addr.Network() == "unix" {
-			p.sock = rc.Addr.String()
-		}
 	}
 	if p.h.opts.OnUp != nil {
 		p.h.opts.OnUp(p.kind, info.Name, true)
 	}
 	return nil
+}
+
+// socketOf is the unix socket a plugin process serves on ("": none known).
+func socketOf(client *plugin.Client) string {
+	if rc := client.ReattachConfig(); rc != nil && rc.Addr != nil && rc.Addr.Network() == "unix" {
+		return rc.Addr.String()
+	}
+	return ""
 }
 
 // get returns a live client, restarting the process if it died, and the

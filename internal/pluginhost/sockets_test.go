@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -125,6 +126,26 @@ func TestKilledPluginLeavesNoSocket(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(base, "*"))
 	if len(left) != 0 {
 		t.Errorf("left in the temp dir after the host stopped: %v", left)
+	}
+}
+
+// TestPluginKilledWhileStartingLeavesNoSocket: a plugin process killed
+// during its start (here while the host asks its Info; in the chaos suite,
+// killed as it was being restarted) could not remove its socket: the host
+// does, so its directory holds one socket per running plugin.
+func TestPluginKilledWhileStartingLeavesNoSocket(t *testing.T) {
+	dir := pluginDir(t, "enclave-backend-fake", "enclave-tool-echo", "enclave-tool-dieininfo")
+	h := New(Options{Dir: dir, SocketBase: t.TempDir()})
+	t.Cleanup(h.Kill)
+	if err := h.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, tools := h.Names(); !slices.Equal(tools, []string{"echo"}) {
+		t.Fatalf("tools %v, want only echo", tools)
+	}
+	socks, _ := filepath.Glob(filepath.Join(h.sockets.path, "plugin*"))
+	if len(socks) != 2 {
+		t.Errorf("%d sockets for 2 running plugins: %v", len(socks), socks)
 	}
 }
 

@@ -2,7 +2,8 @@
 // depends on the name it was started under: enclave-backend-* serves the
 // fake backend, enclave-tool-* an echo tool; a name containing "badapi"
 // claims an API version the host does not speak, "wrongkind" claims the
-// other kind than its name.
+// other kind than its name, "dieininfo" is killed while the host asks its
+// Info (a plugin killed during its start).
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/enclave-sandbox/enclave/internal/fake"
 	"github.com/enclave-sandbox/enclave/sdk"
@@ -21,6 +23,9 @@ import (
 var name = filepath.Base(os.Args[0])
 
 func adjust(i sdk.Info) sdk.Info {
+	if strings.Contains(name, "dieininfo") {
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	}
 	if strings.Contains(name, "badapi") {
 		i.APIVersions = []uint32{99}
 	}
