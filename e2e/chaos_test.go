@@ -165,11 +165,14 @@ func TestChaosKillPlugins(t *testing.T) {
 		})
 		tl.check(t, "kill -9 of "+name+" during calls", true)
 	}
-	// Every killed plugin is restarted by now (this call needs both), and
-	// none left its socket behind: one socket per running plugin.
+	// Every killed plugin is restarted by now (the call needs the tool, the
+	// create of a config never seen, so no spare, the backend: a pool call
+	// on a runner channel does not), and none left its socket behind: one
+	// socket per running plugin.
 	if r, err := s.C.ExecuteInPool(context.Background(), "python_executor", map[string]any{"code": "print('last')"}, 30); err != nil || r.Output != "last\n" {
 		t.Fatalf("last call: %+v %v %s", r, err, errIf(r))
 	}
+	s.sandbox(t, map[string]any{"env_vars": map[string]string{"UNIQUE": randHex(4)}})
 	if dir, sockets, plugins := pluginSockets(t, s.cmd.Process.Pid); sockets != plugins {
 		t.Errorf("%s holds %d sockets for %d running plugins: killed plugins left theirs", dir, sockets, plugins)
 	}
