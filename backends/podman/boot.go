@@ -8,11 +8,9 @@ package main
 
 import (
 	"path/filepath"
-	"syscall"
-)
 
-// xOK is access(2)'s X_OK.
-const xOK = 1
+	"golang.org/x/sys/unix"
+)
 
 // bootInit is where a booted sandbox finds catatonit.
 const bootInit = "/.enclave-boot/catatonit"
@@ -25,11 +23,11 @@ type bootFiles struct{ shim, catatonit string }
 // service on this host, is the service's: rootful both, or the same user).
 func findBootFiles(exe string, catatonits []string) (bootFiles, bool) {
 	shim := filepath.Join(filepath.Dir(exe), "enclave-boot")
-	if syscall.Access(shim, xOK) != nil {
+	if unix.Access(shim, unix.X_OK) != nil {
 		return bootFiles{}, false
 	}
 	for _, c := range catatonits {
-		if syscall.Access(c, xOK) == nil {
+		if unix.Access(c, unix.X_OK) == nil {
 			return bootFiles{shim, c}, true
 		}
 	}

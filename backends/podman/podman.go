@@ -98,8 +98,8 @@ func (p *Podman) withConn(ctx context.Context) (context.Context, error) {
 		if facts.seccomp == "" {
 			facts.warnings = append(facts.warnings, "the Podman service is not on this host: sandboxes run with its default seccomp profile, which lets them use the kernel keyring")
 		}
-		if p.Boots() {
-			facts.boot, _ = hereBootFiles()
+		if p.MountsLocally() {
+			facts.boot, _ = hereBootFiles() // zero when not found
 		}
 		p.conn, p.uri, p.child, p.dial, p.host = conn, uri, child, d, facts
 		slog.Info("connected to podman", "uri", uri, "rootless", facts.rootless, "disk_limits", facts.diskLimit, "userns", facts.idmap != nil || facts.rootless)

@@ -86,17 +86,18 @@ func (e *Executor) startRunner(en *entry) {
 	sessions, ok := backend.Sessions(en.target.Backend)
 	go func() {
 		r := e.acceptBoot(en, boot)
-		ctx, cancel := context.WithTimeout(context.Background(), e.opts.StartTimeout)
-		defer cancel()
 		var err error
-		if r == nil {
-			err = sdk.ErrUnsupported
-		}
-		if r == nil && ok {
+		switch {
+		case r != nil: // booted
+		case ok:
+			ctx, cancel := context.WithTimeout(context.Background(), e.opts.StartTimeout)
+			defer cancel()
 			r, err = runner.Start(ctx, context.Background(), func(ctx context.Context, req sdk.ExecRequest) (sdk.Session, error) {
 				req.WorkingDir = en.target.WorkingDir
 				return sessions.Session(ctx, en.target.ContainerID, req)
 			}, runner.Options{Standbys: e.opts.RunnerStandbys, Channel: en.target.Channel})
+		default:
+			err = sdk.ErrUnsupported
 		}
 		slot.mu.Lock()
 		defer slot.mu.Unlock()

@@ -45,9 +45,7 @@ func (m *Manager) adoptChannel(spec *sdk.Spec, labels map[string]string) {
 		mountChannel(spec, dir)
 		// A boot a killed server prepared: its runner found nobody (and
 		// exited); what it left would only lie there, readable.
-		for _, f := range []string{runner.BootKeyFile, runner.BootFile} {
-			os.Remove(filepath.Join(dir, f))
-		}
+		runner.RemoveBootFiles(dir)
 	}
 }
 

@@ -95,9 +95,13 @@ func (b *Boot) Close() {
 	b.removeFiles()
 }
 
-func (b *Boot) removeFiles() {
-	os.Remove(filepath.Join(b.dir, BootKeyFile))
-	os.Remove(filepath.Join(b.dir, BootFile))
+func (b *Boot) removeFiles() { RemoveBootFiles(b.dir) }
+
+// RemoveBootFiles removes what a boot left in a channel's directory dir
+// (also one a killed server prepared, whose runner found nobody).
+func RemoveBootFiles(dir string) {
+	os.Remove(filepath.Join(dir, BootKeyFile))
+	os.Remove(filepath.Join(dir, BootFile))
 }
 
 // writeFileAtomic writes a file the sandbox never sees half written.
