@@ -96,17 +96,26 @@ func must(err error, what string) {
 }
 
 func rssOf(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
+	kb, ok := rssKiB(pid)
+	if !ok {
 		return "n/a"
 	}
+	return fmt.Sprintf("%.1f MiB", float64(kb)/1024)
+}
+
+// rssKiB is a process's VmRSS in KiB (false: gone).
+func rssKiB(pid int) (int, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, false
+	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			kb, _ := strconv.Atoi(strings.Fields(l)[1])
-			return fmt.Sprintf("%.1f MiB", float64(kb)/1024)
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.Atoi(f[1])
+			return kb, true
 		}
 	}
-	return "n/a"
+	return 0, false
 }
 
 // memAvailable is the host's MemAvailable in KiB (0: unknown).
@@ -126,24 +135,10 @@ func memAvailable() int {
 
 // pluginRSS sums the RSS of the server's child processes (the plugins).
 func pluginRSS(serverPID int) string {
-	entries, _ := os.ReadDir("/proc")
 	total := 0
-	for _, e := range entries {
-		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(stat)
-		fields := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		if ppid, _ := strconv.Atoi(fields[1]); ppid == serverPID {
-			b, _ := os.ReadFile("/proc/" + e.Name() + "/status")
-			for _, l := range strings.Split(string(b), "\n") {
-				if strings.HasPrefix(l, "VmRSS:") {
-					kb, _ := strconv.Atoi(strings.Fields(l)[1])
-					total += kb
-				}
-			}
-		}
+	for _, pid := range childrenOf(serverPID) {
+		kb, _ := rssKiB(pid)
+		total += kb
 	}
 	return fmt.Sprintf("%.1f MiB", float64(total)/1024)
 }
