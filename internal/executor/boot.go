@@ -6,7 +6,9 @@ package executor
 // Only images a runner already started in boot: an image without Python
 // (or a shell) would leave the first call waiting for a runner that never
 // comes, so the first sandbox of an image starts its runner over a session,
-// and a boot that fails takes the image off the list.
+// and a boot that fails takes the image off the list. The list outlives a
+// restart in the containers that booted (the manager's enclave.boot label,
+// read back at re-adoption).
 
 import (
 	"context"
@@ -32,8 +34,8 @@ func (e *Executor) PrepareBoot(ch runner.Channel, image string) *runner.Boot {
 	return b
 }
 
-// noteBoot records whether image's sandboxes can boot a runner.
-func (e *Executor) noteBoot(image string, ok bool) {
+// NoteBoot records whether image's sandboxes can boot a runner.
+func (e *Executor) NoteBoot(image string, ok bool) {
 	if image == "" {
 		return
 	}
@@ -64,7 +66,7 @@ func (e *Executor) acceptBoot(en *entry, b *runner.Boot) *runner.Runner {
 		en.runner.mu.Unlock()
 		if !removed { // a sandbox removed meanwhile tells nothing of its image
 			slog.Warn("runner boot: no runner came; starting one over a session", "sandbox_id", en.id, "image", en.target.Image, "err", err)
-			e.noteBoot(en.target.Image, false)
+			e.NoteBoot(en.target.Image, false)
 		}
 		return nil
 	}

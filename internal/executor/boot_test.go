@@ -26,7 +26,7 @@ func TestBootOnlyKnownImages(t *testing.T) {
 	if prepare(e, "img") != nil {
 		t.Fatal("an image that never ran a runner here boots")
 	}
-	e.noteBoot("img", true)
+	e.NoteBoot("img", true)
 	b := prepare(e, "img")
 	if b == nil {
 		t.Fatal("an image that ran a runner does not boot")
@@ -54,7 +54,7 @@ func TestBootOnlyKnownImages(t *testing.T) {
 	}
 
 	off := New(Options{ResidentRunner: false, StartTimeout: time.Second})
-	off.noteBoot("img", true)
+	off.NoteBoot("img", true)
 	if prepare(off, "img") != nil {
 		t.Error("a boot without resident runners")
 	}

@@ -117,7 +117,7 @@ func (e *Executor) startRunner(en *entry) {
 				slot.r.Close()
 			}
 			slot.r = r
-			e.noteBoot(en.target.Image, true)
+			e.NoteBoot(en.target.Image, true)
 		}
 	}()
 }

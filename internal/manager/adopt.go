@@ -56,6 +56,7 @@ func (m *Manager) adopt(ctx context.Context) {
 			if !ok {
 				continue
 			}
+			m.learnBoot(sb, st.Labels)
 			if !mine && sb.pool {
 				sb.pool = false // the owner lends it; listed here as idle
 			}

@@ -24,6 +24,11 @@ import (
 // label: the container has none mounted).
 const LabelChannel = "enclave.channel"
 
+// LabelBoot marks a container created to boot its runner (prepareBoot):
+// its image ran a runner on the server that made it, which the next server
+// learns at re-adoption.
+const LabelBoot = "enclave.boot"
+
 // ChannelMount is where a sandbox sees its channel directory.
 const ChannelMount = "/.enclave-channel"
 
@@ -104,7 +109,20 @@ func (m *Manager) prepareBoot(spec *sdk.Spec, cfg *sandboxconfig.Config, be back
 	}
 	b := m.exec.PrepareBoot(*ch, cfg.Image)
 	spec.Boot = b != nil
+	if spec.Boot {
+		spec.Labels[LabelBoot] = "true"
+	}
 	return b
+}
+
+// learnBoot tells the executor, at re-adoption, that the image of a live
+// container made to boot its runner can boot one: the first sandbox of
+// that image on this server then boots too (an image whose boot fails
+// after all goes back to sessions, as any).
+func (m *Manager) learnBoot(sb *sandbox, labels map[string]string) {
+	if labels[LabelBoot] == "true" && sb.status.active() {
+		m.exec.NoteBoot(sb.cfg.Image, true)
+	}
 }
 
 // dropChannel removes the channel directory of a sandbox whose container

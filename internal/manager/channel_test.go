@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/enclave-sandbox/enclave/internal/executor"
 	"github.com/enclave-sandbox/enclave/internal/fake"
 	"github.com/enclave-sandbox/enclave/internal/manager"
 	"github.com/enclave-sandbox/enclave/internal/runner"
@@ -357,6 +358,71 @@ func TestChannelDirsAtShutdown(t *testing.T) {
 			}
 			if _, err := os.Stat(leaked); listed != errors.Is(err, os.ErrNotExist) {
 				t.Errorf("leaked directory after shutdown: %v (removed: want %v)", err, listed)
+			}
+		})
+	}
+}
+
+// booting is a fake backend whose containers boot their runner (as
+// Podman's with enclave-boot).
+type booting struct{ localMounts }
+
+func (booting) Boots() bool { return true }
+
+// TestBootLearnedAtAdoption: a container made to boot its runner says so
+// in a label, and a restarted server learns its image from it (the first
+// sandbox of that image it creates boots too), but only from a live one.
+func TestBootLearnedAtAdoption(t *testing.T) {
+	tests := []struct {
+		name   string
+		known  bool   // the first server knew the image boots
+		status string // the container's status at the restart ("": running)
+		learns bool
+	}{
+		{"booted, running", true, "", true},
+		{"booted, stopped", true, "exited", false},
+		{"not booted", false, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir, f := t.TempDir(), fake.NewBackend()
+			b := booting{localMounts{f}}
+			start := func() (*manager.Manager, *executor.Executor) {
+				opts := manager.DefaultOptions()
+				opts.CleanupInterval, opts.HealthInterval, opts.Spares = 0, 0, 0
+				opts.ChannelDir = dir
+				e := executor.New(executor.Options{ResidentRunner: true, StartTimeout: time.Hour})
+				m := manager.New(opts, localPlugins{b}, e)
+				m.Start(ctx)
+				return m, e
+			}
+			m1, e1 := start()
+			if tt.known {
+				e1.NoteBoot("python:3.11-slim", true)
+			}
+			if _, err := m1.Create(ctx, "docker", json.RawMessage(`{"tools_config":["echo"]}`)); err != nil {
+				t.Fatal(err)
+			}
+			c := f.Containers()[0]
+			if c.Spec.Boot != tt.known || (c.Spec.Labels[manager.LabelBoot] == "true") != tt.known {
+				t.Fatalf("first server: boot %v, label %q; want %v", c.Spec.Boot, c.Spec.Labels[manager.LabelBoot], tt.known)
+			}
+			m1.Shutdown(ctx, false)
+			if tt.status != "" {
+				f.SetStatus(c.ID, tt.status)
+			}
+
+			m2, _ := start()
+			t.Cleanup(func() { m2.Shutdown(ctx, false) })
+			second, err := m2.Create(ctx, "docker", json.RawMessage(`{"tools_config":["echo"],"env_vars":{"N":"2"}}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs := f.Containers()
+			i := slices.IndexFunc(cs, func(x fake.Container) bool { return x.Spec.Labels["enclave.id"] == second })
+			if i < 0 || cs[i].Spec.Boot != tt.learns {
+				t.Errorf("the restarted server's first create boots (container %d of %d): want %v", i, len(cs), tt.learns)
 			}
 		})
 	}
