@@ -205,6 +205,50 @@ func TestChaosKillServerBooted(t *testing.T) {
 	waitRunners(t, s2, cid, 1)
 }
 
+// TestChaosKillServerBootLearned: a server killed with -9 while the only
+// sandbox whose runner booted is paused (so the next server starts no
+// runner of that image for a while) still hands its knowledge on: the
+// booted container's label tells the next server, at re-adoption, that the
+// image boots, and its first new sandbox of the image boots its runner (no
+// exec session). The paused sandbox resumes and serves calls.
+func TestChaosKillServerBootLearned(t *testing.T) {
+	s := channelServer(t)
+	ctx := context.Background()
+	id, cid := booted(t, s)
+	list, err := s.C.ListSandboxes(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, other := range list { // the first of the image (booted's): its runner would teach the next server
+		if other.ID != id {
+			if err := s.C.DeleteSandbox(ctx, other.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.C.Pause(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	s.cmd.Wait()
+
+	s2 := startServer(t, "", "--instance", s.Instance)
+	fresh := s2.sandbox(t, map[string]any{"env_vars": map[string]string{"AFTER": "restart"}})
+	if r := s2.exec(t, fresh, "python_executor", map[string]any{"code": "print(40+2)"}); r.Output != "42\n" {
+		t.Fatalf("call in the restarted server's first new sandbox: %+v", r)
+	}
+	if n := execSessions(t, s2, "sandbox-"+fresh); n != 0 {
+		t.Errorf("%d exec sessions in the restarted server's first sandbox of a booted image, want 0 (booted)", n)
+	}
+	if err := s2.C.Resume(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if r := s2.exec(t, id, "python_executor", map[string]any{"code": "print(6*7)"}); r.Output != "42\n" {
+		t.Fatalf("call after the resume: %+v", r)
+	}
+	waitRunners(t, s2, cid, 1)
+}
+
 // TestChaosKillServerWhileBooting: kill -9 of the server as a sandbox's
 // runner boots (right after the create answered) leaves no runner behind
 // (one that finds nobody on its channel exits), and the next server removes
