@@ -392,7 +392,7 @@ func TestBootLearnedAtAdoption(t *testing.T) {
 				opts := manager.DefaultOptions()
 				opts.CleanupInterval, opts.HealthInterval, opts.Spares = 0, 0, 0
 				opts.ChannelDir = dir
-				e := executor.New(executor.Options{ResidentRunner: true, StartTimeout: time.Hour})
+				e := executor.New(executor.Options{ResidentRunner: true, StartTimeout: 100 * time.Millisecond}) // a boot nobody answers ends soon
 				m := manager.New(opts, localPlugins{b}, e)
 				m.Start(ctx)
 				return m, e
@@ -420,7 +420,7 @@ func TestBootLearnedAtAdoption(t *testing.T) {
 				t.Fatal(err)
 			}
 			cs := f.Containers()
-			i := slices.IndexFunc(cs, func(x fake.Container) bool { return x.Spec.Labels["enclave.id"] == second })
+			i := slices.IndexFunc(cs, func(x fake.Container) bool { return x.Spec.Labels[manager.LabelID] == second })
 			if i < 0 || cs[i].Spec.Boot != tt.learns {
 				t.Errorf("the restarted server's first create boots (container %d of %d): want %v", i, len(cs), tt.learns)
 			}

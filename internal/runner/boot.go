@@ -50,12 +50,12 @@ func PrepareBoot(ch Channel, opts Options) (*Boot, error) {
 	// Readable by any uid of the sandbox: the runner runs as its user.
 	for name, data := range map[string][]byte{BootKeyFile: []byte(b.key + "\n"), BootFile: argv} {
 		if err := writeFileAtomic(filepath.Join(ch.HostDir, name), data, 0o444); err != nil {
-			b.removeFiles()
+			RemoveBootFiles(b.dir)
 			return nil, fmt.Errorf("runner boot: %w", err)
 		}
 	}
 	if b.ch, err = listenChannel(ch.HostDir, b.key); err != nil {
-		b.removeFiles()
+		RemoveBootFiles(b.dir)
 		return nil, err
 	}
 	return b, nil
@@ -92,10 +92,8 @@ func (b *Boot) Accept(ctx context.Context) (*Runner, error) {
 // connects later finds nobody and exits).
 func (b *Boot) Close() {
 	b.ch.close()
-	b.removeFiles()
+	RemoveBootFiles(b.dir)
 }
-
-func (b *Boot) removeFiles() { RemoveBootFiles(b.dir) }
 
 // RemoveBootFiles removes what a boot left in a channel's directory dir
 // (also one a killed server prepared, whose runner found nobody).
