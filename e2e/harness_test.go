@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -368,7 +369,7 @@ func childrenOf(pid int) map[int]string {
 
 // pluginSockets finds the server's directory of plugin sockets (the one
 // whose lock it holds: internal/pluginhost/sockets.go) and counts the
-// sockets in it and the plugin processes the server runs.
+// sockets under it and the plugin processes the server runs.
 func pluginSockets(t *testing.T, serverPID int) (dir string, sockets, plugins int) {
 	t.Helper()
 	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", serverPID))
@@ -381,12 +382,13 @@ func pluginSockets(t *testing.T, serverPID int) (dir string, sockets, plugins in
 	if dir == "" {
 		t.Fatalf("server %d holds no plugin socket directory", serverPID)
 	}
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if e.Type()&os.ModeSocket != 0 {
+	// Each plugin process's socket is in a directory of its own there.
+	filepath.WalkDir(dir, func(_ string, e fs.DirEntry, err error) error {
+		if err == nil && e.Type()&fs.ModeSocket != 0 {
 			sockets++
 		}
-	}
+		return nil
+	})
 	return dir, sockets, len(childrenOf(serverPID))
 }
 

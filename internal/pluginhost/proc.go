@@ -34,7 +34,7 @@ type proc struct {
 	info     sdk.Info
 	restarts int
 	gen      int    // counts processes started: which one a call went to
-	sock     string // the running process's socket
+	sockDir  string // the running process's socket directory (sockets.go)
 }
 
 // gone reports whether the plugin process has died, even before go-plugin
@@ -68,8 +68,12 @@ func (p *proc) pluginSet() plugin.PluginSet {
 func (p *proc) start(ctx context.Context) error {
 	cmd := exec.Command(p.path)
 	cmd.Env = append(os.Environ(), p.h.opts.Env...)
-	if p.h.sockets != nil {
-		cmd.Env = append(cmd.Env, plugin.EnvUnixSocketDir+"="+p.h.sockets.path)
+	sockDir, err := p.h.sockets.procDir()
+	if err != nil {
+		return err
+	}
+	if sockDir != "" {
+		cmd.Env = append(cmd.Env, plugin.EnvUnixSocketDir+"="+sockDir)
 	}
 	// A plugin must not outlive a server that was killed (kill -9 skips
 	// our shutdown): the kernel kills it when the server dies.
@@ -84,11 +88,11 @@ func (p *proc) start(ctx context.Context) error {
 		GRPCDialOptions:  sdk.GRPCDialOptions(),
 	})
 	// A process that fails its start (killed during its handshake or its
-	// Info) cannot remove its socket either.
+	// Info) cannot remove its socket either, whose name the host may not
+	// have learned.
 	fail := func(err error) error {
-		sock := socketOf(client)
 		client.Kill()
-		p.h.sockets.removeSocket(sock)
+		p.h.sockets.removeProcDir(sockDir)
 		return err
 	}
 	rpc, err := client.Client()
@@ -116,7 +120,7 @@ func (p *proc) start(ctx context.Context) error {
 	}
 	p.client, p.raw, p.info = client, raw, info
 	p.gen++
-	p.pid, p.sock = 0, socketOf(client)
+	p.pid, p.sockDir = 0, sockDir
 	if rc := client.ReattachConfig(); rc != nil {
 		p.pid = rc.Pid
 	}
@@ -124,14 +128,6 @@ func (p *proc) start(ctx context.Context) error {
 		p.h.opts.OnUp(p.kind, info.Name, true)
 	}
 	return nil
-}
-
-// socketOf is the unix socket a plugin process serves on ("": none known).
-func socketOf(client *plugin.Client) string {
-	if rc := client.ReattachConfig(); rc != nil && rc.Addr != nil && rc.Addr.Network() == "unix" {
-		return rc.Addr.String()
-	}
-	return ""
 }
 
 // get returns a live client, restarting the process if it died, and the
@@ -151,7 +147,7 @@ func (p *proc) get(ctx context.Context) (any, int, error) {
 		p.client.Kill()
 	}
 	// A process that was killed could not remove its socket.
-	p.h.sockets.removeSocket(p.sock)
+	p.h.sockets.removeProcDir(p.sockDir)
 	if err := p.start(ctx); err != nil {
 		p.client = nil
 		return nil, 0, fmt.Errorf("restart plugin %s: %w: %w", name, err, sdk.ErrUnavailable)

@@ -8,8 +8,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -20,10 +22,12 @@ import (
 // or the kernel when a killed server takes its plugins along) leaves its
 // socket behind: one file per death, forever. So every host gives its
 // plugins a directory of its own, holds an flock on it while it lives,
-// removes a dead plugin's socket when it restarts the plugin and the whole
-// directory when it stops, and at start removes the directories of hosts
-// that died (their flock went with them) and the one socket such a host had
-// to leave in the temp dir itself (sweepDeadSockets).
+// gives each plugin process a directory in it, removed with whatever socket
+// it holds when the process dies (at its restart, or its failed start),
+// removes the whole directory when it stops, and at start removes the
+// directories of hosts that died (their flock went with them) and the one
+// socket such a host had to leave in the temp dir itself
+// (sweepDeadSockets).
 
 const (
 	socketDirPrefix = "enclave-plugins-"
@@ -38,6 +42,7 @@ type socketDir struct {
 	path   string
 	lock   *os.File
 	closed sync.Once
+	procs  atomic.Uint64 // names the plugin processes' directories (procDir)
 }
 
 // openSocketDir sweeps base of dead hosts' directories and sockets, then
@@ -148,13 +153,30 @@ func lockHeld(path string) (bool, error) {
 	return false, err
 }
 
-// removeSocket removes the socket a plugin process that died left behind
-// (only inside this host's directory: nothing else is ours to remove).
-func (d *socketDir) removeSocket(addr string) {
-	if d == nil || addr == "" || filepath.Dir(addr) != d.path {
+// procDir makes the directory one plugin process makes its socket in: the
+// host removes it whole when the process dies (removeProcDir), so a socket
+// goes with its process even when the host never learned its name (a
+// process killed between making its socket and its handshake). Named by a
+// counter: a socket's path must stay short (sun_path). "" without a
+// directory of the host's own.
+func (d *socketDir) procDir() (string, error) {
+	if d == nil {
+		return "", nil
+	}
+	dir := filepath.Join(d.path, strconv.FormatUint(d.procs.Add(1), 10))
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", fmt.Errorf("plugin socket dir: %w", err)
+	}
+	return dir, nil
+}
+
+// removeProcDir removes the socket directory of a plugin process that died
+// (only one inside this host's directory: nothing else is ours to remove).
+func (d *socketDir) removeProcDir(dir string) {
+	if d == nil || dir == "" || filepath.Dir(dir) != d.path {
 		return
 	}
-	if err := os.Remove(addr); err != nil && !errors.Is(err, os.ErrNotExist) {
-		slog.Debug("remove a dead plugin's socket", "path", addr, "err", err)
+	if err := os.RemoveAll(dir); err != nil {
+		slog.Debug("remove a dead plugin's socket dir", "path", dir, "err", err)
 	}
 }

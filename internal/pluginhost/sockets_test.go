@@ -3,6 +3,7 @@ package pluginhost
 import (
 	"context"
 	"encoding/json"
+	"io/fs"
 	"net"
 	"os"
 	"path/filepath"
@@ -95,7 +96,7 @@ func lockedDir(t *testing.T, path string) *os.File {
 // go (at the restart), and the host's directory goes when it stops.
 func TestKilledPluginLeavesNoSocket(t *testing.T) {
 	dir := pluginDir(t, "enclave-backend-fake", "enclave-tool-echo")
-	base := t.TempDir()
+	base := shortTempDir(t)
 	h := New(Options{Dir: dir, SocketBase: base})
 	t.Cleanup(h.Kill)
 	if err := h.Load(context.Background()); err != nil {
@@ -105,11 +106,13 @@ func TestKilledPluginLeavesNoSocket(t *testing.T) {
 	p := h.tools["echo"]
 	h.mu.Unlock()
 	p.mu.Lock()
-	pid, sock := p.pid, p.sock
+	pid, sockDir := p.pid, p.sockDir
 	p.mu.Unlock()
-	if filepath.Dir(sock) != h.sockets.path || filepath.Dir(h.sockets.path) != base {
-		t.Fatalf("plugin socket %q, want one in the host's dir under %s", sock, base)
+	socks := socketsUnder(t, sockDir)
+	if filepath.Dir(sockDir) != h.sockets.path || filepath.Dir(h.sockets.path) != base || len(socks) != 1 {
+		t.Fatalf("plugin sockets %v in %q, want one in a directory of its own in the host's dir under %s", socks, sockDir, base)
 	}
+	sock := socks[0]
 	killDead(t, pid)
 	if _, err := os.Lstat(sock); err != nil {
 		t.Fatalf("the killed plugin's socket is already gone (%v): this test cannot tell", err)
@@ -119,8 +122,8 @@ func TestKilledPluginLeavesNoSocket(t *testing.T) {
 	if err != nil || res.Output != "hi" {
 		t.Fatalf("call after kill -9: %+v, %v", res, err)
 	}
-	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
-		t.Errorf("the killed plugin's socket is still there after its restart (%v)", err)
+	if _, err := os.Lstat(sockDir); !os.IsNotExist(err) {
+		t.Errorf("the killed plugin's socket directory is still there after its restart (%v)", err)
 	}
 	h.Kill()
 	left, _ := filepath.Glob(filepath.Join(base, "*"))
@@ -130,12 +133,13 @@ func TestKilledPluginLeavesNoSocket(t *testing.T) {
 }
 
 // TestPluginKilledWhileStartingLeavesNoSocket: a plugin process killed
-// during its start (here while the host asks its Info; in the chaos suite,
-// killed as it was being restarted) could not remove its socket: the host
-// does, so its directory holds one socket per running plugin.
+// during its start (while the host asks its Info, or before its handshake
+// told the host its socket; in the chaos suite, killed as it was being
+// restarted) could not remove its socket: the host does, so its directory
+// holds one socket per running plugin.
 func TestPluginKilledWhileStartingLeavesNoSocket(t *testing.T) {
-	dir := pluginDir(t, "enclave-backend-fake", "enclave-tool-echo", "enclave-tool-dieininfo")
-	h := New(Options{Dir: dir, SocketBase: t.TempDir()})
+	dir := pluginDir(t, "enclave-backend-fake", "enclave-tool-echo", "enclave-tool-dieininfo", "enclave-tool-dieatlisten")
+	h := New(Options{Dir: dir, SocketBase: shortTempDir(t)})
 	t.Cleanup(h.Kill)
 	if err := h.Load(context.Background()); err != nil {
 		t.Fatal(err)
@@ -143,8 +147,7 @@ func TestPluginKilledWhileStartingLeavesNoSocket(t *testing.T) {
 	if _, tools := h.Names(); !slices.Equal(tools, []string{"echo"}) {
 		t.Fatalf("tools %v, want only echo", tools)
 	}
-	socks, _ := filepath.Glob(filepath.Join(h.sockets.path, "plugin*"))
-	if len(socks) != 2 {
+	if socks := socketsUnder(t, h.sockets.path); len(socks) != 2 {
 		t.Errorf("%d sockets for 2 running plugins: %v", len(socks), socks)
 	}
 }
@@ -180,4 +183,33 @@ func TestSweepDeadSockets(t *testing.T) {
 			t.Errorf("%s: kept = %v, want %v", name, err == nil, kept)
 		}
 	}
+}
+
+// socketsUnder lists the sockets anywhere under dir.
+func socketsUnder(t *testing.T, dir string) []string {
+	t.Helper()
+	var socks []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type()&fs.ModeSocket != 0 {
+			socks = append(socks, path)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return socks
+}
+
+// shortTempDir is a temporary directory with a short path: a test's own
+// (t.TempDir, named after the test) can make a plugin's socket path longer
+// than a socket address holds.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ph")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }

@@ -3,12 +3,14 @@
 // fake backend, enclave-tool-* an echo tool; a name containing "badapi"
 // claims an API version the host does not speak, "wrongkind" claims the
 // other kind than its name, "dieininfo" is killed while the host asks its
-// Info (a plugin killed during its start).
+// Info (a plugin killed during its start), "dieatlisten" is killed having
+// made its socket, before its handshake names it to the host.
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,6 +56,15 @@ func (echo) Execute(ctx context.Context, sb tool.Sandbox, call tool.Call) (tool.
 }
 
 func main() {
+	if strings.Contains(name, "dieatlisten") {
+		// What go-plugin's Serve does first (a listening socket named like
+		// its own in PLUGIN_UNIX_SOCKET_DIR), then death before the handshake.
+		l, err := net.Listen("unix", filepath.Join(os.Getenv("PLUGIN_UNIX_SOCKET_DIR"), "plugin123"))
+		if err == nil {
+			l.(*net.UnixListener).SetUnlinkOnClose(false)
+		}
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	}
 	if strings.HasPrefix(name, sdk.BackendPrefix) {
 		backend.Serve(fakeBackend{fake.NewBackend()})
 		return
