@@ -50,20 +50,42 @@ func (m *Manager) claim(ctx context.Context, sb *sandbox) error {
 // runtime may be restarting) for up to renameFor; shutdown waits for it
 // (waitCreates) and cuts the pauses short. A rename that keeps failing is
 // left to re-adoption, which finds the claim file.
+//
+// Unless other replicas read the names (replicas.go), the rename waits
+// Options.SpareAfter, and is not made if the sandbox is gone by then: Podman's rename, a database write with an fsync, would compete
+// with the calls that follow a create, and a delete right after them would
+// wait for it; a sandbox deleted within that second is never renamed.
 func (m *Manager) renameLater(rn backend.Renamer, sb *sandbox) {
 	m.mu.Lock()
 	m.renaming++
 	stop := m.stop
 	m.mu.Unlock()
+	wait := m.opts.SpareAfter
+	if m.replicated() {
+		wait = 0
+	}
 	go func() {
 		defer func() {
 			m.mu.Lock()
 			m.renaming--
 			m.mu.Unlock()
 		}()
-		deadline := time.Now().Add(renameFor)
+		deadline, pause := time.Now().Add(renameFor), 100*time.Millisecond
+		if wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-stop:
+				t.Stop()
+				stop, pause = nil, 50*time.Millisecond
+				deadline = time.Now().Add(renameAtShutdown)
+			}
+			if m.gone(sb) {
+				return
+			}
+		}
 		var err error
-		for pause := 100 * time.Millisecond; ; pause = min(2*pause, 5*time.Second) {
+		for ; ; pause = min(2*pause, 5*time.Second) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			err = rn.Rename(ctx, sb.containerID, "sandbox-"+sb.id)
 			cancel()
@@ -84,6 +106,14 @@ func (m *Manager) renameLater(rn backend.Renamer, sb *sandbox) {
 		}
 		slog.Warn("claimed spare not renamed; re-adoption will find its claim file", "sandbox_id", sb.id, "err", err)
 	}()
+}
+
+// gone reports whether sb has left the registry (deleted, or its create
+// failed after the claim).
+func (m *Manager) gone(sb *sandbox) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.sandboxes[sb.id] != sb
 }
 
 // renameFor bounds a claimed spare's background rename retries;

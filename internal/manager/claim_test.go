@@ -130,6 +130,56 @@ func TestLazyClaim(t *testing.T) {
 	}
 }
 
+// TestLazyRenameWaits: a claimed spare's rename waits Options.SpareAfter
+// (it would compete with the calls that follow a create) and is not made
+// for a sandbox deleted by then; with replicas, which read the names, it
+// follows at once.
+func TestLazyRenameWaits(t *testing.T) {
+	for _, tt := range []struct {
+		name, replica string
+		spareAfter    time.Duration
+		deleted       bool
+		renames       int32
+	}{
+		{"renamed after a while", "", 50 * time.Millisecond, false, 1},
+		{"deleted first: never renamed", "", time.Hour, true, 0},
+		{"replicated: at once", "r1", time.Hour, false, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &lazyBackend{Backend: fake.NewBackend(), host: sdktest.NewLocalHost(t), hold: make(chan struct{})}
+			close(b.hold)
+			opts := manager.DefaultOptions()
+			opts.CleanupInterval, opts.HealthInterval = 0, 0
+			opts.Replica, opts.SyncInterval, opts.SpareAfter = tt.replica, time.Hour, tt.spareAfter
+			exec := executor.New(executor.Options{ResidentRunner: true, StartTimeout: 30 * time.Second, MaxDuration: time.Minute, MaxOutputBytes: 1 << 20})
+			m := manager.New(opts, lazyPlugins{b}, exec)
+			m.Start(context.Background())
+			defer os.Remove(runner.ClaimFile)
+			for range 2 {
+				createUsed(t, m, "waits")
+			}
+			waitFor(t, "a spare", func() bool { return m.Spares() == 1 })
+			before := b.renames.Load()
+			id := createUsed(t, m, "waits")
+			if name := containerNameOf(b.Backend, id); name != "spare-"+id && name != "sandbox-"+id {
+				t.Fatalf("the create did not claim the spare: container %q", name)
+			}
+			if tt.deleted {
+				if err := m.Delete(context.Background(), id); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				waitFor(t, "the rename", func() bool { return containerNameOf(b.Backend, id) == "sandbox-"+id })
+			}
+			// Shutdown ends the wait and waits for the renames.
+			m.Shutdown(context.Background(), false)
+			if n := b.renames.Load() - before; n != tt.renames {
+				t.Errorf("%d renames of the claimed spare, want %d", n, tt.renames)
+			}
+		})
+	}
+}
+
 // TestClaimedSpareReadopted: a server killed between a spare's claim (its
 // claim file written) and the rename leaves a spare-* container that is a
 // sandbox; the next server adopts it. Unclaimed spares, or claim files
