@@ -43,6 +43,13 @@ func TestResourceCaps(t *testing.T) {
 			if !strings.Contains(r.Output, tt.cgroupMemoryHas) || !strings.Contains(r.Output, "1024") {
 				t.Errorf("cgroup limits %q, want memory %s and pids 1024", r.Output, tt.cgroupMemoryHas)
 			}
+			// A call's own limits (internal/runner/runner.py, limit_call): the
+			// OOM killer's first choice, and the sandbox's pids less the 32
+			// kept for the runner and execs.
+			r = s.exec(t, id, "python_executor", map[string]any{"code": "import resource\nprint(open('/proc/self/oom_score_adj').read().strip(), resource.getrlimit(resource.RLIMIT_NPROC)[0])"})
+			if r.Output != "1000 992\n" {
+				t.Errorf("a call's oom_score_adj and RLIMIT_NPROC: %q, want \"1000 992\"", r.Output)
+			}
 		})
 	}
 }

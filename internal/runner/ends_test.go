@@ -26,6 +26,8 @@ func TestPythonCallEnds(t *testing.T) {
 		{"atexit output", "import atexit, sys\natexit.register(lambda: (print('bye'), sys.exit(8)))\nprint('a')", "a\nbye\n", 0},
 		{"forked child ends first", "import os, sys\npid = os.fork()\nif pid == 0:\n    print('child', flush=True)\nelse:\n    os.waitpid(pid, 0)\n    print('parent', flush=True)\n    sys.exit(7)", "child\nparent\n", 7},
 		{"grandchild holds stdout", "import subprocess\nsubprocess.Popen(['sh', '-c', 'sleep 0.3; echo late'])\nprint('early', flush=True)", "early\nlate\n", 0},
+		// The OOM killer's first choice (the runner must outlive its calls).
+		{"oom_score_adj", "print(open('/proc/self/oom_score_adj').read().strip())", "1000\n", 0},
 		// ls's own directory fd is 3.
 		{"a program sees only its stdio", "import os\nos.system('ls /proc/self/fd | grep -v \"^3$\" | tr \"\\\\n\" \" \"')", "0 1 2 ", 0},
 	}
