@@ -363,14 +363,20 @@ def exit_code(e):
     return 1
 
 
-def become_call(in_fd, out_w, err_w):
+def become_call(in_fd, out_w, err_w, limited=False):
     # In a forked child about to run a call's (or a background process's)
-    # code: its own stdio, no other fd, dumpable again (a normal process).
+    # code: its own stdio, no other fd, dumpable again (a normal process),
+    # and a call's limits (limit_call) unless it has them already.
     os.dup2(in_fd, 0)
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
     os.closerange(3, 65536)
     set_dumpable(True)
+    if not limited:
+        limit_call()
+
+
+def limit_call():
     # The runner must outlive and outrun its calls to enforce their
     # deadlines (a runner killed or starved mid-call would leave, say, a
     # fork bomb running): under memory pressure the kernel kills a call's
@@ -390,17 +396,13 @@ def become_call(in_fd, out_w, err_w):
             pass
 
 
-def child(req, extra, env, in_r, out_w, err_w):
+def child(req, extra, env, in_r, out_w, err_w, prepared=False):
     # In the forked child, before any call code runs: wipe the key, drop
-    # every protocol fd, then become dumpable again (a normal process).
-    key[:] = bytes(KEY_LEN)
-    prefix[:] = bytes(len(prefix))
-    os.setpgid(0, 0)
-    signal.set_wakeup_fd(-1)
-    for s in (signal.SIGCHLD, signal.SIGPIPE):
-        signal.signal(s, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    become_call(in_r if in_r is not None else null, out_w, err_w)
+    # every protocol fd, then become dumpable again (a normal process). A
+    # standby did all but the fds before its request came (prepare_call).
+    if not prepared:
+        prepare_call()
+    become_call(in_r if in_r is not None else null, out_w, err_w, limited=prepared)
     if req.get("cwd"):
         os.chdir(req["cwd"])
     if "py_path" in req:
@@ -418,6 +420,17 @@ def child(req, extra, env, in_r, out_w, err_w):
     except OSError as e:
         os.write(2, ("%s: %s\n" % (argv[0], e.strerror)).encode())
         os._exit(126 if e.errno in (errno.EACCES, errno.ENOEXEC) else 127)
+
+
+def prepare_call():
+    # What a call's process does first that needs nothing of the call.
+    key[:] = bytes(KEY_LEN)
+    prefix[:] = bytes(len(prefix))
+    os.setpgid(0, 0)
+    signal.set_wakeup_fd(-1)
+    for s in (signal.SIGCHLD, signal.SIGPIPE):
+        signal.signal(s, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def fork_call(req, in_r, out_w, err_w):
@@ -1388,8 +1401,9 @@ def standby(sock, drop):
     # A forked child of the fork server, in its own group, waiting for the
     # one call it will run. It stays non-dumpable until then (a process of
     # another call that could ptrace it would become this call).
-    os.setpgid(0, 0)
-    signal.set_wakeup_fd(-1)
+    # What needs nothing of the call is done before it comes, off its path.
+    prepare_call()
+    limit_call()
     for fd in drop:
         os.close(fd)
     buf = bytearray(INLINE_MAX + 1)
@@ -1415,7 +1429,7 @@ def standby(sock, drop):
     in_r, out_w, err_w = fds
     extra = {k: v for k, v in (req.get("env") or {}).items() if BASE_ENV.get(k) != v}
     env = dict(BASE_ENV, **extra) if extra else BASE_ENV
-    child(req, extra, env, in_r, out_w, err_w)
+    child(req, extra, env, in_r, out_w, err_w, prepared=True)
 
 
 def warm_call():
@@ -1423,9 +1437,6 @@ def warm_call():
     # request, so that the copy-on-write faults of the pages they touch, and
     # of heap pages their allocations will reuse, are not on the call's path.
     # Nothing here changes what the call observes.
-    for sg in (signal.SIGCHLD, signal.SIGPIPE):
-        signal.signal(sg, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
     set_dumpable(False)
     req = json.loads('{"id": 1, "py_path": "/tmp/w.py", "py_src": "print(1)", "env": {"A": "b"}, "cwd": "", "timeout": 1.5}')
     extra = {k: v for k, v in req["env"].items() if BASE_ENV.get(k) != v}
