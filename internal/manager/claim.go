@@ -70,22 +70,20 @@ func (m *Manager) renameLater(rn backend.Renamer, sb *sandbox) {
 			m.renaming--
 			m.mu.Unlock()
 		}()
-		deadline, pause := time.Now().Add(renameFor), 100*time.Millisecond
 		if wait > 0 {
 			t := time.NewTimer(wait)
 			select {
 			case <-t.C:
-			case <-stop:
+			case <-stop: // renamed now; the retries below see the shutdown too
 				t.Stop()
-				stop, pause = nil, 50*time.Millisecond
-				deadline = time.Now().Add(renameAtShutdown)
 			}
 			if m.gone(sb) {
-				return
+				return // its container went with it: no round trip to the runtime
 			}
 		}
+		deadline := time.Now().Add(renameFor)
 		var err error
-		for ; ; pause = min(2*pause, 5*time.Second) {
+		for pause := 100 * time.Millisecond; ; pause = min(2*pause, 5*time.Second) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			err = rn.Rename(ctx, sb.containerID, "sandbox-"+sb.id)
 			cancel()
