@@ -363,17 +363,15 @@ def exit_code(e):
     return 1
 
 
-def become_call(in_fd, out_w, err_w, limited=False):
+def become_call(in_fd, out_w, err_w):
     # In a forked child about to run a call's (or a background process's)
-    # code: its own stdio, no other fd, dumpable again (a normal process),
-    # and a call's limits (limit_call) unless it has them already.
+    # code: its own stdio, no other fd, dumpable again (a normal process).
+    # It has a call's limits (limit_call) already.
     os.dup2(in_fd, 0)
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
     os.closerange(3, 65536)
     set_dumpable(True)
-    if not limited:
-        limit_call()
 
 
 def limit_call():
@@ -399,10 +397,11 @@ def limit_call():
 def child(req, extra, env, in_r, out_w, err_w, prepared=False):
     # In the forked child, before any call code runs: wipe the key, drop
     # every protocol fd, then become dumpable again (a normal process). A
-    # standby did all but the fds before its request came (prepare_call).
+    # standby did all but the fds before its request came.
     if not prepared:
         prepare_call()
-    become_call(in_r if in_r is not None else null, out_w, err_w, limited=prepared)
+        limit_call()
+    become_call(in_r if in_r is not None else null, out_w, err_w)
     if req.get("cwd"):
         os.chdir(req["cwd"])
     if "py_path" in req:
@@ -862,6 +861,7 @@ def monitor(d, a, env, stdin):
             signal.set_wakeup_fd(-1)
             for sg in (signal.SIGCHLD, signal.SIGPIPE, signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
                 signal.signal(sg, signal.SIG_DFL)
+            limit_call()
             become_call(in_r, out_w, err_w)
             if a.get("cwd"):
                 os.chdir(a["cwd"])
