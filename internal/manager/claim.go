@@ -52,9 +52,9 @@ func (m *Manager) claim(ctx context.Context, sb *sandbox) error {
 // left to re-adoption, which finds the claim file.
 //
 // Unless other replicas read the names (replicas.go), the rename waits
-// Options.SpareAfter, and is not made if the sandbox is gone by then: Podman's rename, a database write with an fsync, would compete
-// with the calls that follow a create, and a delete right after them would
-// wait for it; a sandbox deleted within that second is never renamed.
+// Options.SpareAfter and is skipped if the sandbox is gone by then: Podman's
+// rename, a database write with an fsync, would compete with the calls
+// that follow a create, and a delete right after them would wait for it.
 func (m *Manager) renameLater(rn backend.Renamer, sb *sandbox) {
 	m.mu.Lock()
 	m.renaming++

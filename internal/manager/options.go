@@ -65,7 +65,8 @@ type Options struct {
 	SparesPerConfig int
 	SpareTTL        time.Duration
 	// SpareAfter: a create's replacement spare starts when the created
-	// sandbox's first operation ends, or this long after the create.
+	// sandbox's first operation ends, or this long after the create; a
+	// claimed spare's rename waits this long (claim.go's renameLater).
 	SpareAfter time.Duration
 	// ChannelDir holds a directory per sandbox for its runner's channel
 	// (channel.go); "" gives runners none.
